@@ -1,0 +1,41 @@
+"""All exceptions graphrec raises on bad input.
+
+Each one also subclasses the matching built-in so callers can catch either. Messages follow one grammar:
+what was wrong, what was got, how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class GraphrecError(Exception):
+    """Base class of every graphrec error."""
+
+
+class DataError(GraphrecError, ValueError):
+    """An input data file is malformed or inconsistent."""
+
+
+class DataFileNotFoundError(GraphrecError, FileNotFoundError):
+    """An input data file or directory does not exist."""
+
+
+class ConfigError(GraphrecError, ValueError):
+    """A configuration value or override is invalid."""
+
+
+class UnknownNameError(GraphrecError, KeyError):
+    """A name (model, loss, sampler, …) is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownIdError(GraphrecError, KeyError):
+    """An external user or item id is not known to the run."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class RunDirError(GraphrecError, FileNotFoundError):
+    """A run directory is missing or lacks an expected artifact."""
