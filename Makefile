@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/graphrec demo --out demo_run
+
+test: install
+	$(BIN)/python -m pytest -q --durations=10
+
+bench: install
+	$(BIN)/python benchmarks/gowalla.py
+
+clean:
+	rm -rf $(VENV) demo_run runs

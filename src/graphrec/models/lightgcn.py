@@ -1,0 +1,86 @@
+"""LightGCN (He et al., SIGIR 2020): linear neighbourhood propagation without transforms or non-linearity."""
+
+from __future__ import annotations
+
+import logging
+
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from graphrec.errors import ConfigError
+from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
+from graphrec.models._checks import check_embedding, check_layers, check_train
+from graphrec.models.base import Recommender
+from graphrec.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_layer_weights(config: ModelConfig) -> list[float]:
+    """The layer-combination weights α_0..α_K: `config.layer_weights`, or 1/(K+1) each when unset.
+
+    Raises ConfigError when `config.layer_weights` does not have exactly K + 1 entries.
+    """
+    k = config.num_layers
+    if config.layer_weights is None:
+        return [1.0 / (k + 1)] * (k + 1)
+    weights = [float(w) for w in config.layer_weights]
+    if len(weights) != k + 1:
+        raise ConfigError(
+            f"model.layer_weights: expected {k + 1} weights (one per layer 0..{k}, num_layers = {k}), "
+            f"got {len(weights)} ({weights}); give {k + 1} weights, or leave it unset for 1/{k + 1} each"
+        )
+    return weights
+
+
+class LightGCN(Recommender):
+    r"""LightGCN: E^{(k+1)} = Ã E^{(k)},  E = Σ_{k=0..K} α_k E^{(k)},  f(u, v) = E_u^T E_v.
+
+    .. math::
+        \mathbf{E}^{(0)} = [\mathbf{E}_{users}; \mathbf{E}_{items}],\quad
+        \mathbf{E}^{(k+1)} = \tilde{A}\,\mathbf{E}^{(k)},\quad
+        \mathbf{E} = \sum_{k=0}^{K} \alpha_k \mathbf{E}^{(k)},\quad
+        \tilde{A} = D^{-1/2} A D^{-1/2},\ A = \begin{bmatrix} 0 & R \\ R^\top & 0 \end{bmatrix}
+
+    α_k = 1/(K+1) by default (`config.layer_weights` overrides). Ã^K is never materialised: K sparse
+    products with `graph.propagate`, whose backward reuses Ã (symmetric). Ã is a non-persistent buffer
+    rebuilt from `train` at construction, so `state_dict()` holds only the two layer-0 tables
+    `user_embedding.weight` (U × d) and `item_embedding.weight` (I × d), initialised N(0, init_std²) from
+    torch's global generator. `ego_embeddings()` returns those tables (the L2-penalty targets).
+
+    Args:
+        num_users: U. num_items: I.
+        config: embedding_dim (d), num_layers (K), layer_weights (α), init_std.
+        train: U × I binary interaction matrix (the graph).
+    """
+
+    name = "lightgcn"
+
+    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+        super().__init__(num_users, num_items, config, train)
+        check_train(train, num_users, num_items)
+        check_embedding(config)
+        check_layers(config)
+        self.num_layers = config.num_layers
+        self.alpha = resolve_layer_weights(config)
+        self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
+        self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
+        nn.init.normal_(self.user_embedding.weight, std=config.init_std)
+        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
+        self.register_buffer("adj", to_torch_csr(normalized_adjacency(train)), persistent=False)
+        logger.debug("LightGCN: %d users, %d items, %d layers, alpha=%s", num_users, num_items, self.num_layers, self.alpha)
+
+    def ego_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer-0 tables (E_users^{(0)}, E_items^{(0)})."""
+        return self.user_embedding.weight, self.item_embedding.weight
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final (users, items) = split of Σ_k α_k Ã^k E^{(0)}, computed layer by layer."""
+        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
+        out = self.alpha[0] * x
+        for k in range(1, self.num_layers + 1):
+            x = propagate(self.adj, x)
+            out = out + self.alpha[k] * x
+        users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
+        return users, items

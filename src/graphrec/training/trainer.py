@@ -1,0 +1,230 @@
+"""The training loop: sample a batch, propagate, BPR/BCE + L2, Adam step; validate, keep the best, stop early.
+
+Everything the loop depends on (model, optimizer, edge order, negative sampler, torch RNG, epoch, history,
+early-stopping state) is in the checkpoint, so a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from graphrec.config import RunConfig, config_to_dict
+from graphrec.data.dataset import Dataset
+from graphrec.errors import ConfigError
+from graphrec.evaluation import evaluate_model
+from graphrec.io import atomic_write_text
+from graphrec.losses import get_loss, l2_penalty
+from graphrec.models.base import Recommender
+from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
+from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.safetensors"  # the latest state, for resuming
+BEST_MODEL_FILE = "model.safetensors"  # the best model by the validation metric
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class EpochReport:
+    """What every callback receives at the end of an epoch."""
+
+    epoch: int
+    train_loss: float
+    epoch_seconds: float
+    elapsed_seconds: float
+    valid: dict[str, float] | None = None
+    is_best: bool = False
+
+
+Callback = Callable[[EpochReport], None]
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    elapsed_seconds: float = 0.0
+    best_value: float = -math.inf
+    best_epoch: int = 0
+    best_valid: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_valid: dict[str, float]
+    epochs_run: int
+    seconds: float
+    stop_reason: str
+
+
+class Trainer:
+    """Trains one model on one dataset under one RunConfig, writing artifacts into `run_dir` (if given)."""
+
+    def __init__(
+        self,
+        model: Recommender,
+        dataset: Dataset,
+        config: RunConfig,
+        run_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.model, self.dataset, self.config = model, dataset, config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = list(callbacks)
+        train = config.train
+        if train.metric not in _metric_names(config):
+            raise ConfigError(
+                f"train.metric '{train.metric}' is not reported; choose one of: {', '.join(_metric_names(config))} "
+                "(the cut-off must be in eval.ks)"
+            )
+        self.loss_fn = get_loss(train.loss)
+        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=config.seed)
+        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed + 1)
+        self.optimizer = _make_optimizer(model, train.lr, train.weight_decay) if model.trainable else None
+        self.state = TrainState()
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until `train.epochs`, early stopping or the time budget; return the best validation result."""
+        if not self.model.trainable:
+            return self._fit_closed_form()
+        if resume:
+            self._resume()
+        train = self.config.train
+        while (stop_reason := self._stop_reason()) is None:
+            started = time.perf_counter()
+            loss = self._train_epoch()
+            self.state.epoch += 1
+            self.state.elapsed_seconds += time.perf_counter() - started
+            report = self._end_epoch(loss, time.perf_counter() - started)
+            for callback in self.callbacks:
+                callback(report)
+        logger.info("stopped after epoch %d (%s); best %s = %.5f at epoch %d", self.state.epoch, stop_reason,
+                    train.metric, self.state.best_value, self.state.best_epoch)
+        return TrainResult(self.state.best_epoch, self.state.best_valid, self.state.epoch,
+                           self.state.elapsed_seconds, stop_reason)
+
+    def _stop_reason(self) -> str | None:
+        train, state = self.config.train, self.state
+        if state.epoch >= train.epochs:
+            return "epochs"
+        if train.patience and state.bad_evals >= train.patience:
+            return "early_stopping"
+        if train.time_budget_s is not None and state.elapsed_seconds >= train.time_budget_s:
+            return "time_budget"
+        return None
+
+    def _train_epoch(self) -> float:
+        self.model.train()
+        train = self.config.train
+        total, batches = 0.0, self.batcher.epoch()
+        bar = tqdm(batches, total=self.batcher.num_batches, desc=f"epoch {self.state.epoch + 1}",
+                   disable=not train.show_progress, leave=False)
+        for users, positives in bar:
+            negatives = self.sampler.sample(users, train.num_negatives)
+            loss = self._step(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(negatives))
+            total += loss
+            bar.set_postfix(loss=f"{loss:.4f}")
+        return total / max(self.batcher.num_batches, 1)
+
+    def _step(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> float:
+        user_emb, item_emb = self.model.embeddings()
+        ego_users, ego_items = self.model.ego_embeddings()
+        loss = self.loss_fn(user_emb[users], item_emb[positives], item_emb[negatives])
+        reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
+        loss = loss + self.config.train.l2_reg * reg
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
+        train, state = self.config.train, self.state
+        report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
+        if state.epoch % train.eval_every == 0 or state.epoch == train.epochs:
+            report.valid = self.validate()
+            value = report.valid[train.metric]
+            report.is_best = value > state.best_value
+            if report.is_best:
+                state.best_value, state.best_epoch, state.best_valid = value, state.epoch, report.valid
+                state.bad_evals = 0
+                self._save_best()
+            else:
+                state.bad_evals += 1
+        state.history.append(asdict(report))
+        logger.info("epoch %d: loss %.4f (%.1fs)%s", state.epoch, loss, seconds,
+                    f", valid {train.metric} {report.valid[train.metric]:.5f}" if report.valid else "")
+        self._save_progress()
+        return report
+
+    def validate(self) -> dict[str, float]:
+        return evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks, self.config.eval.chunk_size)
+
+    def _fit_closed_form(self) -> TrainResult:
+        valid = self.validate()
+        self.state.best_valid, self.state.best_value = valid, valid[self.config.train.metric]
+        self.state.history.append(asdict(EpochReport(0, 0.0, 0.0, 0.0, valid, True)))
+        self._save_best()
+        self._save_progress()
+        return TrainResult(0, valid, 0, 0.0, "closed_form")
+
+    def _metadata(self) -> dict[str, Any]:
+        return {
+            "config": config_to_dict(self.config),
+            "state": asdict(self.state),
+            "batcher": self.batcher.state_dict(),
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def _save_best(self) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir / BEST_MODEL_FILE, self.model, metadata={
+                "config": config_to_dict(self.config), "epoch": self.state.epoch, "valid": self.state.best_valid})
+
+    def _save_progress(self) -> None:
+        if self.run_dir is None:
+            return
+        if self.optimizer is not None:
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer, self._metadata())
+        lines = "".join(json.dumps(entry) + "\n" for entry in self.state.history)
+        atomic_write_text(self.run_dir / METRICS_FILE, lines)
+
+    def _resume(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
+        if path is None or not path.is_file():
+            logger.info("no checkpoint to resume from; starting fresh")
+            return
+        meta = load_checkpoint(path, self.model, self.optimizer, restore_rng=True)
+        self.state = TrainState(**meta["state"])
+        self.batcher.load_state_dict(meta["batcher"])
+        self.sampler.load_state_dict(meta["sampler"])
+        logger.info("resumed from %s at epoch %d", path, self.state.epoch)
+
+
+def _metric_names(config: RunConfig) -> list[str]:
+    names = ("recall", "ndcg", "precision", "hit_rate", "mrr")
+    return [f"{name}@{k}" for k in config.eval.ks for name in names]
+
+
+def _make_optimizer(model: Recommender, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead)."""
+    table_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    table_ids |= {id(t) for t in model.ego_embeddings() if isinstance(t, torch.nn.Parameter)}
+    tables = [p for p in model.parameters() if id(p) in table_ids]
+    others = [p for p in model.parameters() if id(p) not in table_ids]
+    groups = [{"params": tables, "weight_decay": 0.0}]
+    if others:
+        groups.append({"params": others, "weight_decay": weight_decay})
+    return torch.optim.Adam(groups, lr=lr)

@@ -1,0 +1,116 @@
+"""The CLI contract, end to end on tiny generated data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.cli import main
+
+FAST = ["--epochs", "4", "--no-progress", "--set", "model.embedding_dim=16", "--set", "train.batch_size=512",
+        "--set", "train.eval_every=2"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["-q", "train", "--model", "lightgcn", "--data", str(planted_dir), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_summary(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["model"] == "lightgcn" and summary["epochs_run"] == 4
+
+
+def test_evaluate_json(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-q", "evaluate", str(run_dir), "--split", "test", "--k", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("recall@20", "ndcg@20", "precision@20", "hit_rate@20", "mrr@20", "num_users"):
+        assert key in result
+    assert 0.0 <= result["recall@20"] <= 1.0 and result["num_users"] > 0
+
+
+def test_evaluate_with_explicit_data_matches(run_dir: Path, planted_dir: Path, capsys) -> None:
+    main(["-q", "evaluate", str(run_dir), "--split", "valid", "--json"])
+    implicit = json.loads(capsys.readouterr().out)
+    main(["-q", "evaluate", str(run_dir), "--data", str(planted_dir), "--split", "valid", "--json"])
+    assert json.loads(capsys.readouterr().out) == implicit
+
+
+def test_export(run_dir: Path, tmp_path: Path) -> None:
+    assert main(["-q", "export", str(run_dir), "--out", str(tmp_path / "exp")]) == 0
+    users = np.load(tmp_path / "exp" / "user_embeddings.npy")
+    items = np.load(tmp_path / "exp" / "item_embeddings.npy")
+    user_ids = json.loads((tmp_path / "exp" / "user_ids.json").read_text())
+    item_ids = json.loads((tmp_path / "exp" / "item_ids.json").read_text())
+    assert users.dtype == np.float32 and items.dtype == np.float32
+    assert users.shape[0] == len(user_ids) and items.shape[0] == len(item_ids)
+    assert users.shape[1] == items.shape[1]
+
+
+def test_recommend_json_matches_exported_scores(run_dir: Path, tmp_path: Path, capsys) -> None:
+    main(["-q", "export", str(run_dir), "--out", str(tmp_path / "exp")])
+    capsys.readouterr()
+    user_ids = json.loads((tmp_path / "exp" / "user_ids.json").read_text())
+    assert main(["-q", "recommend", str(run_dir), "--user", str(user_ids[3]), "--k", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["items"]) == 5
+    users = np.load(tmp_path / "exp" / "user_embeddings.npy")
+    items = np.load(tmp_path / "exp" / "item_embeddings.npy")
+    item_ids = json.loads((tmp_path / "exp" / "item_ids.json").read_text())
+    first = result["items"][0]
+    expected = float(users[3] @ items[item_ids.index(first["item_id"])])
+    assert first["score"] == pytest.approx(expected, rel=1e-4)
+    scores = [entry["score"] for entry in result["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recommend_text(run_dir: Path, capsys) -> None:
+    assert main(["-q", "recommend", str(run_dir), "--user", "0", "--k", "3"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["recommend", "{run}", "--user", "no-such-user"], "user id 'no-such-user' is not known to this run"),
+        (["train", "--model", "nope", "--data", "{data}"], "unknown model 'nope'; choose one of:"),
+        (["train", "--model", "mf", "--data", "{missing}"], "does not exist"),
+        (["evaluate", "{missing}", "--split", "test"], "has no config.json"),
+        (["train", "--model", "mf", "--data", "{data}", "--set", "train.lr=abc"], "train.lr: expected float"),
+        (["config", "show", "{missing}"], "does not exist"),
+    ],
+)
+def test_errors_exit_2_with_one_line(argv, message, run_dir, planted_dir, tmp_path, capsys) -> None:
+    argv = [a.format(run=run_dir, data=planted_dir, missing=tmp_path / "missing") for a in argv]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_usage_error_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate"])
+    assert info.value.code == 2
+
+
+def test_config_show_fills_defaults(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nname = "mf"\n')
+    assert main(["config", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'name = "mf"' in out and "batch_size" in out
+
+
+def test_python_dash_m_entry_point(run_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "graphrec", "-q", "evaluate", str(run_dir), "--split", "valid",
+                           "--k", "10", "--json"], capture_output=True, text=True, check=True)
+    assert "recall@10" in json.loads(done.stdout)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import graphrec.training.checkpoint as checkpoint_module
+from graphrec.runs import load_run, train
+from graphrec.training.checkpoint import read_checkpoint
+
+from ..conftest import tiny_config
+
+
+def _final_embeddings(run_dir: Path) -> np.ndarray:
+    tensors, _ = read_checkpoint(run_dir / "checkpoint.safetensors")
+    return np.concatenate([v.numpy().ravel() for k, v in sorted(tensors.items()) if k.startswith("model.")])
+
+
+@pytest.mark.parametrize("model", ["mf", "ngcf"])
+def test_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    train(tiny_config(planted_dir, model, epochs=4), whole)
+    split = tmp_path / "split"
+    train(tiny_config(planted_dir, model, epochs=2), split)
+    (split / "summary.json").unlink()
+    train(tiny_config(planted_dir, model, epochs=4), split, resume=True)
+    np.testing.assert_array_equal(_final_embeddings(whole), _final_embeddings(split))
+    history = lambda d: [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
+    assert history(whole) == history(split)
+
+
+def test_killed_checkpoint_write_leaves_previous_file(planted_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    run_dir = tmp_path / "run"
+    train(tiny_config(planted_dir, "mf", epochs=2), run_dir)
+    before = (run_dir / "checkpoint.safetensors").read_bytes()
+
+    def torn_write(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", torn_write)
+    (run_dir / "summary.json").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(planted_dir, "mf", epochs=3), run_dir, resume=True)
+    assert (run_dir / "checkpoint.safetensors").read_bytes() == before
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_early_stopping_keeps_best(planted_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(planted_dir, "mf", epochs=200, eval_every=1, patience=2, lr=0.2)
+    summary = train(config, tmp_path / "run")
+    assert summary["stop_reason"] == "early_stopping"
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    validated = [h for h in history if h["valid"]]
+    best = max(validated, key=lambda h: h["valid"]["ndcg@20"])
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["epochs_run"] == best["epoch"] + 2
+    assert load_run(tmp_path / "run").model is not None
+
+
+def test_time_budget_stops_training(planted_dir: Path, tmp_path: Path) -> None:
+    summary = train(tiny_config(planted_dir, "mf", epochs=10_000, time_budget_s=0.5), tmp_path / "run")
+    assert summary["stop_reason"] == "time_budget"
+    assert summary["epochs_run"] < 10_000
+
+
+def test_callbacks_receive_every_epoch(planted_dir: Path, tmp_path: Path) -> None:
+    seen = []
+    train(tiny_config(planted_dir, "mf", epochs=3), tmp_path / "run", callbacks=[seen.append])
+    assert [r.epoch for r in seen] == [1, 2, 3]
+    assert seen[1].valid is not None and seen[0].valid is None
+
+
+def test_finished_run_directory_is_not_overwritten(planted_dir: Path, tmp_path: Path) -> None:
+    from graphrec.errors import ConfigError
+
+    train(tiny_config(planted_dir, "popularity", epochs=1), tmp_path / "run")
+    with pytest.raises(ConfigError, match="already holds a finished run; pass a new --out or --resume"):
+        train(tiny_config(planted_dir, "popularity", epochs=1), tmp_path / "run")
+
+
+def test_training_lowers_the_loss(planted_dir: Path, tmp_path: Path) -> None:
+    train(tiny_config(planted_dir, "lightgcn", epochs=6), tmp_path / "run")
+    losses = [json.loads(line)["train_loss"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert losses[-1] < losses[0]
