@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/graphrec demo --out demo_run
 
 test: install
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest --durations=10
 
 bench: install
 	$(BIN)/python benchmarks/gowalla.py
