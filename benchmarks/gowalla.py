@@ -48,6 +48,8 @@ def table(rows: list[dict], command: str) -> str:
         "",
         f"Command: `{command}`",
         "",
+        "![validation NDCG@20 vs wall time](benchmarks/gowalla_valid_curve.png)",
+        "",
         "| model | Recall@20 | NDCG@20 | epochs (best) | stop | train time | wall (load+train) | peak RSS |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -60,6 +62,28 @@ def table(rows: list[dict], command: str) -> str:
         )
     lines.append(END)
     return "\n".join(lines)
+
+
+def plot_curves(out: Path, models: list[str], path: Path) -> None:
+    """Validation NDCG@20 against training wall time, one line per model (test data is never used here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model in models:
+        history = [json.loads(line) for line in (out / model / "metrics.jsonl").open()]
+        points = [(h["elapsed_seconds"] / 60, h["valid"]["ndcg@20"]) for h in history if h.get("valid")]
+        ax.plot(*zip(*points), marker="o", markersize=3, label=model)
+    ax.set_xlabel("training wall time (minutes, 2 CPU cores)")
+    ax.set_ylabel("validation NDCG@20 (split carved from train.txt)")
+    ax.set_title("Gowalla: validation NDCG@20 vs wall time")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def write_benchmarks(text: str) -> None:
@@ -89,6 +113,7 @@ def main() -> None:
         rows.append(run_model(model, args.data, args.out, args.budget_min, args.set))
         (args.out / "results.json").write_text(json.dumps(rows, indent=2))
         print(json.dumps({"model": model, **rows[-1]["test"], "train_s": rows[-1]["summary"]["train_seconds"]}))
+    plot_curves(args.out, args.models, ROOT / "benchmarks" / "gowalla_valid_curve.png")
     text = table(rows, "python " + " ".join(sys.argv))
     print(text)
     if not args.no_write:

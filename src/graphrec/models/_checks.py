@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import scipy.sparse as sp
+import torch
 
 from graphrec.errors import ConfigError, DataError
 from graphrec.models.config import ModelConfig
@@ -37,3 +38,20 @@ def check_probability(value: float, field: str) -> None:
     """Raise ConfigError unless 0 ≤ value < 1 (a dropout rate)."""
     if not 0.0 <= value < 1.0:
         raise ConfigError(f"model.{field}: expected a rate in [0, 1), got {value}; e.g. 0.1, or 0 to disable")
+
+
+def init_tables(user_table: torch.nn.Embedding, item_table: torch.nn.Embedding, config: ModelConfig,
+                train: sp.spmatrix) -> None:
+    """Initialise embedding tables: N(0, init_std²), or the spectral start of `graph.spectral` for init = "svd"."""
+    if config.init == "normal":
+        torch.nn.init.normal_(user_table.weight, std=config.init_std)
+        torch.nn.init.normal_(item_table.weight, std=config.init_std)
+    elif config.init == "svd":
+        from graphrec.graph.spectral import spectral_embeddings
+
+        users, items = spectral_embeddings(train, config.embedding_dim, config.init_std, config.init_seed)
+        with torch.no_grad():
+            user_table.weight.copy_(torch.from_numpy(users))
+            item_table.weight.copy_(torch.from_numpy(items))
+    else:
+        raise ConfigError(f"model.init: expected 'normal' or 'svd', got {config.init!r}")

@@ -14,6 +14,8 @@ class ModelConfig:
     num_layers: int = 3
     layer_weights: list[float] | None = None  # LightGCN alpha_k; None = 1/(K+1) each
     init_std: float = 0.1  # N(0, init_std) initialisation of the embedding tables
+    init: str = "normal"  # normal | svd (MF, LightGCN: spectral start from the normalised interactions, see graph.spectral)
+    init_seed: int = 0  # seed of the randomized SVD when init = "svd"
     message_dropout: float = 0.1  # NGCF: dropout on each layer's output messages
     node_dropout: float = 0.0  # NGCF: fraction of graph edges dropped per training step
     leaky_relu_slope: float = 0.2  # NGCF

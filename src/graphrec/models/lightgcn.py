@@ -10,7 +10,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
-from graphrec.models._checks import check_embedding, check_layers, check_train
+from graphrec.models._checks import check_embedding, check_layers, check_train, init_tables
 from graphrec.models.base import Recommender
 from graphrec.models.config import ModelConfig
 
@@ -66,8 +66,7 @@ class LightGCN(Recommender):
         self.alpha = resolve_layer_weights(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
         self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
-        nn.init.normal_(self.user_embedding.weight, std=config.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
+        init_tables(self.user_embedding, self.item_embedding, config, train)
         self.register_buffer("adj", to_torch_csr(normalized_adjacency(train)), persistent=False)
         logger.debug("LightGCN: %d users, %d items, %d layers, alpha=%s", num_users, num_items, self.num_layers, self.alpha)
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.models._checks import check_embedding, check_train
+from graphrec.models._checks import check_embedding, check_train, init_tables
 from graphrec.models.base import Recommender
 from graphrec.models.config import ModelConfig
 
@@ -27,8 +27,7 @@ class MF(Recommender):
         check_embedding(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
         self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
-        nn.init.normal_(self.user_embedding.weight, std=config.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
+        init_tables(self.user_embedding, self.item_embedding, config, train)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(user table, item table); detached under `torch.no_grad()` like every model's computed output."""

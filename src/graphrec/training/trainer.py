@@ -26,6 +26,7 @@ from graphrec.io import atomic_write_text
 from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.base import Recommender
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
+from graphrec.samplers.dynamic import select_hardest
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         train = config.train
+        for name in ("num_negatives", "negative_candidates", "batch_size", "eval_every"):
+            if getattr(train, name) < 1:
+                raise ConfigError(f"train.{name}: expected an integer ≥ 1, got {getattr(train, name)}")
         if train.metric not in _metric_names(config):
             raise ConfigError(
                 f"train.metric '{train.metric}' is not reported; choose one of: {', '.join(_metric_names(config))} "
@@ -132,16 +136,32 @@ class Trainer:
         total, batches = 0.0, self.batcher.epoch()
         bar = tqdm(batches, total=self.batcher.num_batches, desc=f"epoch {self.state.epoch + 1}",
                    disable=not train.show_progress, leave=False)
-        for users, positives in bar:
-            negatives = self.sampler.sample(users, train.num_negatives)
+        for step, (users, positives) in enumerate(bar):
+            self._set_lr(self.state.epoch * self.batcher.num_batches + step)
+            negatives = self.sampler.sample(users, train.num_negatives * train.negative_candidates)
+            negatives = negatives.reshape(len(users), train.num_negatives, train.negative_candidates)
             loss = self._step(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(negatives))
             total += loss
             bar.set_postfix(loss=f"{loss:.4f}")
         return total / max(self.batcher.num_batches, 1)
 
-    def _step(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> float:
+    def _set_lr(self, global_step: int) -> None:
+        """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
+        train = self.config.train
+        if train.lr_final is None:
+            return
+        progress = min(global_step / max(train.epochs * self.batcher.num_batches - 1, 1), 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = train.lr + (train.lr_final - train.lr) * progress
+
+    def _step(self, users: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor) -> float:
+        """One optimisation step; candidates (B, N, M) are reduced to N negatives per user (hardest of M)."""
         user_emb, item_emb = self.model.embeddings()
         ego_users, ego_items = self.model.ego_embeddings()
+        if candidates.shape[2] == 1:
+            negatives = candidates[:, :, 0]
+        else:
+            negatives = select_hardest(candidates, user_emb[users].detach(), item_emb.detach())
         loss = self.loss_fn(user_emb[users], item_emb[positives], item_emb[negatives])
         reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
         loss = loss + self.config.train.l2_reg * reg
