@@ -84,3 +84,13 @@ def test_training_lowers_the_loss(planted_dir: Path, tmp_path: Path) -> None:
     train(tiny_config(planted_dir, "lightgcn", epochs=6), tmp_path / "run")
     losses = [json.loads(line)["train_loss"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert losses[-1] < losses[0]
+
+
+def test_without_validation_split_keeps_the_last_model(planted_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(planted_dir, "mf", epochs=3)
+    config.data.valid_ratio = 0.0
+    summary = train(config, tmp_path / "run")
+    assert summary["best_epoch"] == 3 and summary["valid"] == {}
+    best = load_run(tmp_path / "run").model.user_embedding.weight.detach().numpy()
+    tensors, _ = read_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    np.testing.assert_array_equal(best, tensors["model.user_embedding.weight"].numpy())

@@ -173,7 +173,12 @@ class Trainer:
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self.config.train, self.state
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
-        if state.epoch % train.eval_every == 0 or state.epoch == train.epochs:
+        at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs
+        if self.dataset.valid.nnz == 0:
+            # No validation split (data.valid_ratio = 0: train on everything for a fixed budget): keep the latest.
+            state.best_epoch = state.epoch
+            self._save_best()
+        elif at_eval_point:
             report.valid = self.validate()
             value = report.valid[train.metric]
             report.is_best = value > state.best_value
@@ -193,8 +198,8 @@ class Trainer:
         return evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks, self.config.eval.chunk_size)
 
     def _fit_closed_form(self) -> TrainResult:
-        valid = self.validate()
-        self.state.best_valid, self.state.best_value = valid, valid[self.config.train.metric]
+        valid = self.validate() if self.dataset.valid.nnz else {}
+        self.state.best_valid, self.state.best_value = valid, valid.get(self.config.train.metric, 0.0)
         self.state.history.append(asdict(EpochReport(0, 0.0, 0.0, 0.0, valid, True)))
         self._save_best()
         self._save_progress()
