@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from graphrec.config import RunConfig, config_to_dict
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
-from graphrec.evaluation import evaluate_model
+from graphrec.evaluation import METRIC_NAMES, evaluate_model
 from graphrec.io import atomic_write_text
 from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.base import Recommender
@@ -239,8 +239,7 @@ class Trainer:
 
 
 def _metric_names(config: RunConfig) -> list[str]:
-    names = ("recall", "ndcg", "precision", "hit_rate", "mrr")
-    return [f"{name}@{k}" for k in config.eval.ks for name in names]
+    return [f"{name}@{k}" for k in config.eval.ks for name in METRIC_NAMES]
 
 
 def _make_optimizer(model: Recommender, lr: float, weight_decay: float) -> torch.optim.Optimizer:
