@@ -48,6 +48,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _data_seed(config: RunConfig) -> int:
+    """The seed of the data splits: data.seed when set, else the run's seed."""
+    return config.data.seed if config.data.seed is not None else config.seed
+
+
 def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.model.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
@@ -60,7 +65,7 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if not resume and (run_dir / "summary.json").exists():
         raise ConfigError(f"run directory '{run_dir}' already holds a finished run; pass a new --out or --resume")
-    dataset = load_dataset(config.data, seed=config.data.seed if config.data.seed is not None else config.seed)
+    dataset = load_dataset(config.data, seed=_data_seed(config))
     load_seconds = time.perf_counter() - started
     _write_run_inputs(run_dir, config, dataset)
     seed_everything(config.seed)
@@ -169,8 +174,7 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     data_config = run.config.data
     if data_path is not None:
         data_config.path, data_config.interactions = data_path, None
-    seed = data_config.seed if data_config.seed is not None else run.config.seed
-    dataset = load_dataset(data_config, seed=seed)
+    dataset = load_dataset(data_config, seed=_data_seed(run.config))
     target = _remap(dataset.split(split), dataset, run)
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)] if split == "test" else [])
     user_emb, item_emb = run.embeddings()

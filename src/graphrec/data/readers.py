@@ -211,11 +211,7 @@ def read_delimited(
     if sep is None:
         sep = "\t" if path.suffix.lower() in (".tsv", ".inter", ".tab") else ","
     header = _read_header(path, sep)
-    columns = _select_columns(header, path.name, user_col, item_col, rating_col, timestamp_col)
-    used = [c for c in columns.values() if c is not None]
-    ids = {columns["user_id"]: str, columns["item_id"]: str}
-    raw = pd.read_csv(path, sep=sep, usecols=used, dtype=ids, keep_default_na=False, na_values=[""])
-    return _frame_from_table(raw, path.name, columns, "line")
+    return _read_text_table(path, sep, header, header, (user_col, item_col, rating_col, timestamp_col))
 
 
 def read_parquet(
@@ -251,11 +247,18 @@ def read_recbole_inter(
     path = _require_file(path)
     header = _read_header(path, "\t")
     names = [h.split(":", 1)[0].strip() for h in header]
-    columns = _select_columns(names, path.name, user_col, item_col, rating_col, timestamp_col)
-    original = {name: head for name, head in zip(names, header)}
+    return _read_text_table(path, "\t", header, names, (user_col, item_col, rating_col, timestamp_col))
+
+
+def _read_text_table(
+    path: Path, sep: str, header: list[str], names: list[str], wanted: tuple[str, str, str | None, str | None]
+) -> pd.DataFrame:
+    """Read the wanted columns of a delimited file whose header fields `header` are known as `names`."""
+    columns = _select_columns(names, path.name, *wanted)
+    original = dict(zip(names, header))
     used = [original[c] for c in columns.values() if c is not None]
     ids = {original[str(columns["user_id"])]: str, original[str(columns["item_id"])]: str}
-    raw = pd.read_csv(path, sep="\t", usecols=used, dtype=ids, keep_default_na=False, na_values=[""])
+    raw = pd.read_csv(path, sep=sep, usecols=used, dtype=ids, keep_default_na=False, na_values=[""])
     raw.columns = [names[header.index(c)] for c in raw.columns]
     return _frame_from_table(raw, path.name, columns, "line")
 
