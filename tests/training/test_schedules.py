@@ -50,7 +50,7 @@ def test_lr_decays_linearly(planted_dir: Path, tmp_path: Path) -> None:
     config = tiny_config(planted_dir, "mf", epochs=3, lr=0.01, lr_final=0.001)
     dataset = load_dataset(config.data, seed=0)
     trainer = Trainer(build_model(config.model, dataset.num_users, dataset.num_items, dataset.train), dataset, config)
-    last = 3 * trainer.batcher.num_batches - 1
+    last = 3 * trainer.objective.num_batches - 1
     trainer._set_lr(0)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
     trainer._set_lr(last)

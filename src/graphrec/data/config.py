@@ -24,8 +24,8 @@ class DataConfig:
     rating_threshold: float | None = None  # implicit feedback: keep rows with rating >= threshold
     min_user_interactions: int = 0  # k-core filtering (applied iteratively with min_item_interactions)
     min_item_interactions: int = 0
-    split: str = "auto"  # auto (given files, else random) | given | random | leave_last | temporal
-    test_ratio: float = 0.2  # random: per-user fraction held out for test
+    split: str = "auto"  # auto (given files, else random) | given | random | leave_last | temporal | user_temporal
+    test_ratio: float = 0.2  # random / user_temporal: per-user fraction (random / newest) held out for test
     valid_ratio: float = 0.1  # fraction of each user's training items carved out for validation
     leave_last_n: int = 1  # leave_last: the N latest items of each user go to test (and N more to valid)
     temporal_cut: float = 0.8  # temporal: quantile of timestamps; later interactions go to test

@@ -25,6 +25,7 @@ class Dataset:
     valid: sp.csr_matrix
     test: sp.csr_matrix
     stats: dict[str, Any] = field(default_factory=dict)
+    train_timestamps: np.ndarray | None = None  # per training interaction, in `train`'s CSR order (if known)
 
     @property
     def num_users(self) -> int:

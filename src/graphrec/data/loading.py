@@ -42,7 +42,7 @@ from graphrec.seeding import numpy_rng
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("auto", "given", "random", "leave_last", "temporal")
+SPLITS = ("auto", "given", "random", "leave_last", "temporal", "user_temporal")
 UNSEEN_POLICIES = ("drop", "error")
 _TEST_STREAM, _VALID_STREAM = 101, 102  # numpy_rng streams of the test split and the validation carve
 
@@ -135,7 +135,7 @@ def _load_interactions(
     if config.split == "given":
         raise ConfigError(
             "data.split = 'given' needs data.path (a directory with train.txt and test.txt); "
-            "for one interactions file choose split = 'random', 'leave_last' or 'temporal'"
+            "for one interactions file choose split = 'random', 'leave_last', 'temporal' or 'user_temporal'"
         )
     frame = read_interactions(path, config)
     frame, stats["implicit_dropped"] = preprocess.to_implicit(frame, config.rating_threshold)
@@ -154,6 +154,9 @@ def _load_interactions(
     elif split == "leave_last":
         train, test = splits.split_leave_last(frame, config.leave_last_n)
         train, valid = splits.split_leave_last(train, config.leave_last_n)
+    elif split == "user_temporal":  # per user: the newest test_ratio of its rows to test, then to validation
+        train, test = splits.carve_validation(frame, config.test_ratio, numpy_rng(seed, _TEST_STREAM), True)
+        train, valid = splits.carve_validation(train, config.valid_ratio, numpy_rng(seed, _VALID_STREAM), True)
     else:
         train, test = splits.split_temporal(frame, config.temporal_cut)
         train, valid = splits.carve_validation(train, config.valid_ratio, numpy_rng(seed, _VALID_STREAM), True)
@@ -188,7 +191,20 @@ def _build_dataset(frames: Frames, names: dict[str, str], policy: str, stats: di
         "dataset: %d users, %d items, %d train / %d valid / %d test interactions",
         shape[0], shape[1], stats["num_train"], stats["num_valid"], stats["num_test"],
     )
-    return Dataset(user_ids=user_ids, item_ids=item_ids, stats=stats, **matrices)
+    timestamps = _train_timestamps(train, train_rows, matrices["train"])
+    return Dataset(user_ids=user_ids, item_ids=item_ids, stats=stats, train_timestamps=timestamps, **matrices)
+
+
+def _train_timestamps(
+    frame: pd.DataFrame, rows: tuple[np.ndarray, np.ndarray], train: sp.csr_matrix,
+) -> np.ndarray | None:
+    """Each training interaction's timestamp in the CSR order of `train` (None without timestamps)."""
+    if "timestamp" not in frame.columns or not len(frame):
+        return None
+    keys = _keys(*rows, train.shape[1])
+    order = np.argsort(keys, kind="stable")
+    position = np.searchsorted(keys[order], _csr_keys(train))
+    return frame["timestamp"].to_numpy(dtype=np.float64)[order[position]]
 
 
 def _indices(frame: pd.DataFrame, users: pd.Index, items: pd.Index) -> tuple[np.ndarray, np.ndarray]:

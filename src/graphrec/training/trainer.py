@@ -1,4 +1,4 @@
-"""The training loop: sample a batch, propagate, BPR/BCE + L2, Adam step; validate, keep the best, stop early.
+"""The training loop: a batch from the objective, its loss, an Adam step; validate, keep the best, stop early.
 
 Everything the loop depends on (model, optimizer, edge order, negative sampler, torch RNG, epoch, history,
 early-stopping state) is in the checkpoint, so a resumed run continues exactly as an uninterrupted one.
@@ -23,10 +23,8 @@ from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.evaluation import METRIC_NAMES, evaluate_model
 from graphrec.io import atomic_write_text
-from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.base import Recommender
-from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
-from graphrec.samplers.dynamic import select_hardest
+from graphrec.training.objectives import make_objective
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -94,9 +92,7 @@ class Trainer:
                 f"train.metric '{train.metric}' is not reported; choose one of: {', '.join(_metric_names(config))} "
                 "(the cut-off must be in eval.ks)"
             )
-        self.loss_fn = get_loss(train.loss)
-        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=config.seed)
-        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed + 1)
+        self.objective = make_objective(model, dataset, config)
         self.optimizer = _make_optimizer(model, train.lr, train.weight_decay) if model.trainable else None
         self.state = TrainState()
 
@@ -132,43 +128,28 @@ class Trainer:
 
     def _train_epoch(self) -> float:
         self.model.train()
-        train = self.config.train
-        total, batches = 0.0, self.batcher.epoch()
-        bar = tqdm(batches, total=self.batcher.num_batches, desc=f"epoch {self.state.epoch + 1}",
+        train, objective = self.config.train, self.objective
+        total, batches = 0.0, objective.epoch(self.state.epoch)
+        bar = tqdm(batches, total=objective.num_batches, desc=f"epoch {self.state.epoch + 1}",
                    disable=not train.show_progress, leave=False)
-        for step, (users, positives) in enumerate(bar):
-            self._set_lr(self.state.epoch * self.batcher.num_batches + step)
-            negatives = self.sampler.sample(users, train.num_negatives * train.negative_candidates)
-            negatives = negatives.reshape(len(users), train.num_negatives, train.negative_candidates)
-            loss = self._step(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(negatives))
-            total += loss
-            bar.set_postfix(loss=f"{loss:.4f}")
-        return total / max(self.batcher.num_batches, 1)
+        for step, batch in enumerate(bar):
+            self._set_lr(self.state.epoch * objective.num_batches + step)
+            loss = objective.loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach())
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        return total / max(objective.num_batches, 1)
 
     def _set_lr(self, global_step: int) -> None:
         """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
         train = self.config.train
         if train.lr_final is None:
             return
-        progress = min(global_step / max(train.epochs * self.batcher.num_batches - 1, 1), 1.0)
+        progress = min(global_step / max(train.epochs * self.objective.num_batches - 1, 1), 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = train.lr + (train.lr_final - train.lr) * progress
-
-    def _step(self, users: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor) -> float:
-        """One optimisation step; candidates (B, N, M) are reduced to N negatives per user (hardest of M)."""
-        user_emb, item_emb = self.model.embeddings()
-        ego_users, ego_items = self.model.ego_embeddings()
-        if candidates.shape[2] == 1:
-            negatives = candidates[:, :, 0]
-        else:
-            negatives = select_hardest(candidates, user_emb[users].detach(), item_emb.detach())
-        loss = self.loss_fn(user_emb[users], item_emb[positives], item_emb[negatives])
-        reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
-        loss = loss + self.config.train.l2_reg * reg
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach())
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self.config.train, self.state
@@ -209,8 +190,7 @@ class Trainer:
         return {
             "config": config_to_dict(self.config),
             "state": asdict(self.state),
-            "batcher": self.batcher.state_dict(),
-            "sampler": self.sampler.state_dict(),
+            "objective": self.objective.state_dict(),
         }
 
     def _save_best(self) -> None:
@@ -233,8 +213,7 @@ class Trainer:
             return
         meta = load_checkpoint(path, self.model, self.optimizer, restore_rng=True)
         self.state = TrainState(**meta["state"])
-        self.batcher.load_state_dict(meta["batcher"])
-        self.sampler.load_state_dict(meta["sampler"])
+        self.objective.load_state_dict(meta["objective"])
         logger.info("resumed from %s at epoch %d", path, self.state.epoch)
 
 

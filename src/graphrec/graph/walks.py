@@ -1,0 +1,168 @@
+"""Random walks on the item–user–item graph, importance neighbourhoods and the Pixie walk (PinSAGE §3.2).
+
+One walk step goes item → a uniformly chosen user of that item → a uniformly chosen item of that user, so walks
+only ever visit items. Every function advances many walkers at once with numpy (no per-walker Python loop) and
+draws from the `rng` it is given.
+
+The neighbourhood of an item q is the T items with the highest L1-normalised visit counts of walks started at q
+(q itself excluded); those normalised counts are the importance weights that PinSAGE pools with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec.errors import ConfigError
+
+MAX_DENSE_CELLS = 1 << 24  # Pixie keeps a dense (queries × items) count table per chunk of queries
+
+
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """Per-node neighbour table: `index` (n, T) int64 padded with -1, `weight` (n, T) float32 summing to 1 per
+    row over the real neighbours (all zeros for a node without any)."""
+
+    index: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.index.shape[1]
+
+
+class ItemGraph:
+    """The item–user–item walk structure of a binary user × item training matrix."""
+
+    def __init__(self, train: sp.spmatrix) -> None:
+        user_item = sp.csr_matrix(train, dtype=np.float32)
+        user_item.sum_duplicates()
+        self.num_users, self.num_items = user_item.shape
+        item_user = user_item.T.tocsr()
+        self._u_ptr, self._u_items = user_item.indptr.astype(np.int64), user_item.indices.astype(np.int64)
+        self._i_ptr, self._i_users = item_user.indptr.astype(np.int64), item_user.indices.astype(np.int64)
+        self.item_degree = np.diff(self._i_ptr)
+        self.user_degree = np.diff(self._u_ptr)
+
+    def step(self, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One item → user → item step for every walker; walkers on an item without users stay where they are."""
+        items = np.asarray(items, dtype=np.int64)
+        out = items.copy()
+        deg = self.item_degree[items]
+        live = np.flatnonzero(deg > 0)
+        pick = (rng.random(live.size) * deg[live]).astype(np.int64)
+        users = self._i_users[self._i_ptr[items[live]] + pick]
+        pick = (rng.random(live.size) * self.user_degree[users]).astype(np.int64)
+        out[live] = self._u_items[self._u_ptr[users] + pick]
+        return out
+
+    def step_from_users(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly chosen item of each user (users must have at least one item)."""
+        users = np.asarray(users, dtype=np.int64)
+        pick = (rng.random(users.size) * self.user_degree[users]).astype(np.int64)
+        return self._u_items[self._u_ptr[users] + pick]
+
+    def visit_counts(
+        self, starts: np.ndarray, num_walks: int, walk_length: int, rng: np.random.Generator,
+        restart_prob: float = 0.0,
+    ) -> sp.csr_matrix:
+        """(len(starts), num_items) visit counts of `num_walks` walks of `walk_length` steps from each start.
+
+        With `restart_prob` > 0 each step first jumps back to the start with that probability (random walk with
+        restart), which makes the normalised counts a Monte-Carlo personalised PageRank.
+        """
+        _check_positive(num_walks=num_walks, walk_length=walk_length)
+        starts = np.asarray(starts, dtype=np.int64)
+        origin = np.repeat(np.arange(starts.size), num_walks)
+        current = np.repeat(starts, num_walks)
+        rows, cols = [], []
+        for _ in range(walk_length):
+            if restart_prob > 0:
+                jump = rng.random(current.size) < restart_prob
+                current = np.where(jump, np.repeat(starts, num_walks), current)
+            current = self.step(current, rng)
+            rows.append(origin)
+            cols.append(current)
+        data = np.ones(starts.size * num_walks * walk_length, dtype=np.float32)
+        counts = sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))),
+                               shape=(starts.size, self.num_items))
+        counts.sum_duplicates()
+        return counts
+
+    def neighbourhoods(
+        self, starts: np.ndarray, top_t: int, num_walks: int, walk_length: int, rng: np.random.Generator,
+    ) -> Neighbourhoods:
+        """The importance neighbourhood (top `top_t` items by visit count, start excluded) of every start."""
+        counts = self.visit_counts(starts, num_walks, walk_length, rng)
+        return top_neighbours(counts, np.asarray(starts, dtype=np.int64), top_t)
+
+    def pixie_visits(
+        self, starts: np.ndarray, rng: np.random.Generator, restart_prob: float = 0.5, max_steps: int = 10_000,
+        n_p: int = 100, n_v: int = 4, steps_per_round: int = 32,
+    ) -> sp.csr_matrix:
+        """Pixie random walk with early stopping (PinSAGE Algorithm 2), vectorised over the starts.
+
+        Each start's walker restarts at the start with probability `restart_prob` per step (walk lengths are
+        geometric, as SampleWalkLength draws them). A start stops once more than `n_p` items have at least `n_v`
+        visits, or after `max_steps` steps; the condition is checked every `steps_per_round` steps, so a start
+        overshoots by fewer than `steps_per_round` steps.
+        """
+        _check_positive(max_steps=max_steps, n_p=n_p, n_v=n_v, steps_per_round=steps_per_round)
+        starts = np.asarray(starts, dtype=np.int64)
+        chunk = max(1, MAX_DENSE_CELLS // max(self.num_items, 1))
+        parts = [self._pixie_chunk(starts[i:i + chunk], rng, restart_prob, max_steps, n_p, n_v, steps_per_round)
+                 for i in range(0, starts.size, chunk)]
+        if not parts:
+            return sp.csr_matrix((0, self.num_items), dtype=np.float32)
+        return sp.vstack(parts, format="csr")
+
+    def _pixie_chunk(
+        self, starts: np.ndarray, rng: np.random.Generator, restart_prob: float, max_steps: int, n_p: int,
+        n_v: int, steps_per_round: int,
+    ) -> sp.csr_matrix:
+        counts = np.zeros((starts.size, self.num_items), dtype=np.int32)
+        steps = np.zeros(starts.size, dtype=np.int64)
+        active = np.flatnonzero(self.item_degree[starts] > 0)
+        current = starts.copy()
+        while active.size:
+            for _ in range(steps_per_round):
+                jump = rng.random(active.size) < restart_prob
+                current[active] = self.step(np.where(jump, starts[active], current[active]), rng)
+                np.add.at(counts, (active, current[active]), 1)
+            steps[active] += steps_per_round
+            high = (counts[active] >= n_v).sum(axis=1)
+            active = active[(steps[active] < max_steps) & (high <= n_p)]
+        return sp.csr_matrix(counts.astype(np.float32))
+
+
+def top_neighbours(counts: sp.csr_matrix, starts: np.ndarray, top_t: int) -> Neighbourhoods:
+    """Top-`top_t` columns per row of `counts` by value (row's own start excluded), L1-normalised weights.
+
+    Ties are broken by the smaller item index, so the result is a deterministic function of the counts.
+    """
+    _check_positive(top_t=top_t)
+    counts = sp.csr_matrix(counts, dtype=np.float64)
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    cols, vals = counts.indices.astype(np.int64), counts.data
+    keep = (cols != starts[rows]) & (vals > 0)
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.searchsorted(rows, np.arange(counts.shape[0]))
+    rank = np.arange(rows.size) - first[rows]
+    take = rank < top_t
+    index = np.full((counts.shape[0], top_t), -1, dtype=np.int64)
+    weight = np.zeros((counts.shape[0], top_t), dtype=np.float64)
+    index[rows[take], rank[take]] = cols[take]
+    weight[rows[take], rank[take]] = vals[take]
+    total = weight.sum(axis=1, keepdims=True)
+    np.divide(weight, total, out=weight, where=total > 0)
+    return Neighbourhoods(index, weight.astype(np.float32))
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")

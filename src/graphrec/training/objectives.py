@@ -1,0 +1,87 @@
+"""What one training step optimises. An objective yields the epoch's batches and turns a batch into a loss.
+
+- :class:`EdgeObjective` — user–item edges with sampled negatives, BPR / BCE plus L2 on the batch's ego embeddings
+  (MF, LightGCN, NGCF); `train.negative_candidates` > 1 turns on dynamic negative sampling.
+- :class:`graphrec.training.item_pairs.ItemPairObjective` — related item pairs with shared, hard and curriculum
+  negatives and a max-margin loss (PinSAGE, GraphSAGE), chosen for models whose ``objective`` is "item_pairs".
+
+Objectives own their random state and expose ``state_dict()`` / ``load_state_dict()`` for exact resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from graphrec.config import RunConfig
+from graphrec.data.dataset import Dataset
+from graphrec.losses import get_loss, l2_penalty
+from graphrec.models.base import Recommender
+from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
+from graphrec.samplers.dynamic import select_hardest
+
+
+class Objective(Protocol):
+    num_batches: int
+
+    def epoch(self, epoch: int) -> Iterator[Any]: ...
+
+    def loss(self, batch: Any) -> torch.Tensor: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class EdgeObjective:
+    """BPR / BCE over shuffled training edges, with uniform or dynamic (hardest-of-M) negatives."""
+
+    def __init__(self, model: Recommender, dataset: Dataset, config: RunConfig) -> None:
+        self.model, self.train = model, config.train
+        self.loss_fn = get_loss(config.train.loss)
+        self.batcher = EdgeBatcher(dataset.train, config.train.batch_size, seed=config.seed)
+        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed + 1)
+        self.num_batches = self.batcher.num_batches
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        train = self.train
+        for users, positives in self.batcher.epoch():
+            candidates = self.sampler.sample(users, train.num_negatives * train.negative_candidates)
+            candidates = candidates.reshape(len(users), train.num_negatives, train.negative_candidates)
+            yield torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Candidates (B, N, M) are reduced to N negatives per user (the hardest of M) before the loss."""
+        users, positives, candidates = batch
+        user_emb, item_emb = self.model.embeddings()
+        ego_users, ego_items = self.model.ego_embeddings()
+        if candidates.shape[2] == 1:
+            negatives = candidates[:, :, 0]
+        else:
+            negatives = select_hardest(candidates, user_emb[users].detach(), item_emb.detach())
+        loss = self.loss_fn(user_emb[users], item_emb[positives], item_emb[negatives])
+        reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
+        return loss + self.train.l2_reg * reg
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batcher": self.batcher.state_dict(), "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batcher.load_state_dict(state["batcher"])
+        self.sampler.load_state_dict(state["sampler"])
+
+
+def make_objective(model: Recommender, dataset: Dataset, config: RunConfig) -> Objective:
+    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs")."""
+    if getattr(model, "objective", "edges") == "item_pairs":
+        from graphrec.training.item_pairs import ItemPairObjective
+
+        return ItemPairObjective(model, dataset, config)
+    return EdgeObjective(model, dataset, config)
+
+
+def as_int64(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))

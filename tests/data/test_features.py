@@ -1,0 +1,66 @@
+"""Item feature matrices from a catalogue: blocks, alignment, missing items, the TF-IDF fallback, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.data.features import FeatureConfig, build_item_features, multi_hot, tfidf_svd, with_log_degree
+from graphrec.errors import DataError
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> FeatureConfig:
+    (tmp_path / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        "1,Toy Story (1995),Adventure|Animation|Children\n"
+        "2,Heat (1995),Action|Crime|Thriller\n"
+        "3,Toy Story 2 (1999),Adventure|Animation\n"
+        "4,Untitled,(no genres listed)\n"
+    )
+    (tmp_path / "tags.csv").write_text("userId,movieId,tag,timestamp\n1,2,heist,1\n2,2,heist,2\n3,1,pixar,3\n")
+    return FeatureConfig(catalogue=str(tmp_path / "movies.csv"), tags=str(tmp_path / "tags.csv"),
+                         text_encoder="tfidf", text_dim=3)
+
+
+def test_blocks_are_aligned_with_the_requested_ids(catalogue: FeatureConfig) -> None:
+    features = build_item_features(catalogue, ["3", "1", "99", "2"])
+    assert list(features.blocks) == ["text", "genres", "title_number"]
+    assert features.missing.tolist() == [False, False, True, False]
+    start, end = features.blocks["genres"]
+    genres = features.matrix[:, start:end]
+    # labels sorted: (no genres listed), Action, Adventure, Animation, Children, Crime, Thriller
+    assert genres[0].tolist() == [0, 0, 1, 1, 0, 0, 0]
+    assert genres[2].sum() == 0  # missing item: zeros
+    year, missing_flag = features.matrix[:, features.blocks["title_number"][0]], features.matrix[:, -1]
+    assert year[0] > year[1]  # 1999 standardises above 1995
+    assert missing_flag.tolist() == [0, 0, 0, 0]  # the unknown item's row is zeroed, flag included
+    text = features.matrix[:, slice(*features.blocks["text"])]
+    assert float(text[0] @ text[1]) > float(text[0] @ text[3])  # "Toy Story 2" nearer "Toy Story" than "Heat"
+
+
+def test_log_degree_is_the_last_column(catalogue: FeatureConfig) -> None:
+    features = with_log_degree(build_item_features(catalogue, ["1", "2"]), np.array([0, 9]))
+    np.testing.assert_allclose(features.matrix[:, -1], [0.0, np.log(10.0)], rtol=1e-6)
+    assert features.blocks["log_degree"] == (features.matrix.shape[1] - 1, features.matrix.shape[1])
+
+
+def test_multi_hot_and_tfidf_are_plain() -> None:
+    import pandas as pd
+
+    assert multi_hot(pd.Series(["a|b", "", "b"]), "|").tolist() == [[1, 1], [0, 0], [0, 1]]
+    vectors = tfidf_svd(["red apple", "green apple", "blue sky"], dim=4, seed=0)
+    assert vectors.shape == (3, 4)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_errors_name_the_problem_and_the_fix(catalogue: FeatureConfig, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="none of the 2 items is in the catalogue.*features.item_col"):
+        build_item_features(catalogue, ["x", "y"])
+    bad = FeatureConfig(catalogue=catalogue.catalogue, categorical_cols=["genre"], text_encoder="tfidf")
+    with pytest.raises(DataError, match=r"missing column\(s\) \['genre'\]"):
+        build_item_features(bad, ["1"])
+    with pytest.raises(DataError, match="does not exist"):
+        build_item_features(FeatureConfig(catalogue=str(tmp_path / "nope.csv")), ["1"])
