@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.data.config import DataConfig
+from graphrec.data.features import FeatureConfig
 from graphrec.errors import ConfigError
 from graphrec.evaluation.config import EvalConfig
 from graphrec.models.config import ModelConfig
@@ -40,6 +41,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
 
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig)}
@@ -70,6 +72,11 @@ def _check_value(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}; write it as e.g. [10, 20]")
         return [_check_value(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}; write it as e.g. {{ title = '...' }}")
+        return {_check_value(k, key_type, where): _check_value(v, value_type, f"{where}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):

@@ -6,6 +6,8 @@ A run directory holds everything needed to use the model without the original da
     user_ids.json, item_ids.json  position i -> external id
     train_interactions.npz      the training edges (internal indices): the graph and the seen-item mask
     data_stats.json             what loading counted (duplicates, dropped rows, sizes)
+    item_features.npy           item feature matrix (feature models: PinSAGE, GraphSAGE)
+    train_timestamps.npy        timestamps of the training edges, in their order (feature models)
     model.safetensors           the best model by the validation metric
     checkpoint.safetensors      the latest full training state, for --resume
     metrics.jsonl               one JSON object per epoch
@@ -34,7 +36,8 @@ from graphrec.data import Dataset, IdMap, load_dataset
 from graphrec.errors import ConfigError, RunDirError
 from graphrec.evaluation import evaluate_embeddings, top_k_items
 from graphrec.io import atomic_write, atomic_write_text
-from graphrec.models import Recommender, build_model
+from graphrec.data.features import build_item_features, with_log_degree
+from graphrec.models import Recommender, build_model, get_model_class
 from graphrec.seeding import seed_everything
 from graphrec.training.checkpoint import load_checkpoint
 from graphrec.training.plots import plot_training_curve
@@ -68,8 +71,10 @@ def train(
     dataset = load_dataset(config.data, seed=_data_seed(config))
     load_seconds = time.perf_counter() - started
     _write_run_inputs(run_dir, config, dataset)
+    inputs = model_inputs(config, dataset)
+    _save_model_inputs(run_dir, inputs)
     seed_everything(config.seed)
-    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train)
+    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
     trainer = Trainer(model, dataset, config, run_dir, callbacks)
     result = trainer.fit(resume=resume)
     plot_training_curve(trainer.state.history, config.train.metric, run_dir / "training_curve.png",
@@ -90,6 +95,31 @@ def train(
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def model_inputs(config: RunConfig, dataset: Dataset) -> dict[str, np.ndarray]:
+    """The extra inputs the configured model takes (item features with the log-degree column, timestamps)."""
+    wanted = getattr(get_model_class(config.model.name), "inputs", ())
+    inputs: dict[str, np.ndarray] = {}
+    if "item_features" in wanted and config.features.catalogue is not None:
+        features = build_item_features(config.features, [str(i) for i in dataset.item_ids.ids])
+        if config.features.log_degree:
+            features = with_log_degree(features, np.asarray(dataset.train.sum(axis=0)).ravel())
+        inputs["item_features"] = features.matrix
+    if "train_timestamps" in wanted and dataset.train_timestamps is not None:
+        inputs["train_timestamps"] = dataset.train_timestamps
+    return inputs
+
+
+def _save_model_inputs(run_dir: Path, inputs: dict[str, np.ndarray]) -> None:
+    for name, array in inputs.items():
+        atomic_write(run_dir / f"{name}.npy", lambda tmp, a=array: _save_array(tmp, a))
+
+
+def _load_model_inputs(run_dir: Path, config: RunConfig) -> dict[str, np.ndarray]:
+    wanted = getattr(get_model_class(config.model.name), "inputs", ())
+    return {name: np.load(run_dir / f"{name}.npy", allow_pickle=False)
+            for name in wanted if (run_dir / f"{name}.npy").is_file()}
 
 
 def _write_run_inputs(run_dir: Path, config: RunConfig, dataset: Dataset) -> None:
@@ -146,7 +176,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         users, items = edges["user_idx"], edges["item_idx"]
     train = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
                           shape=(len(user_ids), len(item_ids)))
-    model = build_model(config.model, len(user_ids), len(item_ids), train)
+    model = build_model(config.model, len(user_ids), len(item_ids), train, **_load_model_inputs(run_dir, config))
     load_checkpoint(run_dir / BEST_MODEL_FILE, model)
     model.eval()
     return LoadedRun(run_dir, config, model, user_ids, item_ids, train)

@@ -1,15 +1,19 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import scipy.sparse as sp
 
 from graphrec.errors import UnknownNameError
 from graphrec.models.base import Recommender
 from graphrec.models.config import ModelConfig
+from graphrec.models.graphsage import GraphSAGE
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
+from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
 
 MODELS: dict[str, type[Recommender]] = {
@@ -17,6 +21,8 @@ MODELS: dict[str, type[Recommender]] = {
     "mf": MF,
     "lightgcn": LightGCN,
     "ngcf": NGCF,
+    "pinsage": PinSAGE,
+    "graphsage": GraphSAGE,
 }
 
 
@@ -29,19 +35,26 @@ def get_model_class(name: str) -> type[Recommender]:
         raise UnknownNameError(f"unknown model {name!r}; choose one of: {choices}") from None
 
 
-def build_model(config: ModelConfig, num_users: int, num_items: int, train: sp.spmatrix) -> Recommender:
-    """Build `config.name`'s model as ``cls(num_users, num_items, config, train)``.
+def build_model(
+    config: ModelConfig, num_users: int, num_items: int, train: sp.spmatrix, **available: Any,
+) -> Recommender:
+    """Build `config.name`'s model as ``cls(num_users, num_items, config, train, **inputs)``, where `inputs` are
+    the entries of `available` (item_features, train_timestamps, …) the class lists in its ``inputs``.
 
     Parameters are initialised from torch's global generator: seed it (`seeding.seed_everything`) first.
     """
-    return get_model_class(config.name)(num_users, num_items, config, train)
+    cls = get_model_class(config.name)
+    inputs = {name: available.get(name) for name in getattr(cls, "inputs", ())}
+    return cls(num_users, num_items, config, train, **inputs)
 
 
 __all__ = [
+    "GraphSAGE",
     "LightGCN",
     "MF",
     "MODELS",
     "NGCF",
+    "PinSAGE",
     "ModelConfig",
     "Popularity",
     "Recommender",

@@ -19,3 +19,14 @@ class ModelConfig:
     message_dropout: float = 0.1  # NGCF: dropout on each layer's output messages
     node_dropout: float = 0.0  # NGCF: fraction of graph edges dropped per training step
     leaky_relu_slope: float = 0.2  # NGCF
+    # Item-graph models (PinSAGE, GraphSAGE): item features in, neighbourhoods on the item–user–item graph.
+    hidden_dim: int = 128  # width of the neighbour transform (PinSAGE's Q; GraphSAGE's pooling layer)
+    num_neighbours: int = 10  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample size per layer
+    num_walks: int = 50  # PinSAGE: walks per node when sampling a neighbourhood
+    walk_length: int = 2  # PinSAGE: item → user → item steps per walk
+    inference_walks: int = 200  # PinSAGE: walks per item for the fixed neighbourhoods used at inference
+    pooling: str = "importance"  # PinSAGE γ: importance (visit-count weighted mean) | mean | max
+    aggregator: str = "mean"  # GraphSAGE: mean | pool | lstm
+    use_features: bool = True  # feed the item features (features.catalogue) to the first layer
+    use_id_embedding: bool = False  # also learn an id embedding per item (not inductive: new items get zeros)
+    user_recent_items: int = 50  # user vector = importance-weighted mean of this many most recent items
