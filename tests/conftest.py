@@ -38,4 +38,17 @@ def tiny_config(data_dir: Path, model: str, epochs: int = 10, **train: object):
     config.eval.ks = [10, 20]
     for key, value in train.items():
         setattr(config.train, key, value)
+    if model in ("pinsage", "graphsage"):  # feature models: the planted catalogue, item-pair training
+        config.features.catalogue = str(data_dir / "items.csv")
+        config.features.item_col = "item_id"
+        config.features.extract_numeric = {}
+        config.features.text_encoder = "tfidf"
+        config.features.text_dim = 8
+        config.model.num_neighbours = 5
+        config.model.num_walks = 10
+        config.model.hidden_dim = 32  # wider than the 14 input features, the neighbour half swamps the node's own
+        config.train.loss = "margin"
+        config.train.shared_negatives = 50
+        config.train.batch_size = 256
+        config.train.lr = 0.01
     return config

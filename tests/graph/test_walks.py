@@ -133,3 +133,15 @@ def test_window_bounds_scale_with_catalogue_and_reject_bad_windows() -> None:
         window_bounds(100, (2000, 5000))
     with pytest.raises(ConfigError, match="restart_prob must be in"):
         ItemPageRank(tiny_train(), restart_prob=1.5)
+
+
+def test_expected_visits_equal_matrix_powers_and_exact_neighbourhoods_match() -> None:
+    train = tiny_train(6)
+    graph, p = ItemGraph(train), transition(train)
+    starts = np.arange(train.shape[1])
+    want = sum(np.linalg.matrix_power(p, t) for t in (1, 2))
+    np.testing.assert_allclose(graph.expected_visits(starts, 2), want, atol=1e-12)
+    exact = graph.exact_neighbourhoods(starts, top_t=3, walk_length=2, chunk=4)
+    slow = top_neighbours(sp.csr_matrix(want), starts, top_t=3)
+    np.testing.assert_array_equal(exact.index, slow.index)
+    np.testing.assert_allclose(exact.weight, slow.weight, rtol=1e-6)

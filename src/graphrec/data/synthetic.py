@@ -119,10 +119,29 @@ def write_lightgcn_dir(
 def generate_demo_dir(out_dir: str | Path, seed: int = 0, test_ratio: float = 0.2, **kw: Any) -> Path:
     """Generate interactions (`kw` goes to :func:`generate_interactions`), split per user at random, write them.
 
-    The result is a data directory for ``data.path``: ``train.txt`` + ``test.txt``. Deterministic for a seed.
+    The result is a data directory for ``data.path``: ``train.txt`` + ``test.txt``, plus an item catalogue
+    ``items.csv`` (see :func:`write_catalogue`) for feature models. Deterministic for a seed.
     """
     from graphrec.data.splits import split_random
 
     frame = generate_interactions(seed=seed, **kw)
     train, test = split_random(frame, test_ratio, numpy_rng(seed, stream=1))
+    write_catalogue(np.asarray(frame.attrs["item_community"]), Path(out_dir) / "items.csv", seed)
     return write_lightgcn_dir(train, test, out_dir)
+
+
+def write_catalogue(item_community: np.ndarray, path: str | Path, seed: int, noise: float = 0.3) -> Path:
+    """An item catalogue ``item_id,title,genres`` whose words and genre mostly (1 − `noise`) follow each item's
+    planted community, so item features carry signal but not the whole answer."""
+    rng = numpy_rng(seed, stream=5)
+    num_comm = int(item_community.max(initial=0)) + 1
+    vocab = [[f"w{c}x{j}" for j in range(6)] for c in range(num_comm)]
+    rows = ["item_id,title,genres"]
+    for item, comm in enumerate(item_community):
+        shown = int(rng.integers(num_comm)) if rng.random() < noise else int(comm)
+        words = " ".join(rng.choice(vocab[shown], size=3))
+        rows.append(f"{item},{words} ({1990 + int(rng.integers(30))}),g{shown}|g{int(rng.integers(num_comm))}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(rows) + "\n")
+    return path

@@ -116,6 +116,16 @@ class UniformNeighbours:
         return Neighbourhoods(drawn, weight)
 
 
+class ExactNeighbours:
+    """PinSAGE inference: top-T by expected visit counts (the many-walks limit), computed for just the nodes asked."""
+
+    def __init__(self, graph: ItemGraph, top_t: int, walk_length: int) -> None:
+        self.graph, self.top_t, self.walk_length = graph, top_t, walk_length
+
+    def __call__(self, nodes: np.ndarray) -> Neighbourhoods:
+        return self.graph.exact_neighbourhoods(nodes, self.top_t, self.walk_length)
+
+
 class TableNeighbours:
     """Fixed neighbourhoods (inference): a lookup into a precomputed table."""
 

@@ -98,6 +98,41 @@ class ItemGraph:
         counts = self.visit_counts(starts, num_walks, walk_length, rng)
         return top_neighbours(counts, np.asarray(starts, dtype=np.int64), top_t)
 
+    def expected_visits(self, starts: np.ndarray, walk_length: int) -> np.ndarray:
+        """(len(starts), num_items) expected visit counts of one `walk_length`-step walk from each start — the
+        limit of :meth:`visit_counts` / num_walks as num_walks → ∞ (walkers on isolated items stay put)."""
+        _check_positive(walk_length=walk_length)
+        starts = np.asarray(starts, dtype=np.int64)
+        state = np.zeros((starts.size, self.num_items))
+        state[np.arange(starts.size), starts] = 1.0
+        total = np.zeros_like(state)
+        item_user, user_item, isolated = self._transitions()
+        for _ in range(walk_length):
+            state = np.asarray((user_item.T @ (item_user.T @ state.T)).T) + state * isolated
+            total += state
+        return total
+
+    def exact_neighbourhoods(self, starts: np.ndarray, top_t: int, walk_length: int,
+                             chunk: int = 512) -> Neighbourhoods:
+        """Importance neighbourhoods from expected (not sampled) visit counts: deterministic, noise-free."""
+        starts = np.asarray(starts, dtype=np.int64)
+        parts = [top_neighbours(sp.csr_matrix(self.expected_visits(starts[i:i + chunk], walk_length)),
+                                starts[i:i + chunk], top_t) for i in range(0, starts.size, chunk)]
+        if not parts:
+            return Neighbourhoods(np.zeros((0, top_t), dtype=np.int64), np.zeros((0, top_t), dtype=np.float32))
+        return Neighbourhoods(np.concatenate([p.index for p in parts]), np.concatenate([p.weight for p in parts]))
+
+    def _transitions(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """(D_i⁻¹ Aᵀ, D_u⁻¹ A, isolated-item indicator) for exact walk distributions."""
+        inv_i = np.where(self.item_degree > 0, 1.0 / np.maximum(self.item_degree, 1), 0.0)
+        inv_u = np.where(self.user_degree > 0, 1.0 / np.maximum(self.user_degree, 1), 0.0)
+        ones_i = np.ones(self._i_users.size)
+        item_user = sp.csr_matrix((ones_i * np.repeat(inv_i, self.item_degree), self._i_users, self._i_ptr),
+                                  shape=(self.num_items, self.num_users))
+        user_item = sp.csr_matrix((np.repeat(inv_u, self.user_degree), self._u_items, self._u_ptr),
+                                  shape=(self.num_users, self.num_items))
+        return item_user, user_item, (self.item_degree == 0).astype(np.float64)
+
     def pixie_visits(
         self, starts: np.ndarray, rng: np.random.Generator, restart_prob: float = 0.5, max_steps: int = 10_000,
         n_p: int = 100, n_v: int = 4, steps_per_round: int = 32,

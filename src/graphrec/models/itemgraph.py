@@ -67,10 +67,9 @@ class ItemGraphModel(Recommender):
     def training_neighbours(self, rng: np.random.Generator) -> NeighbourFn:
         """The neighbourhood sampler used while training."""
 
-    def inference_neighbourhoods(self) -> Neighbourhoods:
-        """Fixed neighbourhoods of every item for inference (deterministic in `config.init_seed`)."""
-        rng = numpy_rng(self.config.init_seed, INFERENCE_STREAM)
-        return self.training_neighbours(rng)(np.arange(self.num_items))
+    def inference_neighbours(self) -> NeighbourFn:
+        """The neighbourhoods used at inference (default: the training sampler with a fixed seed)."""
+        return self.training_neighbours(numpy_rng(self.config.init_seed, INFERENCE_STREAM))
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         """Map the last layer's output to the embedding (identity unless a subclass adds a dense layer)."""
@@ -91,7 +90,8 @@ class ItemGraphModel(Recommender):
         return self.output(h)
 
     def embed_items(self, items: np.ndarray, neighbours: NeighbourFn | None = None) -> torch.Tensor:
-        """Embeddings of `items` computed from their own sampled computation graph (no sharing across calls)."""
+        """Embeddings of `items` from their own computation graph (default: the fixed inference neighbourhoods);
+        nothing is shared across calls — this is the naive per-node path that layer-wise inference avoids."""
         neighbours = neighbours or TableNeighbours(self.inference_table)
         graph = build_computation_graph(items, neighbours, len(self.layers))
         return self.encode(graph)[torch.from_numpy(graph.positions(np.asarray(items, dtype=np.int64)))]
@@ -99,12 +99,47 @@ class ItemGraphModel(Recommender):
     @property
     def inference_table(self) -> Neighbourhoods:
         if self._inference_table is None:
-            self._inference_table = self.inference_neighbourhoods()
+            self._inference_table = self.inference_neighbours()(np.arange(self.num_items))
         return self._inference_table
 
     def invalidate_caches(self) -> None:
         """Forget the fixed neighbourhoods and user weights (after the graph changed)."""
         self._inference_table, self._user_weights = None, None
+
+    @torch.no_grad()
+    def add_items(self, features: np.ndarray | None, item_users: list[np.ndarray]) -> np.ndarray:
+        """Append items unseen in training: their feature rows and the users (user_idx) who engaged with them.
+
+        The graph gains the new columns; existing neighbourhoods are kept (the new items' own, and any a later
+        call needs, are computed on the grown graph). Returns the new items' indices. Id embeddings, if used, are
+        zero for new items: only features and edges describe them.
+        """
+        count = len(item_users)
+        if self.features.shape[1]:
+            if features is None or np.asarray(features).shape != (count, self.features.shape[1]):
+                got = None if features is None else np.asarray(features).shape
+                raise ConfigError(f"new item features must have shape ({count}, {self.features.shape[1]}), got {got}")
+            self.features = torch.cat([self.features, torch.as_tensor(np.asarray(features, dtype=np.float32))])
+        if self.id_embedding is not None:
+            grown = torch.cat([self.id_embedding.weight, self.id_embedding.weight.new_zeros(count, self.config.embedding_dim)])
+            self.id_embedding = nn.Embedding.from_pretrained(grown, freeze=False)
+        new = np.arange(self.num_items, self.num_items + count)
+        rows = np.concatenate([np.asarray(u, dtype=np.int64) for u in item_users]) if count else np.zeros(0, int)
+        cols = np.repeat(new, [len(u) for u in item_users])
+        extra = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
+                              shape=(self.num_users, self.num_items + count))
+        grown_train = sp.hstack([self.train_matrix, sp.csr_matrix((self.num_users, count))]).tocsr() + extra
+        grown_train.data[:] = 1.0
+        self.train_timestamps = _realign_timestamps(self.train_matrix, self.train_timestamps, grown_train)
+        self.train_matrix, self.num_items = grown_train, self.num_items + count
+        self.graph = ItemGraph(grown_train)
+        table = self._inference_table
+        self._user_weights = None
+        if table is not None:
+            fresh = self.inference_neighbours()(new)
+            self._inference_table = Neighbourhoods(np.concatenate([table.index, fresh.index]),
+                                                   np.concatenate([table.weight, fresh.weight]))
+        return new
 
     @torch.no_grad()
     def item_embeddings(self) -> torch.Tensor:
@@ -162,6 +197,19 @@ def user_item_weights(
     matrix = sp.csr_matrix((weights, (users[keep], items[keep])), shape=train.shape)
     totals = np.asarray(matrix.sum(axis=1)).ravel()
     return sp.diags(np.where(totals > 0, 1.0 / np.maximum(totals, 1e-12), 0.0)) @ matrix
+
+
+def _realign_timestamps(old: sp.csr_matrix, timestamps: np.ndarray | None, new: sp.csr_matrix) -> np.ndarray | None:
+    """Timestamps in `new`'s CSR order; edges not in `old` count as the newest (they just arrived)."""
+    if timestamps is None:
+        return None
+    if old.nnz == 0:
+        return np.full(new.nnz, np.inf)
+    width = new.shape[1]
+    old_keys = np.repeat(np.arange(old.shape[0]), np.diff(old.indptr)) * width + old.indices
+    new_keys = np.repeat(np.arange(new.shape[0]), np.diff(new.indptr)) * width + new.indices
+    pos = np.minimum(np.searchsorted(old_keys, new_keys), old_keys.size - 1)
+    return np.where(old_keys[pos] == new_keys, timestamps[pos], np.inf)
 
 
 def _torch_block(block: Block) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

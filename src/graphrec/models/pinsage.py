@@ -8,7 +8,8 @@ counts of random walks from u):
     z_u = z_u / ||z_u||₂
 
 K such layers (parameters shared across nodes), then a final dense layer G₂·ReLU(G₁ z + g). Neighbourhoods are
-sampled with fresh walks per batch while training and fixed (more walks) for inference.
+sampled with fresh walks per batch while training; inference uses the top-T by expected visit counts (the limit
+of infinitely many walks), which is deterministic.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.errors import ConfigError
-from graphrec.graph.blocks import NeighbourFn, RandomWalkNeighbours
-from graphrec.graph.walks import Neighbourhoods
-from graphrec.models.itemgraph import INFERENCE_STREAM, ItemGraphModel
-from graphrec.seeding import numpy_rng
+from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, RandomWalkNeighbours
+from graphrec.models.itemgraph import ItemGraphModel
 
 POOLINGS = ("importance", "mean", "max")
 
@@ -73,11 +72,9 @@ class PinSAGE(ItemGraphModel):
         c = self.config
         return RandomWalkNeighbours(self.graph, c.num_neighbours, c.num_walks, c.walk_length, rng)
 
-    def inference_neighbourhoods(self) -> Neighbourhoods:
-        c = self.config
-        walks = RandomWalkNeighbours(self.graph, c.num_neighbours, c.inference_walks, c.walk_length,
-                                     numpy_rng(c.init_seed, INFERENCE_STREAM))
-        return walks(np.arange(self.num_items))
+    def inference_neighbours(self) -> NeighbourFn:
+        """Expected visit counts instead of sampled ones: deterministic, and independent of item order."""
+        return ExactNeighbours(self.graph, self.config.num_neighbours, self.config.walk_length)
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         return self.dense(h)

@@ -1,0 +1,82 @@
+"""PinSAGE / GraphSAGE: layer-wise inference equals per-node computation; the inductive path equals the in-graph
+embedding (feature-only); pooling behaves; bad configs are refused with a fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphrec.errors import ConfigError
+from graphrec.graph.blocks import ExactNeighbours
+from graphrec.models import ModelConfig, build_model
+from graphrec.models.pinsage import pool
+
+
+def graph_and_features(seed: int = 0, users: int = 40, items: int = 25, dim: int = 6):
+    rng = np.random.default_rng(seed)
+    train = sp.csr_matrix((rng.random((users, items)) < 0.2).astype(np.float32))
+    return train, rng.normal(size=(items, dim)).astype(np.float32)
+
+
+VARIANTS = [("pinsage", {"pooling": "importance"}), ("pinsage", {"pooling": "mean"}), ("pinsage", {"pooling": "max"}),
+            ("graphsage", {"aggregator": "mean"}), ("graphsage", {"aggregator": "pool"}),
+            ("graphsage", {"aggregator": "lstm"})]
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS)
+def test_layerwise_inference_equals_per_node_computation(name: str, options: dict) -> None:
+    train, features = graph_and_features()
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4,
+                                    **options), 40, 25, train, item_features=features).eval()
+    with torch.no_grad():
+        users, items = model.embeddings()
+        one_by_one = torch.cat([model.embed_items(np.array([i])) for i in range(25)])
+    np.testing.assert_allclose(items.numpy(), one_by_one.numpy(), atol=1e-6)
+    assert users.shape == (40, 8) and torch.isfinite(users).all()
+
+
+def test_inductive_embedding_equals_in_graph_embedding_feature_only() -> None:
+    train, features = graph_and_features(1)
+    config = ModelConfig(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4)
+    torch.manual_seed(0)
+    full = build_model(config, 40, 25, train, item_features=features).eval()
+    new_item = 24  # the last index, so removing and re-adding it keeps every other item's index
+    without = build_model(config, 40, 24, train[:, :24], item_features=features[:24]).eval()
+    without.load_state_dict(full.state_dict())
+    with torch.no_grad():
+        in_graph = full.embed_items(np.array([new_item]), ExactNeighbours(full.graph, 4, config.walk_length))
+        added = without.add_items(features[[new_item]], [train[:, new_item].nonzero()[0]])
+        inductive = without.embed_items(added, ExactNeighbours(without.graph, 4, config.walk_length))
+    assert added.tolist() == [24]
+    np.testing.assert_allclose(inductive.numpy(), in_graph.numpy(), atol=1e-6)
+    assert without.item_embeddings().shape == (25, 8)
+
+
+def test_add_items_checks_feature_shape() -> None:
+    train, features = graph_and_features()
+    model = build_model(ModelConfig(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train,
+                        item_features=features)
+    with pytest.raises(ConfigError, match=r"new item features must have shape \(1, 6\), got \(1, 5\)"):
+        model.add_items(np.zeros((1, 5)), [np.array([0])])
+
+
+def test_pooling_weights_and_empty_neighbourhoods() -> None:
+    messages = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[5.0, 5.0], [7.0, 7.0]]])
+    mask = torch.tensor([[True, True], [False, False]])
+    weight = torch.tensor([[0.75, 0.25], [0.0, 0.0]])
+    np.testing.assert_allclose(pool(messages, mask, weight, "importance").numpy(), [[0.75, 0.25], [0, 0]])
+    np.testing.assert_allclose(pool(messages, mask, weight, "mean").numpy(), [[0.5, 0.5], [0, 0]])
+    np.testing.assert_allclose(pool(messages, mask, weight, "max").numpy(), [[1.0, 1.0], [0, 0]])
+
+
+def test_config_errors_say_how_to_fix() -> None:
+    train, features = graph_and_features()
+    with pytest.raises(ConfigError, match="has no input: set features.catalogue"):
+        build_model(ModelConfig(name="pinsage"), 40, 25, train)
+    with pytest.raises(ConfigError, match="model.pooling must be one of importance, mean, max"):
+        build_model(ModelConfig(name="pinsage", pooling="sum"), 40, 25, train, item_features=features)
+    with pytest.raises(ConfigError, match="model.aggregator must be one of mean, pool, lstm"):
+        build_model(ModelConfig(name="graphsage", aggregator="gcn"), 40, 25, train, item_features=features)
