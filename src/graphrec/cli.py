@@ -31,7 +31,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("--config", help="TOML config file")
-    p.add_argument("--model", help="model name (popularity, mf, lightgcn, ngcf)")
+    p.add_argument("--model", help="model name (popularity, mf, lightgcn, ngcf, pinsage, graphsage)")
     p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--epochs", type=int)
@@ -56,6 +56,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True, help="external user id")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("similar", help="the k items most similar to an item (related items)")
+    p.add_argument("run_dir")
+    p.add_argument("--item", required=True, help="external item id")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("embed-items", help="embed items unseen in training from their features and users")
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True,
+                   help='JSON list of {"item_id": ..., "users": [user ids], "features": [numbers] (optional)}')
+    p.add_argument("--out", required=True, help="directory for item_embeddings.npy and item_ids.json")
 
     p = sub.add_parser("demo", help="train and evaluate on built-in synthetic data")
     p.add_argument("--out", default="demo_run")
@@ -129,6 +141,27 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_similar(args: argparse.Namespace) -> int:
+    from graphrec.inductive import similar_items
+    from graphrec.runs import load_run
+
+    items = similar_items(load_run(args.run_dir), args.item, args.k)
+    if args.json:
+        print(json.dumps({"item_id": args.item, "items": items}))
+    else:
+        for rank, entry in enumerate(items, 1):
+            print(f"{rank:>3}. {entry['item_id']}  (score {entry['score']:.4f})")
+    return EXIT_OK
+
+
+def _cmd_embed_items(args: argparse.Namespace) -> int:
+    from graphrec.inductive import embed_new_items_file
+
+    report = embed_new_items_file(args.run_dir, args.input, args.out)
+    print(json.dumps(report))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from graphrec.demo import run_demo
 
@@ -151,7 +184,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export,
-             "recommend": _cmd_recommend, "demo": _cmd_demo, "config": _cmd_config}
+             "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
+             "demo": _cmd_demo, "config": _cmd_config}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -146,7 +146,11 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 @dataclass
 class LoadedRun:
-    """A trained model with what it needs to score: id maps and the seen-item mask."""
+    """A trained model with what it needs to score: id maps and the seen-item mask.
+
+    Embeddings are computed once and cached; anything that changes the model or the item set (new items) calls
+    :meth:`invalidate`. Items folded in without a model change live in `extra_item_embeddings`.
+    """
 
     run_dir: Path
     config: RunConfig
@@ -154,11 +158,21 @@ class LoadedRun:
     user_ids: IdMap
     item_ids: IdMap
     train: sp.csr_matrix
+    extra_item_embeddings: torch.Tensor | None = None
+    _cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        self.model.eval()
-        with torch.no_grad():
-            return self.model.embeddings()
+        if self._cache is None:
+            self.model.eval()
+            with torch.no_grad():
+                users, items = self.model.embeddings()
+            if self.extra_item_embeddings is not None:
+                items = torch.cat([items, self.extra_item_embeddings])
+            self._cache = (users, items)
+        return self._cache
+
+    def invalidate(self) -> None:
+        self._cache = None
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:

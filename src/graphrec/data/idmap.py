@@ -73,6 +73,10 @@ class IdMap:
         """Indices of many ids; -1 for unknown ones (callers count and report them)."""
         return np.fromiter((self._index.get(_json_id(v), -1) for v in external_ids), dtype=np.int64)
 
+    def extended(self, new_ids: Iterable[Hashable]) -> "IdMap":
+        """A new map with `new_ids` appended (positions of existing ids unchanged)."""
+        return IdMap(self._ids + [_json_id(v) for v in new_ids], kind=self.kind)
+
     def id_of(self, idx: int) -> int | str:
         return self._ids[idx]
 

@@ -116,8 +116,9 @@ class ItemGraph:
                              chunk: int = 512) -> Neighbourhoods:
         """Importance neighbourhoods from expected (not sampled) visit counts: deterministic, noise-free."""
         starts = np.asarray(starts, dtype=np.int64)
-        parts = [top_neighbours(sp.csr_matrix(self.expected_visits(starts[i:i + chunk], walk_length)),
-                                starts[i:i + chunk], top_t) for i in range(0, starts.size, chunk)]
+        parts = [top_neighbours(_top_candidates(self.expected_visits(starts[i:i + chunk], walk_length),
+                                                starts[i:i + chunk], top_t), starts[i:i + chunk], top_t)
+                 for i in range(0, starts.size, chunk)]
         if not parts:
             return Neighbourhoods(np.zeros((0, top_t), dtype=np.int64), np.zeros((0, top_t), dtype=np.float32))
         return Neighbourhoods(np.concatenate([p.index for p in parts]), np.concatenate([p.weight for p in parts]))
@@ -195,6 +196,17 @@ def top_neighbours(counts: sp.csr_matrix, starts: np.ndarray, top_t: int) -> Nei
     total = weight.sum(axis=1, keepdims=True)
     np.divide(weight, total, out=weight, where=total > 0)
     return Neighbourhoods(index, weight.astype(np.float32))
+
+
+def _top_candidates(dense: np.ndarray, starts: np.ndarray, top_t: int) -> sp.csr_matrix:
+    """The entries of each row that can make its top `top_t` (start excluded): every value ≥ the row's
+    top_t-th largest, ties included, so the exact tie-breaking of :func:`top_neighbours` still applies."""
+    dense = dense.copy()
+    dense[np.arange(len(starts)), starts] = 0.0
+    if dense.shape[1] > top_t:
+        threshold = np.partition(dense, dense.shape[1] - top_t, axis=1)[:, dense.shape[1] - top_t]
+        dense[dense < threshold[:, None]] = 0.0
+    return sp.csr_matrix(dense)
 
 
 def _check_positive(**values: int) -> None:

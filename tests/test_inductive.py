@@ -1,0 +1,72 @@
+"""Related items and fresh items by external id: library and CLI, for a feature model and a fold-in model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.cli import main
+from graphrec.errors import DataError, UnknownIdError
+from graphrec.inductive import NewItem, embed_new_items, similar_items
+from graphrec.runs import load_run, recommend, train
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def runs(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for name, epochs in (("pinsage", 3), ("mf", 5)):
+        run_dir = tmp_path_factory.mktemp(f"inductive-{name}")
+        train(tiny_config(planted_dir, name, epochs=epochs), run_dir)
+        out[name] = run_dir
+    return out
+
+
+def test_similar_items_excludes_the_item_and_is_sorted(runs: dict[str, Path]) -> None:
+    run = load_run(runs["pinsage"])
+    item = run.item_ids.id_of(0)
+    result = similar_items(run, item, 5)
+    assert len(result) == 5 and item not in [r["item_id"] for r in result]
+    scores = [r["score"] for r in result]
+    assert scores == sorted(scores, reverse=True)
+    with pytest.raises(UnknownIdError, match="item id 'nope' is not known"):
+        similar_items(run, "nope", 5)
+
+
+@pytest.mark.parametrize("name", ["pinsage", "mf"])
+def test_new_item_is_served_at_once(name: str, runs: dict[str, Path]) -> None:
+    run = load_run(runs[name])
+    twin = 3  # a new item with the features and users of an existing one should land next to it
+    users = [run.user_ids.id_of(int(u)) for u in run.train[:, twin].nonzero()[0]]
+    features = run.model.features[twin].numpy() if name == "pinsage" else None
+    embedding = embed_new_items(run, [NewItem("fresh-1", users, features)])
+    assert embedding.shape == (1, run.config.model.embedding_dim)
+    similar = [r["item_id"] for r in similar_items(run, "fresh-1", len(run.item_ids) // 10)]
+    assert run.item_ids.id_of(twin) in similar  # within the top 10% (dot product favours high-norm items)
+    if name == "pinsage":  # same features, same edges: the very same direction as its twin
+        _, items = run.embeddings()
+        assert float(items[-1] @ items[twin] / (items[-1].norm() * items[twin].norm())) > 0.999
+    assert "fresh-1" not in [r["item_id"] for r in recommend(run, users[0], 50)]  # seen by that user: excluded
+    with pytest.raises(DataError, match="already in the run"):
+        embed_new_items(run, [NewItem("fresh-1", users, features)])
+    with pytest.raises(DataError, match="unknown user id"):
+        embed_new_items(run, [NewItem("fresh-2", ["no-such-user"], features)])
+
+
+def test_cli_similar_and_embed_items(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = load_run(runs["pinsage"])
+    item = str(run.item_ids.id_of(1))
+    assert main(["-q", "similar", str(runs["pinsage"]), "--item", item, "--k", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    spec = tmp_path / "new.json"
+    width = run.model.features.shape[1]
+    spec.write_text(json.dumps([{"item_id": "n1", "users": [run.user_ids.id_of(0)], "features": [0.1] * width}]))
+    assert main(["-q", "embed-items", str(runs["pinsage"]), "--input", str(spec), "--out", str(tmp_path / "o")]) == 0
+    assert np.load(tmp_path / "o" / "item_embeddings.npy").shape == (1, run.config.model.embedding_dim)
+    spec.write_text(json.dumps([{"item_id": "n2", "features": [0.1] * (width + 1)}]))
+    assert main(["-q", "embed-items", str(runs["pinsage"]), "--input", str(spec), "--out", str(tmp_path / "o")]) == 2
+    assert f"the model expects {width}" in capsys.readouterr().err
