@@ -128,12 +128,19 @@ def main() -> None:
     parser.add_argument("--section", default=SECTION, help="which BENCHMARKS.md table to replace")
     parser.add_argument("--seeds", type=int, default=3, help="seeds for LightGCN (2020, 2021, …); others run once")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the (model, seed) rows already in OUT/results.json instead of retraining them")
     args = parser.parse_args()
     if not (args.data / "train.txt").is_file():
         sys.exit(f"no train.txt in {args.data}; pass --data DIR with LightGCN's Gowalla split")
+    previous = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").is_file() else []
+    done = {(row["model"], row["seed"]): row for row in previous} if args.reuse else {}
     rows = []
     for model in args.models:
         for seed in range(args.seeds if model == "lightgcn" else 1):
+            if (model, 2020 + seed) in done:
+                rows.append(done[(model, 2020 + seed)])
+                continue
             rows.append(run_model(model, 2020 + seed, args.data, args.out, args.budget_min, args.set))
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "results.json").write_text(json.dumps(rows, indent=2))
