@@ -17,21 +17,21 @@ U, I = 7, 9
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["lightgcn", "mf", "ngcf", "popularity"]
+    assert sorted(MODELS) == ["graphsage", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
 
 def test_unknown_model_name_error_wording() -> None:
     with pytest.raises(UnknownNameError) as info:
         get_model_class("foo")
-    assert str(info.value) == "unknown model 'foo'; choose one of: lightgcn, mf, ngcf, popularity"
+    assert str(info.value) == "unknown model 'foo'; choose one of: graphsage, lightgcn, mf, ngcf, pinsage, popularity"
     assert isinstance(info.value, KeyError)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_state_dict_round_trip_gives_identical_scores(name: str, tmp_path: Path) -> None:
     train = random_train()
-    config = ModelConfig(name=name, embedding_dim=4, num_layers=2, node_dropout=0.2)
+    config = ModelConfig(name=name, embedding_dim=4, num_layers=2, node_dropout=0.2, use_id_embedding=True)
     torch.manual_seed(0)
     original = build_model(config, U, I, train).eval()
     path = tmp_path / "model.safetensors"

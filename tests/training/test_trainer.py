@@ -17,7 +17,7 @@ def _final_embeddings(run_dir: Path) -> np.ndarray:
     return np.concatenate([v.numpy().ravel() for k, v in sorted(tensors.items()) if k.startswith("model.")])
 
 
-@pytest.mark.parametrize("model", ["mf", "ngcf"])
+@pytest.mark.parametrize("model", ["mf", "ngcf", "pinsage"])
 def test_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     train(tiny_config(planted_dir, model, epochs=4), whole)
