@@ -89,12 +89,16 @@ def plot_curves(out: Path, models: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    curves = {}
     for model in models:
         history = [json.loads(line) for line in (out / f"{model}-seed2020" / "metrics.jsonl").open()]
         points = [(h["elapsed_seconds"] / 60, h["valid"]["ndcg@20"]) for h in history if h.get("valid")]
-        if not points:
-            continue  # trained without a validation split: its curve is in the tuning runs
+        if points:  # runs trained without a validation split have their curve in the tuning runs instead
+            curves[model] = points
+    if not curves:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model, points in curves.items():
         ax.plot(*zip(*points), marker="o", markersize=3, label=model)
     ax.set_xlabel("training wall time (minutes, 2 CPU cores)")
     ax.set_ylabel("validation NDCG@20 (split carved from train.txt)")
