@@ -132,25 +132,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from graphrec.runs import recommend
 
-    items = recommend(args.run_dir, args.user, args.k)
-    if args.json:
-        print(json.dumps({"user_id": args.user, "items": items}))
-    else:
-        for rank, entry in enumerate(items, 1):
-            print(f"{rank:>3}. {entry['item_id']}  (score {entry['score']:.4f})")
+    _print_items(recommend(args.run_dir, args.user, args.k), {"user_id": args.user}, args.json)
     return EXIT_OK
+
+
+def _print_items(items: list[dict[str, Any]], about: dict[str, Any], as_json: bool) -> None:
+    """A ranked list of {"item_id", "score"}: one JSON object, or one numbered line per item."""
+    if as_json:
+        print(json.dumps({**about, "items": items}))
+        return
+    for rank, entry in enumerate(items, 1):
+        print(f"{rank:>3}. {entry['item_id']}  (score {entry['score']:.4f})")
 
 
 def _cmd_similar(args: argparse.Namespace) -> int:
     from graphrec.inductive import similar_items
     from graphrec.runs import load_run
 
-    items = similar_items(load_run(args.run_dir), args.item, args.k)
-    if args.json:
-        print(json.dumps({"item_id": args.item, "items": items}))
-    else:
-        for rank, entry in enumerate(items, 1):
-            print(f"{rank:>3}. {entry['item_id']}  (score {entry['score']:.4f})")
+    _print_items(similar_items(load_run(args.run_dir), args.item, args.k), {"item_id": args.item}, args.json)
     return EXIT_OK
 
 

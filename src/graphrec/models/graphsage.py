@@ -16,6 +16,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import NeighbourFn, UniformNeighbours
+from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.models.pinsage import pool
 
@@ -53,11 +54,10 @@ class SageLayer(nn.Module):
 class GraphSAGE(ItemGraphModel):
     name = "graphsage"
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
-        config = args[2] if len(args) > 2 else kwargs["config"]
+    @classmethod
+    def check_options(cls, config: ModelConfig) -> None:
         if config.aggregator not in AGGREGATORS:
             raise ConfigError(f"model.aggregator must be one of {', '.join(AGGREGATORS)}, got {config.aggregator!r}")
-        super().__init__(*args, **kwargs)
 
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         return SageLayer(in_dim, self.config.hidden_dim, out_dim, self.config.aggregator)

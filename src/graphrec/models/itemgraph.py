@@ -43,6 +43,7 @@ class ItemGraphModel(Recommender):
         item_features: np.ndarray | None = None, train_timestamps: np.ndarray | None = None,
     ) -> None:
         super().__init__(num_users, num_items, config, train)
+        self.check_options(config)
         _check_config(config, item_features, num_items)
         self.train_matrix = sp.csr_matrix(train)
         self.graph = ItemGraph(self.train_matrix)
@@ -59,6 +60,10 @@ class ItemGraphModel(Recommender):
         self._user_weights: sp.csr_matrix | None = None
 
     # ------------------------------------------------------------------ what subclasses define
+    @classmethod
+    def check_options(cls, config: ModelConfig) -> None:
+        """Refuse model-specific options that are out of range (ConfigError naming the choices)."""
+
     @abstractmethod
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         """One convolution layer: ``layer(h_src, block) -> h_dst`` (L2-normalised rows)."""

@@ -21,6 +21,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, RandomWalkNeighbours
+from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 
 POOLINGS = ("importance", "mean", "max")
@@ -57,10 +58,12 @@ def pool(messages: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, how: 
 class PinSAGE(ItemGraphModel):
     name = "pinsage"
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
-        config = args[2] if len(args) > 2 else kwargs["config"]
+    @classmethod
+    def check_options(cls, config: ModelConfig) -> None:
         if config.pooling not in POOLINGS:
             raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
         super().__init__(*args, **kwargs)
         dim = self.config.embedding_dim
         self.dense = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))  # G₁, g, G₂
