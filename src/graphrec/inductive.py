@@ -88,14 +88,17 @@ def _feature_rows(run: LoadedRun, new_items: Sequence[NewItem], user_lists: list
     width = model.features.shape[1]
     if width == 0:
         return None
+    missing = [str(item.item_id) for item in new_items if item.features is None]
+    if missing and run.config.features.catalogue is None:
+        raise DataError(f"new item {missing[0]!r} has no features and the run has no catalogue to look it up")
+    # One catalogue pass for every item without features (encoding the catalogue is the expensive part).
+    looked_up = iter(build_item_features(run.config.features, missing).matrix if missing else ())
     rows = []
     for item, users in zip(new_items, user_lists):
         if item.features is not None:
             rows.append(np.asarray(item.features, dtype=np.float32).reshape(-1))
             continue
-        if run.config.features.catalogue is None:
-            raise DataError(f"new item {item.item_id!r} has no features and the run has no catalogue to look it up")
-        row = build_item_features(run.config.features, [str(item.item_id)]).matrix[0]
+        row = next(looked_up)
         if run.config.features.log_degree:
             row = np.append(row, np.log1p(len(users)))
         rows.append(row.astype(np.float32))

@@ -32,11 +32,13 @@ from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ComputationGraph, build_computation_graph, pair_keys
 from graphrec.graph.ppr import ItemPageRank, rank_window, window_bounds
 from graphrec.models.itemgraph import ItemGraphModel
+from graphrec.seeding import numpy_rng, torch_generator
 
 logger = logging.getLogger(__name__)
 
 BATCH_STREAM = 41
 HARD_POOL_STREAM = 42
+DISTANCE_STREAM = 43
 PPR_CHUNK = 512
 
 
@@ -47,6 +49,7 @@ class PairBatch:
     shared: np.ndarray  # (S,)
     hard: np.ndarray  # (B, h)
     graph: ComputationGraph
+    seed: int  # for the step's own draws (distance-weighted negatives), from the batch's generator
 
 
 def co_engagement_pairs(train: sp.csr_matrix, timestamps: np.ndarray | None, seed: int) -> np.ndarray:
@@ -55,7 +58,7 @@ def co_engagement_pairs(train: sp.csr_matrix, timestamps: np.ndarray | None, see
     train = sp.csr_matrix(train)
     users = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
     items = train.indices.astype(np.int64)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, BATCH_STREAM])))
+    rng = numpy_rng(seed, BATCH_STREAM)
     keys = timestamps if timestamps is not None else np.zeros(items.size)
     order = np.lexsort((rng.random(items.size), keys, users))
     same_user = users[order][1:] == users[order][:-1]
@@ -68,7 +71,7 @@ def hard_negative_pool(train: sp.csr_matrix, window: list[float], pool: int, see
     num_items = train.shape[1]
     low, high = window_bounds(num_items, (window[0], window[1]))
     ppr = ItemPageRank(train)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, HARD_POOL_STREAM])))
+    rng = numpy_rng(seed, HARD_POOL_STREAM)
     out = np.full((num_items, pool), -1, dtype=np.int64)
     for start in range(0, num_items, PPR_CHUNK):
         sources = np.arange(start, min(start + PPR_CHUNK, num_items))
@@ -112,11 +115,11 @@ class _Producer(TorchDataset):
         seeds = np.concatenate([queries, items, shared, hard.ravel()])
         graph = build_computation_graph(seeds, self.sampler_factory(rng), self.layers,
                                         pair_keys(queries, items, num_items), num_items)
-        return PairBatch(queries, items, shared, hard, graph)
+        return PairBatch(queries, items, shared, hard, graph, int(rng.integers(2**31)))
 
 
 def _rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, BATCH_STREAM, epoch, batch + 1])))
+    return numpy_rng(seed, BATCH_STREAM, epoch, batch + 1)
 
 
 def _identity(batch: PairBatch) -> PairBatch:
@@ -160,8 +163,7 @@ class ItemPairObjective:
         positive = (zq * zi).sum(dim=1)
         negative = zq @ zs.T  # (B, S)
         if self.train.distance_weighted:
-            negative = distance_weighted(zq, zs, negative, self.train.distance_weighted,
-                                         seed=int(batch.queries[0]) * 7919 + len(batch.queries))
+            negative = distance_weighted(zq, zs, negative, self.train.distance_weighted, seed=batch.seed)
         if batch.hard.shape[1]:
             zh = z[pos_of(batch.hard.ravel())].reshape(*batch.hard.shape, -1)
             negative = torch.cat([negative, torch.einsum("bd,bhd->bh", zq, zh)], dim=1)
@@ -196,6 +198,6 @@ def distance_weighted(
         log_w = -log_q - (-log_q).amax(dim=1, keepdim=True)
         weight = log_w.exp() * (distance < nonzero_loss_cutoff)
         weight = torch.where(weight.sum(dim=1, keepdim=True) > 0, weight, torch.ones_like(weight))
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch_generator(seed, DISTANCE_STREAM)
         picks = torch.multinomial(weight, count, replacement=True, generator=generator)
     return scores.gather(1, picks)
