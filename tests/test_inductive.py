@@ -70,3 +70,19 @@ def test_cli_similar_and_embed_items(runs: dict[str, Path], tmp_path: Path, caps
     spec.write_text(json.dumps([{"item_id": "n2", "features": [0.1] * (width + 1)}]))
     assert main(["-q", "embed-items", str(runs["pinsage"]), "--input", str(spec), "--out", str(tmp_path / "o")]) == 2
     assert f"the model expects {width}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["pinsage", "mf"])
+def test_grown_cache_equals_a_full_recompute(name: str, runs: dict[str, Path]) -> None:
+    run = load_run(runs[name])
+    run.embeddings()  # cached before the items arrive: embed_new_items extends it instead of recomputing
+    users = [run.user_ids.id_of(u) for u in (0, 1, 2)]
+    width = run.model.features.shape[1] if name == "pinsage" else 0
+    features = np.full(width, 0.2, dtype=np.float32) if width else None
+    embed_new_items(run, [NewItem("a", users, features), NewItem("b", users[:1], features)])
+    grown_users, grown_items = run.embeddings()
+    run.invalidate()
+    fresh_users, fresh_items = run.embeddings()
+    assert grown_items.shape[0] == len(run.item_ids)
+    assert np.allclose(grown_items.numpy(), fresh_items.numpy(), atol=1e-5)
+    assert np.allclose(grown_users.numpy(), fresh_users.numpy(), atol=1e-5)

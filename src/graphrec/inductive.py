@@ -69,7 +69,7 @@ def embed_new_items(run: LoadedRun, new_items: Sequence[NewItem]) -> torch.Tenso
             embeddings = _fold_in(run, user_lists)
     run.item_ids = run.item_ids.extended([item.item_id for item in new_items])
     run.train = _grow_seen(run.train, user_lists)
-    run.invalidate()
+    run.append_items(embeddings)
     return embeddings
 
 

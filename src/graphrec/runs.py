@@ -174,6 +174,16 @@ class LoadedRun:
     def invalidate(self) -> None:
         self._cache = None
 
+    def append_items(self, new_items: torch.Tensor) -> None:
+        """Items appended to the model whose embeddings are already known: extend the cache instead of recomputing
+        every item (existing items keep their embeddings; users built from items are recomputed from the cache)."""
+        if self._cache is None:
+            return
+        users, items = self._cache
+        items = torch.cat([items, new_items])
+        user_embeddings = getattr(self.model, "user_embeddings", None)
+        self._cache = (user_embeddings(items) if user_embeddings is not None else users, items)
+
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Rebuild the best model of a run directory."""

@@ -140,3 +140,24 @@ def test_temporal_split_without_timestamps(tmp_path: Path) -> None:
     generate_interactions(num_users=10, with_timestamps=False).to_csv(path, index=False)
     with pytest.raises(DataError, match="choose split='random'"):
         load_dataset(DataConfig(interactions=str(path), split="leave_last"), seed=0)
+
+
+def test_holdout_items_leaves_the_split_alone_and_withholds_the_items(tmp_path: Path) -> None:
+    path = tmp_path / "inter.csv"
+    generate_interactions(num_users=120, num_items=80, seed=3).to_csv(path, index=False)
+    full = load_dataset(DataConfig(interactions=str(path), split="user_temporal"), seed=0)
+    cut = load_dataset(DataConfig(interactions=str(path), split="user_temporal", holdout_items=0.1), seed=0)
+    withheld = cut.stats["holdout_item_ids"]
+    assert len(withheld) == round(0.1 * full.num_items)
+    assert not set(withheld) & set(cut.item_ids.ids)
+    assert cut.num_items == full.num_items - len(withheld)
+
+    def pairs(ds: Dataset, name: str) -> set[tuple[int, int]]:
+        coo = ds.split(name).tocoo()
+        return {(ds.user_ids.id_of(int(u)), ds.item_ids.id_of(int(i))) for u, i in zip(coo.row, coo.col)}
+
+    for name in ("train", "test"):  # the same split, minus the withheld items' rows
+        expected = {(u, i) for u, i in pairs(full, name) if i not in set(withheld)}
+        assert pairs(cut, name) == expected
+    with pytest.raises(ConfigError, match=r"data.holdout_items = 1.0 must be in \[0, 1\)"):
+        load_dataset(DataConfig(interactions=str(path), holdout_items=1.0), seed=0)

@@ -80,3 +80,25 @@ def test_config_errors_say_how_to_fix() -> None:
         build_model(ModelConfig(name="pinsage", pooling="sum"), 40, 25, train, item_features=features)
     with pytest.raises(ConfigError, match="model.aggregator must be one of mean, pool, lstm"):
         build_model(ModelConfig(name="graphsage", aggregator="gcn"), 40, 25, train, item_features=features)
+    with pytest.raises(ConfigError, match="model.walk_sampler must be one of walks, pixie, got 'node2vec'"):
+        build_model(ModelConfig(name="pinsage", walk_sampler="node2vec"), 40, 25, train, item_features=features)
+
+
+def test_pixie_training_neighbourhoods_are_visited_items_with_importance_weights() -> None:
+    train, features = graph_and_features()
+    blocks = (np.arange(40)[:, None] < 20) == (np.arange(25)[None, :] < 13)  # two halves no walk crosses
+    train = sp.csr_matrix(train.toarray() * blocks)
+    model = build_model(ModelConfig(name="pinsage", walk_sampler="pixie", num_neighbours=4, pixie_steps=200), 40, 25,
+                        train, item_features=features)
+    nodes = np.arange(25)
+    found = model.training_neighbours(np.random.default_rng(0))(nodes)
+    step = ((train.T @ train).toarray() > 0).astype(float)
+    reach = np.eye(25) > 0
+    for _ in range(25):  # items a walk from the start can reach
+        reach = (reach.astype(float) @ step + reach) > 0
+    assert not reach.all(), "the fixture graph must have items a walk cannot reach, or the check is empty"
+    for node, row, weight in zip(nodes, found.index, found.weight):
+        kept = row >= 0
+        assert kept.sum() <= 4 and node not in row[kept] and reach[node, row[kept]].all()
+        assert not kept.any() or np.isclose(weight[kept].sum(), 1.0)
+        assert np.all(np.diff(weight[kept]) <= 1e-9), "top-T by visit count, heaviest first"

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("auto", "given", "random", "leave_last", "temporal", "user_temporal")
 UNSEEN_POLICIES = ("drop", "error")
-_TEST_STREAM, _VALID_STREAM = 101, 102  # numpy_rng streams of the test split and the validation carve
+_TEST_STREAM, _VALID_STREAM, _HOLDOUT_STREAM = 101, 102, 103  # numpy_rng streams: test split, valid carve, held-out items
 
 Frames = dict[str, pd.DataFrame]
 
@@ -65,7 +65,21 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
             "no data given: set data.path to a directory with train.txt and test.txt (or pass --data DIR), "
             "or set data.interactions to an interactions file"
         )
+    if config.holdout_items > 0:
+        frames["train"] = _withhold_items(frames["train"], config.holdout_items, numpy_rng(seed, _HOLDOUT_STREAM), stats)
     return _build_dataset(frames, names, config.unseen_policy, stats)
+
+
+def _withhold_items(
+    train: pd.DataFrame, share: float, rng: np.random.Generator, stats: dict[str, Any]
+) -> pd.DataFrame:
+    """Drop every training row of a random `share` of the training items (the inductive evaluation's new items)."""
+    items = np.sort(pd.unique(train["item_id"]))
+    chosen = np.sort(rng.choice(items, size=int(round(share * len(items))), replace=False))
+    stats["holdout_item_ids"] = [item.item() if isinstance(item, np.generic) else item for item in chosen]
+    keep = ~train["item_id"].isin(chosen)
+    logger.info("withheld %d items (%d training rows) from training", len(chosen), int((~keep).sum()))
+    return train[keep]
 
 
 def _check_config(config: DataConfig) -> None:
@@ -79,6 +93,8 @@ def _check_config(config: DataConfig) -> None:
             raise ConfigError(f"data.{name} = {value} must be in [0, 1); use e.g. 0.2")
     if not 0.0 < config.temporal_cut < 1.0:
         raise ConfigError(f"data.temporal_cut = {config.temporal_cut} must be in (0, 1); use e.g. 0.8")
+    if not 0.0 <= config.holdout_items < 1.0:
+        raise ConfigError(f"data.holdout_items = {config.holdout_items} must be in [0, 1); use e.g. 0.1")
     if config.leave_last_n < 1:
         raise ConfigError(f"data.leave_last_n = {config.leave_last_n} must be at least 1")
     if config.min_user_interactions < 0 or config.min_item_interactions < 0:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphrec.graph.walks import ItemGraph, Neighbourhoods
+from graphrec.graph.walks import ItemGraph, Neighbourhoods, top_neighbours
 
 NeighbourFn = Callable[[np.ndarray], Neighbourhoods]
 
@@ -99,6 +99,21 @@ class RandomWalkNeighbours:
 
     def __call__(self, nodes: np.ndarray) -> Neighbourhoods:
         return self.graph.neighbourhoods(nodes, self.top_t, self.num_walks, self.walk_length, self.rng)
+
+
+class PixieNeighbours:
+    """PinSAGE sampling with the Pixie walk: early-stopped walks with restart; top-T items by visit count."""
+
+    PIXIE_MIN_VISITS = 4  # n_v: an item counts towards the early stop once visited this often
+
+    def __init__(self, graph: ItemGraph, top_t: int, max_steps: int, rng: np.random.Generator) -> None:
+        self.graph, self.top_t, self.max_steps, self.rng = graph, top_t, max_steps, rng
+
+    def __call__(self, nodes: np.ndarray) -> Neighbourhoods:
+        nodes = np.asarray(nodes, dtype=np.int64)
+        visits = self.graph.pixie_visits(nodes, self.rng, max_steps=self.max_steps, n_p=self.top_t,
+                                         n_v=self.PIXIE_MIN_VISITS)
+        return top_neighbours(visits, nodes, self.top_t)
 
 
 class UniformNeighbours:

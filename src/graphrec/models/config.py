@@ -24,7 +24,10 @@ class ModelConfig:
     num_neighbours: int = 10  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample size per layer
     num_walks: int = 50  # PinSAGE: walks per node when sampling a neighbourhood
     walk_length: int = 2  # PinSAGE: item → user → item steps per walk
-    inference_walks: int = 200  # PinSAGE: walks per item for the fixed neighbourhoods used at inference
+    # PinSAGE training neighbourhoods: "walks" (num_walks walks of walk_length steps) or "pixie" (PinSAGE Algorithm 2:
+    # walks with restart, early-stopped once num_neighbours items have 4 visits, or after pixie_steps steps).
+    walk_sampler: str = "walks"
+    pixie_steps: int = 1000
     pooling: str = "importance"  # PinSAGE γ: importance (visit-count weighted mean) | mean | max
     aggregator: str = "mean"  # GraphSAGE: mean | pool | lstm
     use_features: bool = True  # feed the item features (features.catalogue) to the first layer

@@ -163,8 +163,11 @@ class ItemGraphModel(Recommender):
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         items = self.item_embeddings()
-        users = torch.from_numpy(np.asarray(self.user_weights @ items.numpy(), dtype=np.float32))
-        return users, items
+        return self.user_embeddings(items), items
+
+    def user_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+        """Users as the importance-weighted mean of their recent items' embeddings (`items`: every item's)."""
+        return torch.from_numpy(np.asarray(self.user_weights @ items.numpy(), dtype=np.float32))
 
     @property
     def user_weights(self) -> sp.csr_matrix:

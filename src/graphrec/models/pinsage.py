@@ -20,11 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.errors import ConfigError
-from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, RandomWalkNeighbours
+from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
 from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 
 POOLINGS = ("importance", "mean", "max")
+WALK_SAMPLERS = ("walks", "pixie")
 
 
 class Convolve(nn.Module):
@@ -62,6 +63,11 @@ class PinSAGE(ItemGraphModel):
     def check_options(cls, config: ModelConfig) -> None:
         if config.pooling not in POOLINGS:
             raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+        if config.walk_sampler not in WALK_SAMPLERS:
+            raise ConfigError(f"model.walk_sampler must be one of {', '.join(WALK_SAMPLERS)}, "
+                              f"got {config.walk_sampler!r}")
+        if config.pixie_steps < 1:
+            raise ConfigError(f"model.pixie_steps must be at least 1, got {config.pixie_steps}")
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
         super().__init__(*args, **kwargs)
@@ -73,6 +79,8 @@ class PinSAGE(ItemGraphModel):
 
     def training_neighbours(self, rng: np.random.Generator) -> NeighbourFn:
         c = self.config
+        if c.walk_sampler == "pixie":
+            return PixieNeighbours(self.graph, c.num_neighbours, c.pixie_steps, rng)
         return RandomWalkNeighbours(self.graph, c.num_neighbours, c.num_walks, c.walk_length, rng)
 
     def inference_neighbours(self) -> NeighbourFn:
