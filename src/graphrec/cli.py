@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graphrec.errors import GraphrecError
+from graphrec.errors import ConfigError, GraphrecError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -51,11 +51,23 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("recommend", help="top-k unseen items for a user")
+    p = sub.add_parser("recommend", help="top-k unseen items for a user, or for every user into a Parquet file")
     p.add_argument("run_dir")
-    p.add_argument("--user", required=True, help="external user id")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="external user id")
+    who.add_argument("--all", action="store_true", help="every user of the run (needs --out)")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--out", help="with --all: the Parquet file (user_id, rank, item_id, score)")
+    p.add_argument("--chunk-size", type=int, default=2048, help="with --all: users scored at once")
+    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("index", help="build and save a nearest-neighbour index of a run's item embeddings")
+    p.add_argument("run_dir")
+    p.add_argument("--kind", choices=["hnsw", "ivf", "exact"], default="hnsw")
+    p.add_argument("--out", help="index directory (default RUN_DIR/index)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="index option, e.g. ef_search=128 (hnsw: m, ef_construction, ef_search; ivf: nlist, nprobe)")
 
     p = sub.add_parser("similar", help="the k items most similar to an item (related items)")
     p.add_argument("run_dir")
@@ -132,7 +144,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from graphrec.runs import recommend
 
+    if args.all:
+        return _cmd_recommend_all(args)
     _print_items(recommend(args.run_dir, args.user, args.k), {"user_id": args.user}, args.json)
+    return EXIT_OK
+
+
+def _cmd_recommend_all(args: argparse.Namespace) -> int:
+    from graphrec.batch import recommend_all
+
+    if not args.out:
+        raise ConfigError("recommend --all needs --out FILE.parquet for the recommendations of every user")
+    print(json.dumps(recommend_all(args.run_dir, args.k, args.out, chunk_size=args.chunk_size,
+                                   show_progress=not args.no_progress)))
+    return EXIT_OK
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from graphrec.index import build_run_index, parse_index_options
+
+    print(json.dumps(build_run_index(args.run_dir, args.kind, args.out, **parse_index_options(args.set))))
     return EXIT_OK
 
 
@@ -184,7 +215,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export,
              "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
-             "demo": _cmd_demo, "config": _cmd_config}
+             "demo": _cmd_demo, "config": _cmd_config, "index": _cmd_index}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
