@@ -1,0 +1,163 @@
+"""The FastAPI application: routes, auth, error mapping. `create_app(run_dir, config)` is the factory.
+
+Reads are `async def`: they are short numpy + index calls, so running them on the event loop avoids a thread hop
+per request. Writes are plain `def` (FastAPI runs them in its thread pool): they wait on an fsync and may run a
+graph convolution, which must not stall the loop. Responses are serialised with `json.dumps` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from graphrec.errors import GraphrecError, UnknownIdError
+from graphrec.service import schemas
+from graphrec.service.config import TOKEN_ENV, ServeConfig
+from graphrec.service.metrics import CONTENT_TYPE, Metrics
+from graphrec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from graphrec.service.runtime import Service, open_service
+from graphrec.service.writes import ItemExistsError
+
+logger = logging.getLogger(__name__)
+
+_ERRORS = {400: {"model": schemas.ErrorBody}, 404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}}
+_WRITE_ERRORS = {**_ERRORS, 401: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody},
+                 409: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody}}
+
+
+def _json(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")).encode(), status, media_type="application/json")
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status, headers=headers)
+
+
+def create_app(run_dir: str | Path, config: ServeConfig | None = None) -> FastAPI:
+    """The service for a trained run: loads it, replays the event log, and answers the /v1 API."""
+    config = config or ServeConfig()
+    service = open_service(run_dir, config)
+    metrics = Metrics()
+    metrics.gauge("graphrec_users", "Users the service can rank for.", lambda: len(service.state.users))
+    metrics.gauge("graphrec_items", "Items the service can recommend.", lambda: len(service.state.items))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(title="graphrec", summary="Two-stage recommendations: ANN candidates, exact ranking.",
+                  lifespan=lifespan)
+    app.state.service, app.state.metrics = service, metrics
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees 413s and errors too
+    _add_error_handlers(app)
+    _add_read_routes(app, service, metrics)
+    _add_write_routes(app, service)
+    return app
+
+
+def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
+    state, max_k = service.state, service.config.max_k
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
+    async def recommendations(user_id: str, k: int = Query(20, ge=1, le=max_k)) -> Response:
+        """Top-k unseen items for a user; an unknown or cold user gets the popular items (fallback: popular)."""
+        ranked = state.recommend(user_id, k)
+        user_idx = state.users.lookup(user_id)
+        shown = user_id if user_idx is None else state.users.ids[user_idx]
+        return _json({"user_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
+
+    @app.get("/v1/items/{item_id}/similar", response_model=schemas.SimilarItems, responses=_ERRORS)
+    async def similar(item_id: str, k: int = Query(10, ge=1, le=max_k)) -> Response:
+        """The k items most similar to an item (by embedding inner product), itself excluded."""
+        ranked = state.similar(item_id, k)
+        shown = state.items.ids[state.items.index(item_id)]
+        return _json({"item_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
+
+    @app.get("/healthz", response_model=schemas.Health)
+    async def healthz() -> Response:
+        return _json({"status": "ok", "model": service.run.config.model.name, "users": len(state.users),
+                      "items": len(state.items), "index": state.index.kind,
+                      "events_replayed": service.events_replayed,
+                      "writes": "enabled" if service.config.writes_enabled else "disabled"})
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    async def prometheus() -> Response:
+        """Prometheus text format: request counts and latency histograms by route, method and status."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _add_write_routes(app: FastAPI, service: Service) -> None:
+    bearer = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV} (or the configured token file)")
+
+    def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if not service.config.writes_enabled:
+            raise _Refused(403, "writes are disabled on this service (started with --read-only)")
+        if service.token is None:
+            return  # --dev-no-auth: the service refused to start otherwise
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise _Refused(401, "missing bearer token; send 'Authorization: Bearer <token>'")
+        if not secrets.compare_digest(credentials.credentials.encode(), service.token.encode()):
+            raise _Refused(401, "invalid bearer token")
+
+    @app.post("/v1/interactions", status_code=200, response_model=schemas.InteractionsAccepted,
+              responses=_WRITE_ERRORS, dependencies=[Depends(authorised)])
+    def interactions(body: schemas.Interactions) -> Response:
+        """Record interactions (durable before this answers); seen items and user vectors update at once, and
+        users seen for the first time become servable. Unknown items: 404, and nothing of the batch is kept."""
+        accepted = service.writer.add_interactions([row.model_dump() for row in body.interactions])
+        return _json({**accepted.details, "seq": accepted.seq})
+
+    @app.post("/v1/items", status_code=201, response_model=schemas.NewItemAccepted,
+              responses=_WRITE_ERRORS, dependencies=[Depends(authorised)])
+    def new_item(body: schemas.NewItem) -> Response:
+        """Add an item: embedded inductively (features, catalogue or fold-in from its users) and served by
+        /similar and /recommendations as soon as this answers."""
+        features = None if body.features is None else body.features.vector
+        accepted = service.writer.add_item(body.item_id, features, body.users)
+        return _json({**accepted.details, "seq": accepted.seq}, status=201)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(_Refused)
+    async def refused(_: Request, exc: _Refused) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "request body is not valid JSON: "
+                               + "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors))
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:10]]
+        return _error(422, "; ".join(parts))
+
+    @app.exception_handler(UnknownIdError)
+    async def unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(ItemExistsError)
+    async def exists(_: Request, exc: ItemExistsError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(GraphrecError)
+    async def bad_input(_: Request, exc: GraphrecError) -> JSONResponse:
+        return _error(422, str(exc))

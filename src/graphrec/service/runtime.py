@@ -1,0 +1,69 @@
+"""Open a service for a run directory: load the run, build or load the index, open the event log, replay it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from graphrec.index import VectorIndex, build_index, load_run_index
+from graphrec.runs import LoadedRun, load_run
+from graphrec.service.config import ServeConfig, resolve_token
+from graphrec.service.state import ServingState
+from graphrec.service.store import EventStore, run_fingerprint
+from graphrec.service.writes import Writer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    config: ServeConfig
+    run: LoadedRun
+    state: ServingState
+    store: EventStore
+    writer: Writer
+    token: str | None
+    events_replayed: int
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
+    """Everything the HTTP layer needs, with the event log replayed on top of the trained run."""
+    config.check()
+    token = resolve_token(config)  # fail before the slow part when the token setup is wrong
+    run_dir = Path(run_dir)
+    started = time.perf_counter()
+    run = load_run(run_dir)
+    users, items = (t.detach().cpu().numpy().astype(np.float32) for t in run.embeddings())
+    index = _index_for(run_dir, run, items, config)
+    state = ServingState(run.user_ids.ids, run.item_ids.ids, users, items, run.train, index,
+                         candidates=config.candidates, popularity_refresh_s=config.popularity_refresh_s)
+    store = EventStore(config.db_path(run_dir), run_fingerprint(run_dir))
+    writer = Writer(run, state, store)
+    replayed = writer.replay()
+    logger.info("serving %s (%s): %d users, %d items, %d logged writes replayed, ready in %.1f s",
+                run_dir, run.config.model.name, len(state.users), len(state.items), replayed,
+                time.perf_counter() - started)
+    return Service(config, run, state, store, writer, token, replayed)
+
+
+def _index_for(run_dir: Path, run: LoadedRun, items: np.ndarray, config: ServeConfig) -> VectorIndex:
+    """The run's saved index (RUN_DIR/index from 'graphrec index') when it matches; otherwise a fresh build."""
+    saved = run_dir / "index"
+    if (saved / "index.json").is_file() and not config.index_options:
+        index, item_ids = load_run_index(saved)
+        if index.kind == config.index and item_ids.ids == run.item_ids.ids and index.dim == items.shape[1]:
+            logger.info("loaded the %s index saved in %s", index.kind, saved)
+            return index
+        logger.info("the index in %s does not match (kind %s, %d items); building a %s index",
+                    saved, index.kind, len(index), config.index)
+    started = time.perf_counter()
+    index = build_index(items, config.index, **config.index_options)
+    logger.info("built a %s index over %d items in %.1f s", config.index, len(index), time.perf_counter() - started)
+    return index

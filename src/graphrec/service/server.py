@@ -1,0 +1,36 @@
+"""`graphrec serve`: one uvicorn process in front of :func:`graphrec.service.app.create_app`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from graphrec.service.config import ServeConfig
+
+logger = logging.getLogger(__name__)
+
+
+def serve(run_dir: str | Path, config: ServeConfig) -> None:
+    """Load the run, replay the event log, and serve until interrupted (blocking)."""
+    import uvicorn
+
+    _single_threaded_math()
+    from graphrec.service.app import create_app
+
+    app = create_app(run_dir, config)
+    logger.info("listening on http://%s:%d (OpenAPI docs at /docs)", config.host, config.port)
+    # Access logs cost more than a recommendation; /metrics counts requests instead.
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+
+
+def _single_threaded_math() -> None:
+    """One query at a time per thread: library thread pools would only compete with the event loop for the cores."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:  # the exact index needs no faiss
+        pass
