@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from graphrec.errors import RunDirError
 from graphrec.index.base import as_vectors, check_k, check_options, padded, register_backend, write_meta
@@ -71,20 +72,31 @@ class ExactIndex:
 
 
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest entries of each row, best first, ties by column index."""
+    """The k largest entries of each row, best first, ties by column index.
+
+    torch.topk of k+1 finds the top k fast; only rows where the k-th and (k+1)-th values tie (so the cut is
+    ambiguous) take the slow tie-exact path.
+    """
+    n, m = scores.shape
     if k == 0:
-        return scores[:, :0], np.empty((len(scores), 0), dtype=np.int64)
-    if k < scores.shape[1]:
-        # Everything strictly above the k-th value is in; fill up with the smallest ids equal to it.
-        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-        keep = (scores > kth) | ((scores == kth) & (np.cumsum(scores == kth, axis=1)
-                                                     <= k - (scores > kth).sum(axis=1, keepdims=True)))
-        cand = np.nonzero(keep)[1].reshape(len(scores), k)
-    else:
-        cand = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    cand_scores = np.take_along_axis(scores, cand, axis=1)
+        return scores[:, :0], np.empty((n, 0), dtype=np.int64)
+    width = min(k + 1, m)
+    values, cand = torch.topk(torch.from_numpy(scores), width, dim=1, sorted=True)
+    values, cand = values.numpy(), cand.numpy()
+    cand_scores, cand = values[:, :k], cand[:, :k]
     order = np.lexsort((cand, -cand_scores), axis=1)
-    return np.take_along_axis(cand_scores, order, axis=1), np.take_along_axis(cand, order, axis=1).astype(np.int64)
+    out_scores = np.take_along_axis(cand_scores, order, axis=1)
+    out_ids = np.take_along_axis(cand, order, axis=1).astype(np.int64)
+    if width > k:
+        for row in np.flatnonzero(values[:, k - 1] == values[:, k]):
+            out_scores[row], out_ids[row] = _top_k_row_ties(scores[row], k)
+    return out_scores, out_ids
+
+
+def _top_k_row_ties(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest entries of one row, ties by column index (a stable sort of the whole row)."""
+    order = np.argsort(-row, kind="stable")[:k]
+    return row[order], order.astype(np.int64)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
