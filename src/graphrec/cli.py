@@ -81,6 +81,17 @@ def _build_parser() -> argparse.ArgumentParser:
                    help='JSON list of {"item_id": ..., "users": [user ids], "features": [numbers] (optional)}')
     p.add_argument("--out", required=True, help="directory for item_embeddings.npy and item_ids.json")
 
+    p = sub.add_parser("synth", help="write a large synthetic graph (power-law degrees, planted communities)")
+    p.add_argument("--edges", type=int, required=True, help="interactions in all, train + test (e.g. 10000000)")
+    p.add_argument("--out", required=True, help="directory for train.txt and test.txt (or .parquet)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--users", type=int, help="default: edges // 34 (Gowalla's interactions per user)")
+    p.add_argument("--items", type=int, help="default: edges // 25 (Gowalla's interactions per item)")
+    p.add_argument("--communities", type=int, help="planted communities (default: items // 2000, 2 to 100)")
+    p.add_argument("--test-ratio", type=float, default=0.2, help="share of each user's items held out for test")
+    p.add_argument("--format", choices=["lightgcn", "parquet"], default="lightgcn")
+    p.add_argument("--chunk-users", type=int, default=16384, help="users generated at once (bounds the memory)")
+
     p = sub.add_parser("demo", help="train and evaluate on built-in synthetic data")
     p.add_argument("--out", default="demo_run")
     p.add_argument("--epochs", type=int, default=40)
@@ -206,6 +217,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from graphrec.data.synthetic_large import generate_large
+
+    summary = generate_large(args.out, args.edges, seed=args.seed, num_users=args.users, num_items=args.items,
+                             fmt=args.format, num_communities=args.communities, test_ratio=args.test_ratio,
+                             chunk_users=args.chunk_users)
+    print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from graphrec.config import config_to_toml, load_config
 
@@ -215,7 +236,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export,
              "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
-             "demo": _cmd_demo, "config": _cmd_config, "index": _cmd_index}
+             "demo": _cmd_demo, "synth": _cmd_synth, "config": _cmd_config, "index": _cmd_index}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

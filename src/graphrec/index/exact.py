@@ -63,12 +63,15 @@ class ExactIndex:
             scores[start : start + len(block)], ids[start : start + len(block)] = _top_k(block, k_eff)
         return padded(scores, ids, k)
 
+    def options(self) -> dict[str, Any]:
+        return {"chunk_size": self.chunk_size}
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         stored = np.ascontiguousarray(self._buffer[: self._n])
         atomic_write(directory / VECTORS_FILE, lambda tmp: _save_npy(tmp, stored))
-        write_meta(directory, self, {"chunk_size": self.chunk_size})
+        write_meta(directory, self, self.options())
 
 
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
