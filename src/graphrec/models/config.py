@@ -19,6 +19,9 @@ class ModelConfig:
     message_dropout: float = 0.1  # NGCF: dropout on each layer's output messages
     node_dropout: float = 0.0  # NGCF: fraction of graph edges dropped per training step
     leaky_relu_slope: float = 0.2  # NGCF
+    # LightGCN / NGCF mini-batch training on sampled computation graphs (graph.sampled): neighbours drawn per node
+    # for layers 1..K; None trains with full propagation. Validation and inference always propagate over the full graph.
+    fanouts: list[int] | None = None
     # Item-graph models (PinSAGE, GraphSAGE): item features in, neighbourhoods on the item–user–item graph.
     hidden_dim: int = 128  # width of the neighbour transform (PinSAGE's Q; GraphSAGE's pooling layer)
     num_neighbours: int = 10  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample size per layer

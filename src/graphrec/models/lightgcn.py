@@ -10,6 +10,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
+from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
 from graphrec.models._checks import check_embedding, check_layers, check_train, init_tables
 from graphrec.models.base import Recommender
 from graphrec.models.config import ModelConfig
@@ -62,6 +63,7 @@ class LightGCN(Recommender):
         check_train(train, num_users, num_items)
         check_embedding(config)
         check_layers(config)
+        check_fanouts(config.fanouts, config.num_layers)
         self.num_layers = config.num_layers
         self.alpha = resolve_layer_weights(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
@@ -83,3 +85,19 @@ class LightGCN(Recommender):
             out = out + self.alpha[k] * x
         users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
         return users, items
+
+    def propagation_matrix(self) -> torch.Tensor:
+        """Ã as a torch CSR tensor: what the neighbour sampler of `model.fanouts` draws from."""
+        return self.adj
+
+    def sampled_embeddings(self, graph: SampledGraph) -> torch.Tensor:
+        """Σ_k α_k E^{(k)} for `graph.seeds` only (rows in seed order), propagating over the sampled computation
+        graph instead of the whole graph: an unbiased estimate of `embeddings()` on those nodes, equal to it when
+        every fan-out is at least the largest degree (see `graph.sampled`)."""
+        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users)
+        n = graph.num_seeds
+        out = self.alpha[0] * x[:n]
+        for k, layer in enumerate(graph.layers, start=1):
+            x = layer.aggregate(x)
+            out = out + self.alpha[k] * x[:n]
+        return out

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.graph import SymmetricEdgeDropout, normalized_adjacency, propagate
+from graphrec.errors import ConfigError
+from graphrec.graph import SymmetricEdgeDropout, csr_tensor, normalized_adjacency, propagate
+from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
 from graphrec.models._checks import check_embedding, check_layers, check_probability, check_train
 from graphrec.models.base import Recommender
 from graphrec.models.config import ModelConfig
@@ -51,6 +53,12 @@ class NGCF(Recommender):
         check_layers(config)
         check_probability(config.message_dropout, "message_dropout")
         check_probability(config.node_dropout, "node_dropout")
+        check_fanouts(config.fanouts, config.num_layers)
+        if config.fanouts is not None and config.node_dropout > 0:
+            raise ConfigError(
+                f"model.node_dropout: edge dropout is not applied on sampled computation graphs (model.fanouts is set), "
+                f"got {config.node_dropout}; set it to 0 (neighbour sampling already drops edges)"
+            )
         d = config.embedding_dim
         self.num_layers = config.num_layers
         self.slope = config.leaky_relu_slope
@@ -91,3 +99,22 @@ class NGCF(Recommender):
         out = torch.cat(outputs, dim=1)
         users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
         return users, items
+
+    def propagation_matrix(self) -> torch.Tensor:
+        """𝓛 (no dropout) as a torch CSR tensor: what the neighbour sampler of `model.fanouts` draws from."""
+        graph = self.graph
+        return csr_tensor(graph.crow, graph.col, graph.values, graph.shape)
+
+    def sampled_embeddings(self, graph: SampledGraph) -> torch.Tensor:
+        """[E^{(0)} ‖ Ê^{(1)} ‖ … ‖ Ê^{(L)}] for `graph.seeds` only (rows in seed order), each layer's 𝓛E^{(l-1)}
+        estimated on the sampled computation graph (see `graph.sampled`); equal to `embeddings()` on those rows in
+        eval mode when every fan-out is at least the largest degree."""
+        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users)
+        n = graph.num_seeds
+        outputs = [x[:n]]
+        for l, layer in enumerate(graph.layers):
+            side, own = layer.aggregate(x), x[: layer.num_dst]
+            x = F.leaky_relu(self.w1[l](side + own) + self.w2[l](side * own), negative_slope=self.slope)
+            x = self.message_dropout(x)
+            outputs.append(F.normalize(x[:n], p=2, dim=1))
+        return torch.cat(outputs, dim=1)

@@ -75,7 +75,12 @@ class EdgeObjective:
 
 
 def make_objective(model: Recommender, dataset: Dataset, config: RunConfig) -> Objective:
-    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs")."""
+    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs"); with
+    ``model.fanouts`` set, edges on sampled computation graphs (`graphrec.training.sampled`)."""
+    if config.model.fanouts is not None:
+        from graphrec.training.sampled import SampledEdgeObjective
+
+        return SampledEdgeObjective(model, dataset, config)
     if getattr(model, "objective", "edges") == "item_pairs":
         from graphrec.training.item_pairs import ItemPairObjective
 

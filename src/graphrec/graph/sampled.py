@@ -1,0 +1,136 @@
+"""Neighbour-sampled computation graphs on the user–item graph, for mini-batch LightGCN / NGCF training.
+
+Full propagation touches every edge on every step: a step costs O(nnz · d · K) however small the batch. Here a
+step touches only the K-hop *sampled* neighbourhood of the batch's nodes (its users, positive and negative items):
+
+* Node sets, from the output down: D_K = the seeds; D_{k-1} = D_k followed by the new nodes among the neighbours
+  sampled for D_k. Every D_k is a prefix of D_{k-1}, so the seeds are the first rows at every layer, and the
+  input rows D_0 are at most ``seeds × Π_k (1 + fanout_k)`` (usually far fewer: neighbourhoods overlap).
+* Layer k turns E^{(k-1)} on D_{k-1} into E^{(k)} on D_k with a sparse (|D_k| × |D_{k-1}|) matrix. A node v of
+  degree d_v ≤ f_k (the layer's fan-out) keeps all its edges with the full graph's weights Ã_vu = 1/sqrt(d_v d_u);
+  otherwise f_k neighbours are drawn uniformly *with replacement* and each gets Ã_vu · d_v / f_k. So
+  E[sampled row] = Ã row · E^{(k-1)} (an unbiased estimate of full propagation, with the full graph's degrees in
+  the normalisation), and with every fan-out ≥ the maximum degree the result *is* full propagation on those rows.
+  Drawing with replacement keeps the cost per node O(f_k) whatever its degree (a hub with 10⁵ neighbours costs as
+  much as any other).
+* Layer k's sampling is independent of layer k−1's, and each node is sampled once per layer and batch, so a node
+  shared by many seeds is computed once.
+
+Sampling is numpy on the CSR arrays of Ã (``crow``, ``col``, ``values``), seeded by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from graphrec.errors import ConfigError
+from graphrec.graph.adjacency import csr_tensor
+
+
+@dataclass
+class SampledLayer:
+    """One propagation step: rows = the first `num_dst` nodes of the layer's input, in CSR form over the input."""
+
+    num_dst: int
+    num_src: int
+    crow: np.ndarray  # (num_dst + 1,) int64
+    col: np.ndarray  # (nnz,) int64 positions in the input node list
+    weight: np.ndarray  # (nnz,) float32
+
+    def matrix(self) -> torch.Tensor:
+        return csr_tensor(torch.from_numpy(self.crow), torch.from_numpy(self.col), torch.from_numpy(self.weight),
+                          (self.num_dst, self.num_src))
+
+    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ_u w_vu x_u for the `num_dst` output rows, from `x` with one row per input node."""
+        return torch.sparse.mm(self.matrix(), x)
+
+
+@dataclass
+class SampledGraph:
+    """`input_nodes` (D_0, global node ids: users 0..U−1, item v at U + v) feed `layers` (bottom-up); the first
+    `num_seeds` rows of every layer are `seeds` (sorted, unique)."""
+
+    seeds: np.ndarray
+    input_nodes: np.ndarray
+    layers: list[SampledLayer]
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    def positions(self, nodes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Rows of the seed outputs for `nodes` (global ids, every one a seed)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        pos = np.searchsorted(self.seeds, nodes)
+        assert np.array_equal(self.seeds[np.minimum(pos, len(self.seeds) - 1)], nodes), "every node must be a seed"
+        return torch.from_numpy(pos)
+
+    def num_edges(self) -> int:
+        return sum(len(layer.col) for layer in self.layers)
+
+
+def check_fanouts(fanouts: list[int] | None, num_layers: int) -> None:
+    """Raise ConfigError unless `fanouts` is None or has one positive entry per layer."""
+    if fanouts is None:
+        return
+    if len(fanouts) != num_layers or any(f < 1 for f in fanouts):
+        raise ConfigError(
+            f"model.fanouts: expected {num_layers} positive integers (neighbours sampled per node, one per layer, "
+            f"num_layers = {num_layers}), got {fanouts}; e.g. {[10] * num_layers}, or leave it unset for full propagation"
+        )
+
+
+class NeighbourSampler:
+    """Samples `SampledGraph`s from the normalised adjacency Ã (a torch CSR tensor, shared without a copy)."""
+
+    def __init__(self, adj: torch.Tensor, fanouts: list[int]) -> None:
+        self.crow = adj.crow_indices().numpy()
+        self.col = adj.col_indices().numpy()
+        self.values = adj.values().numpy()
+        self.degree = np.diff(self.crow).astype(np.int64)
+        self.fanouts = [int(f) for f in fanouts]
+
+    def sample(self, seeds: np.ndarray, rng: np.random.Generator) -> SampledGraph:
+        """The computation graph of `seeds` (global node ids; deduplicated and sorted here)."""
+        seeds = np.unique(np.asarray(seeds, dtype=np.int64))
+        nodes, layers = seeds, []
+        for fanout in reversed(self.fanouts):  # from the output layer K down to layer 1
+            layer, nodes = self._layer(nodes, fanout, rng)
+            layers.append(layer)
+        layers.reverse()
+        return SampledGraph(seeds, nodes, layers)
+
+    def _layer(self, dst: np.ndarray, fanout: int, rng: np.random.Generator) -> tuple[SampledLayer, np.ndarray]:
+        """Edges of every node in `dst` (all of them, or `fanout` uniform draws) and the layer's input nodes."""
+        degree = self.degree[dst]
+        sampled = degree > fanout
+        counts = np.where(sampled, fanout, degree)
+        crow = np.r_[0, np.cumsum(counts)]
+        offset = np.arange(crow[-1], dtype=np.int64) - np.repeat(crow[:-1], counts)
+        row_sampled = np.repeat(sampled, counts)
+        offset[row_sampled] = rng.integers(0, np.repeat(degree[sampled], fanout))
+        edge = np.repeat(self.crow[dst].astype(np.int64), counts) + offset
+        neighbour = self.col[edge].astype(np.int64)
+        scale = np.where(row_sampled, np.repeat(degree / fanout, counts), 1.0)
+        weight = (self.values[edge] * scale).astype(np.float32)
+        new = np.setdiff1d(neighbour, dst)  # sorted, unique, not yet in dst
+        src = np.concatenate([dst, new])
+        order = np.argsort(src, kind="stable")
+        col = order[np.searchsorted(src[order], neighbour)]
+        return SampledLayer(len(dst), len(src), crow, col, weight), src
+
+
+def gather_rows(user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int) -> torch.Tensor:
+    """Rows of [user_table; item_table] for global node ids `nodes`, without concatenating the tables (the cost is
+    O(len(nodes)), not O(users + items))."""
+    nodes_t = torch.from_numpy(np.asarray(nodes, dtype=np.int64))
+    is_user = nodes_t < num_users
+    users = F.embedding(nodes_t[is_user], user_table)
+    items = F.embedding(nodes_t[~is_user] - num_users, item_table)
+    order = torch.cat([torch.nonzero(is_user).squeeze(1), torch.nonzero(~is_user).squeeze(1)])
+    return torch.cat([users, items])[torch.argsort(order)]

@@ -1,0 +1,87 @@
+"""BPR / BCE on neighbour-sampled computation graphs (``model.fanouts``): LightGCN and NGCF mini-batches whose cost
+is bounded by the batch, not the graph.
+
+Same edges, batches and negative candidates as :class:`~graphrec.training.objectives.EdgeObjective` for the same
+seed; what changes is the forward. Each batch's seeds (its users, positive and negative items) get their final
+embeddings from ``model.sampled_embeddings`` over a graph sampled by :class:`graphrec.graph.sampled.NeighbourSampler`
+with the generator ``numpy_rng(seed, SAMPLED_STREAM, epoch, step)``, so resuming at an epoch boundary redraws exactly
+the graphs an uninterrupted run would have drawn.
+
+Dynamic negative sampling (``train.negative_candidates`` = M > 1) needs scores for B × M candidates; propagating all
+of them would undo the sampling, so candidates are ranked with a *score cache*: the full-propagation embeddings
+computed without gradients at the start of each epoch (one O(nnz · d · K) pass per epoch, the order of one epoch of
+sampled steps; memory O((users + items) · d), the size of the embedding tables). The loss itself always uses the
+current sampled embeddings. Validation and inference use full propagation (``model.embeddings()``, layer by layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+import numpy as np
+import torch
+
+from graphrec.config import RunConfig
+from graphrec.data.dataset import Dataset
+from graphrec.errors import ConfigError
+from graphrec.graph.sampled import NeighbourSampler, SampledGraph
+from graphrec.losses import l2_penalty
+from graphrec.models.base import Recommender
+from graphrec.samplers.dynamic import select_hardest
+from graphrec.seeding import numpy_rng
+from graphrec.training.objectives import EdgeObjective
+
+SAMPLED_STREAM = 31  # numpy_rng stream of the neighbour sampling (keys: epoch, step)
+
+
+@dataclass
+class SampledBatch:
+    users: torch.Tensor  # (B,) user_idx
+    positives: torch.Tensor  # (B,) item_idx
+    negatives: torch.Tensor  # (B, N) item_idx
+    graph: SampledGraph
+
+
+class SampledEdgeObjective(EdgeObjective):
+    """EdgeObjective with the forward restricted to each batch's sampled computation graph."""
+
+    def __init__(self, model: Recommender, dataset: Dataset, config: RunConfig) -> None:
+        if not hasattr(model, "sampled_embeddings"):
+            raise ConfigError(
+                f"model.fanouts: model '{config.model.name}' has no sampled propagation (lightgcn and ngcf have); "
+                "unset model.fanouts"
+            )
+        super().__init__(model, dataset, config)
+        self.neighbours = NeighbourSampler(model.propagation_matrix(), config.model.fanouts)
+        self.seed, self.num_users = config.seed, dataset.num_users
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def epoch(self, epoch: int) -> Iterator[SampledBatch]:
+        """Batches of the epoch, each with its negatives chosen and its computation graph drawn."""
+        if self.train.negative_candidates > 1:
+            self._cache = self._score_cache()  # drawn when the first batch is asked for: the epoch's starting model
+        for step, (users, positives, candidates) in enumerate(super().epoch(epoch)):
+            negatives = candidates[:, :, 0] if candidates.shape[2] == 1 else select_hardest(
+                candidates, self._cache[0][users], self._cache[1])
+            seeds = np.concatenate([users.numpy(), self.num_users + positives.numpy(),
+                                    self.num_users + negatives.numpy().ravel()])
+            graph = self.neighbours.sample(seeds, numpy_rng(self.seed, SAMPLED_STREAM, epoch, step))
+            yield SampledBatch(users, positives, negatives, graph)
+
+    @torch.no_grad()
+    def _score_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
+        was_training = self.model.training
+        self.model.eval()  # no dropout in the scores
+        users, items = self.model.embeddings()
+        self.model.train(was_training)
+        return users.detach(), items.detach()
+
+    def loss(self, batch: SampledBatch) -> torch.Tensor:
+        graph, users, positives, negatives = batch.graph, batch.users, batch.positives, batch.negatives
+        out = self.model.sampled_embeddings(graph)
+        user_e = out[graph.positions(users.numpy())]
+        pos_e = out[graph.positions(self.num_users + positives.numpy())]
+        neg_e = out[graph.positions(self.num_users + negatives.numpy().ravel())].reshape(*negatives.shape, -1)
+        ego_users, ego_items = self.model.ego_embeddings()
+        reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
+        return self.loss_fn(user_e, pos_e, neg_e) + self.train.l2_reg * reg
