@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
@@ -33,21 +34,45 @@ from graphrec.graph.adjacency import csr_tensor
 
 @dataclass
 class SampledLayer:
-    """One propagation step: rows = the first `num_dst` nodes of the layer's input, in CSR form over the input."""
+    """One propagation step: rows = the first `num_dst` nodes of the layer's input, in CSR form over the input, and
+    the transpose (CSR over the outputs), which the backward pass multiplies by."""
 
     num_dst: int
     num_src: int
     crow: np.ndarray  # (num_dst + 1,) int64
     col: np.ndarray  # (nnz,) int64 positions in the input node list
     weight: np.ndarray  # (nnz,) float32
+    transpose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (crow, col, weight) of the transpose
 
-    def matrix(self) -> torch.Tensor:
-        return csr_tensor(torch.from_numpy(self.crow), torch.from_numpy(self.col), torch.from_numpy(self.weight),
-                          (self.num_dst, self.num_src))
+    def __post_init__(self) -> None:
+        if self.transpose is None:
+            t = sp.csr_matrix((self.weight, self.col, self.crow), shape=(self.num_dst, self.num_src)).T.tocsr()
+            self.transpose = (t.indptr.astype(np.int64), t.indices.astype(np.int64), t.data)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """Σ_u w_vu x_u for the `num_dst` output rows, from `x` with one row per input node."""
-        return torch.sparse.mm(self.matrix(), x)
+        forward = _csr(self.crow, self.col, self.weight, (self.num_dst, self.num_src))
+        backward = _csr(*self.transpose, (self.num_src, self.num_dst))
+        return _SampledSpMM.apply(forward, backward, x)
+
+
+def _csr(crow: np.ndarray, col: np.ndarray, weight: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+    return csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(weight), shape)
+
+
+class _SampledSpMM(torch.autograd.Function):
+    """y = A x with the backward A^T g from a transpose built once in numpy (torch's own CSR backward converts the
+    matrix on every call and measured several times slower)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, adj: torch.Tensor, adj_t: torch.Tensor,
+                x: torch.Tensor) -> torch.Tensor:
+        ctx.adj_t = adj_t
+        return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, torch.sparse.mm(ctx.adj_t, grad.contiguous())
 
 
 @dataclass
@@ -94,6 +119,9 @@ class NeighbourSampler:
         self.values = adj.values().numpy()
         self.degree = np.diff(self.crow).astype(np.int64)
         self.fanouts = [int(f) for f in fanouts]
+        # Node id -> position in the current layer's node list (-1: absent); reset after each layer, so a layer's
+        # work stays O(its edges) even though the table spans the graph (one int64 per node, like `degree`).
+        self._position = np.full(len(self.degree), -1, dtype=np.int64)
 
     def sample(self, seeds: np.ndarray, rng: np.random.Generator) -> SampledGraph:
         """The computation graph of `seeds` (global node ids; deduplicated and sorted here)."""
@@ -118,19 +146,24 @@ class NeighbourSampler:
         neighbour = self.col[edge].astype(np.int64)
         scale = np.where(row_sampled, np.repeat(degree / fanout, counts), 1.0)
         weight = (self.values[edge] * scale).astype(np.float32)
-        new = np.setdiff1d(neighbour, dst)  # sorted, unique, not yet in dst
+        position = self._position
+        position[dst] = np.arange(len(dst))
+        new = np.unique(neighbour[position[neighbour] < 0])  # sorted, not yet in dst
         src = np.concatenate([dst, new])
-        order = np.argsort(src, kind="stable")
-        col = order[np.searchsorted(src[order], neighbour)]
+        position[new] = np.arange(len(dst), len(src))
+        col = position[neighbour]
+        position[src] = -1
         return SampledLayer(len(dst), len(src), crow, col, weight), src
 
 
 def gather_rows(user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int) -> torch.Tensor:
     """Rows of [user_table; item_table] for global node ids `nodes`, without concatenating the tables (the cost is
     O(len(nodes)), not O(users + items))."""
-    nodes_t = torch.from_numpy(np.asarray(nodes, dtype=np.int64))
-    is_user = nodes_t < num_users
-    users = F.embedding(nodes_t[is_user], user_table)
-    items = F.embedding(nodes_t[~is_user] - num_users, item_table)
-    order = torch.cat([torch.nonzero(is_user).squeeze(1), torch.nonzero(~is_user).squeeze(1)])
-    return torch.cat([users, items])[torch.argsort(order)]
+    nodes = np.asarray(nodes, dtype=np.int64)
+    is_user = nodes < num_users
+    users = F.embedding(torch.from_numpy(nodes[is_user]), user_table)
+    items = F.embedding(torch.from_numpy(nodes[~is_user] - num_users), item_table)
+    order = np.concatenate([np.flatnonzero(is_user), np.flatnonzero(~is_user)])
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return torch.cat([users, items])[torch.from_numpy(inverse)]
