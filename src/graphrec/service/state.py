@@ -146,7 +146,9 @@ class ServingState:
         depth = max(self.candidates, k)
         candidates = self._search(vector, depth + len(seen))
         if len(seen):
-            candidates = candidates[~np.isin(candidates, seen)]
+            mask = np.zeros(len(self.item_vectors), dtype=bool)  # ~µs; np.isin sorts, ~5x slower here
+            mask[seen] = True
+            candidates = candidates[~mask[candidates]]
         return self._rank(candidates[:depth], vector, k)
 
     def similar(self, item_id: Any, k: int) -> Ranked:
@@ -184,7 +186,7 @@ class ServingState:
 
     def _rank(self, candidates: np.ndarray, vector: np.ndarray, k: int) -> Ranked:
         scores = self.item_vectors.data[candidates] @ vector
-        order = np.lexsort((candidates, -scores))[:k]  # by exact score, ties by position: deterministic
+        order = np.argsort(-scores, kind="stable")[:k]  # by exact score; ties keep the index's order
         return Ranked(candidates[order], scores[order])
 
     def item_entries(self, ranked: Ranked) -> list[dict[str, Any]]:

@@ -34,12 +34,12 @@ class Event:
 
 
 def run_fingerprint(run_dir: Path) -> str:
-    """A digest of the run's id lists and model file: what the logged writes were applied on top of."""
+    """A digest of the run's config, id lists and model weights: what the logged writes were applied on top of
+    (tens of milliseconds for a Gowalla-size model)."""
     digest = hashlib.sha256()
-    for name in ("user_ids.json", "item_ids.json"):
-        digest.update((run_dir / name).read_bytes())
-    model = run_dir / "model.safetensors"
-    digest.update(str(model.stat().st_size).encode() if model.is_file() else b"-")
+    for name in ("config.json", "user_ids.json", "item_ids.json", "model.safetensors"):
+        path = run_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()[:32]
 
 
