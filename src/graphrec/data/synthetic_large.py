@@ -267,8 +267,9 @@ def write_synthetic_graph(out_dir: str | Path, config: SynthConfig, fmt: str = "
             test.close()
         counts.update(train=train.rows, test=test.rows)
 
+    # Nested atomic writes: test appears once both files are complete, then train.
     atomic_write(out / f"train{suffix}",
-                 lambda train_tmp: atomic_write(out / f"test{suffix}", lambda test_tmp: write_both(train_tmp, test_tmp)))
+                 lambda train_tmp: atomic_write(out / f"test{suffix}", lambda tmp: write_both(train_tmp, tmp)))
     for name, labels in (("user_community", graph.user_comm), ("item_community", graph.item_comm)):
         atomic_write(out / f"{name}.npy", lambda tmp, a=labels: _save_npy(tmp, a.astype(np.int32)))
     summary = _summary(config, graph, fmt, counts, time.perf_counter() - started)
@@ -302,6 +303,7 @@ def generate_large(out_dir: str | Path, num_edges: int, seed: int = 0, num_users
     chunk_users = int(options.pop("chunk_users", 4 * RNG_BLOCK_USERS))
     unknown = sorted(set(options) - set(SynthConfig.__dataclass_fields__))
     if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r}; valid options: {', '.join(SynthConfig.__dataclass_fields__)}")
+        valid = ", ".join(SynthConfig.__dataclass_fields__)
+        raise ConfigError(f"unknown option {unknown[0]!r}; valid options: {valid}")
     config = SynthConfig(num_edges=num_edges, num_users=num_users, num_items=num_items, seed=seed, **options)
     return write_synthetic_graph(out_dir, config, fmt, chunk_users)

@@ -106,7 +106,8 @@ def check_fanouts(fanouts: list[int] | None, num_layers: int) -> None:
     if len(fanouts) != num_layers or any(f < 1 for f in fanouts):
         raise ConfigError(
             f"model.fanouts: expected {num_layers} positive integers (neighbours sampled per node, one per layer, "
-            f"num_layers = {num_layers}), got {fanouts}; e.g. {[10] * num_layers}, or leave it unset for full propagation"
+            f"num_layers = {num_layers}), got {fanouts}; e.g. {[10] * num_layers}, "
+            "or leave it unset for full propagation"
         )
 
 

@@ -56,8 +56,8 @@ class NGCF(Recommender):
         check_fanouts(config.fanouts, config.num_layers)
         if config.fanouts is not None and config.node_dropout > 0:
             raise ConfigError(
-                f"model.node_dropout: edge dropout is not applied on sampled computation graphs (model.fanouts is set), "
-                f"got {config.node_dropout}; set it to 0 (neighbour sampling already drops edges)"
+                "model.node_dropout: edge dropout is not applied on sampled computation graphs (model.fanouts is "
+                f"set), got {config.node_dropout}; set it to 0 (neighbour sampling already drops edges)"
             )
         d = config.embedding_dim
         self.num_layers = config.num_layers
@@ -106,9 +106,9 @@ class NGCF(Recommender):
         return csr_tensor(graph.crow, graph.col, graph.values, graph.shape)
 
     def sampled_embeddings(self, graph: SampledGraph) -> torch.Tensor:
-        """[E^{(0)} ‖ Ê^{(1)} ‖ … ‖ Ê^{(L)}] for `graph.seeds` only (rows in seed order), each layer's 𝓛E^{(l-1)}
-        estimated on the sampled computation graph (see `graph.sampled`); equal to `embeddings()` on those rows in
-        eval mode when every fan-out is at least the largest degree."""
+        """[E^{(0)} ‖ Ê^{(1)} ‖ … ‖ Ê^{(L)}] for `graph.seeds` only (rows in seed order), each layer's
+        𝓛E^{(l-1)} estimated on the sampled computation graph (see `graph.sampled`); equal to `embeddings()` on
+        those rows in eval mode when every fan-out is at least the largest degree."""
         x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users)
         n = graph.num_seeds
         outputs = [x[:n]]
