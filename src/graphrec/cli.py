@@ -81,6 +81,17 @@ def _build_parser() -> argparse.ArgumentParser:
                    help='JSON list of {"item_id": ..., "users": [user ids], "features": [numbers] (optional)}')
     p.add_argument("--out", required=True, help="directory for item_embeddings.npy and item_ids.json")
 
+    p = sub.add_parser("serve", help="HTTP service: recommendations, similar items, new items and interactions")
+    p.add_argument("run_dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", help="SQLite event log of accepted writes (default RUN_DIR/serving_events.sqlite3)")
+    p.add_argument("--index", choices=["hnsw", "ivf", "exact"], default="hnsw", help="candidate index (default hnsw)")
+    p.add_argument("--candidates", type=int, default=200, help="index candidates re-ranked per request")
+    p.add_argument("--token-file", help="file holding the write token (when GRAPHREC_API_TOKEN is not set)")
+    p.add_argument("--read-only", action="store_true", help="refuse writes (no token needed)")
+    p.add_argument("--dev-no-auth", action="store_true", help="allow writes without a token (development only)")
+
     p = sub.add_parser("synth", help="write a large synthetic graph (power-law degrees, planted communities)")
     p.add_argument("--edges", type=int, required=True, help="interactions in all, train + test (e.g. 10000000)")
     p.add_argument("--out", required=True, help="directory for train.txt and test.txt (or .parquet)")
@@ -217,6 +228,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from graphrec.service.config import ServeConfig
+    from graphrec.service.server import serve
+
+    serve(args.run_dir, ServeConfig(host=args.host, port=args.port, db=args.db, index=args.index,
+                                    candidates=args.candidates, token_file=args.token_file,
+                                    writes_enabled=not args.read_only, dev_no_auth=args.dev_no_auth))
+    return EXIT_OK
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from graphrec.data.synthetic_large import generate_large
 
@@ -236,7 +257,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export,
              "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
-             "demo": _cmd_demo, "synth": _cmd_synth, "config": _cmd_config, "index": _cmd_index}
+             "demo": _cmd_demo, "synth": _cmd_synth, "config": _cmd_config, "serve": _cmd_serve, "index": _cmd_index}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
