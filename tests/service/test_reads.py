@@ -127,3 +127,15 @@ def test_metrics_count_requests_and_histograms(client: TestClient) -> None:
     assert counts == sorted(counts) and counts[-1] == 3 and 'le="+Inf"' in buckets[-1]
     assert "# TYPE graphrec_http_request_duration_seconds histogram" in text
     assert client.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+@pytest.mark.parametrize("path", ["/v1/users/4/recommendations", "/v1/items/4/similar", "/v1/users/ghost/recommendations"])
+def test_fast_lane_answers_like_the_fastapi_route(client: TestClient, path: str) -> None:
+    fast = client.get(path, params={"k": 7})  # exactly "k=7": the fast lane
+    routed = client.get(path, params={"k": 7, "extra": "x"})  # anything else: FastAPI's route
+    default_fast, default_routed = client.get(path), client.get(path, params={"extra": "x"})
+    assert fast.status_code == routed.status_code == 200
+    assert fast.json() == routed.json() and default_fast.json() == default_routed.json()
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    route = "/v1/users/{user_id}/recommendations" if "users" in path else "/v1/items/{item_id}/similar"
+    assert f'route="{route}",status="200"}} 4' in client.get("/metrics").text

@@ -1,8 +1,9 @@
 """The FastAPI application: routes, auth, error mapping. `create_app(run_dir, config)` is the factory.
 
-Reads are `async def`: they are short numpy + index calls, so running them on the event loop avoids a thread hop
-per request. Writes are plain `def` (FastAPI runs them in its thread pool): they wait on an fsync and may run a
-graph convolution, which must not stall the loop. Responses are serialised with `json.dumps` directly.
+Reads run on the event loop: they are short numpy + index calls, so this avoids a thread hop per request, and
+well-formed ones are answered by the :class:`~graphrec.service.fastpath.FastReads` lane before FastAPI. Writes are
+plain `def` (FastAPI runs them in its thread pool): they wait on an fsync and may run a graph convolution, which
+must not stall the loop. Responses are serialised with `json.dumps` directly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from graphrec.errors import GraphrecError, UnknownIdError
 from graphrec.service import schemas
 from graphrec.service.config import TOKEN_ENV, ServeConfig
+from graphrec.service.fastpath import FastReads
 from graphrec.service.metrics import CONTENT_TYPE, Metrics
 from graphrec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
 from graphrec.service.runtime import Service, open_service
@@ -35,8 +37,12 @@ _WRITE_ERRORS = {**_ERRORS, 401: {"model": schemas.ErrorBody}, 403: {"model": sc
                  409: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody}}
 
 
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def _json(payload: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")).encode(), status, media_type="application/json")
+    return Response(_dumps(payload), status, media_type="application/json")
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -60,30 +66,47 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None) -> FastAP
                   lifespan=lifespan)
     app.state.service, app.state.metrics = service, metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees 413s and errors too
     _add_error_handlers(app)
-    _add_read_routes(app, service, metrics)
+    _add_read_routes(app, service, metrics)  # adds the FastReads lane around the above
     _add_write_routes(app, service)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees the fast lane, 413s and errors too
     return app
 
 
 def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
     state, max_k = service.state, service.config.max_k
 
-    @app.get("/v1/users/{user_id}/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
-    async def recommendations(user_id: str, k: int = Query(20, ge=1, le=max_k)) -> Response:
-        """Top-k unseen items for a user; an unknown or cold user gets the popular items (fallback: popular)."""
+    def recommendations_body(user_id: str, k: int) -> bytes:
         ranked = state.recommend(user_id, k)
         user_idx = state.users.lookup(user_id)
         shown = user_id if user_idx is None else state.users.ids[user_idx]
-        return _json({"user_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
+        return _dumps({"user_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
+
+    def similar_body(item_id: str, k: int) -> bytes | None:
+        item_idx = state.items.lookup(item_id)
+        if item_idx is None:
+            return None  # the fast lane falls through; the route answers 404
+        ranked = state.similar(item_id, k)
+        return _dumps({"item_id": state.items.ids[item_idx], "k": k, "items": state.item_entries(ranked),
+                       "fallback": ranked.fallback})
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
+    async def recommendations(user_id: str, k: int = Query(20, ge=1, le=max_k)) -> Response:
+        """Top-k unseen items for a user; an unknown or cold user gets the popular items (fallback: popular)."""
+        return Response(recommendations_body(user_id, k), media_type="application/json")
 
     @app.get("/v1/items/{item_id}/similar", response_model=schemas.SimilarItems, responses=_ERRORS)
     async def similar(item_id: str, k: int = Query(10, ge=1, le=max_k)) -> Response:
         """The k items most similar to an item (by embedding inner product), itself excluded."""
-        ranked = state.similar(item_id, k)
-        shown = state.items.ids[state.items.index(item_id)]
-        return _json({"item_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
+        body = similar_body(item_id, k)
+        if body is None:
+            state.items.index(item_id)  # raises UnknownIdError: 404
+        return Response(body, media_type="application/json")
+
+    routes = {route.path: route for route in app.routes if hasattr(route, "path")}
+    app.add_middleware(FastReads, max_k=max_k, routes={
+        ("users", "recommendations"): (recommendations_body, 20, routes["/v1/users/{user_id}/recommendations"]),
+        ("items", "similar"): (similar_body, 10, routes["/v1/items/{item_id}/similar"])})
 
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> Response:
