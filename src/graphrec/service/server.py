@@ -15,6 +15,7 @@ def serve(run_dir: str | Path, config: ServeConfig) -> None:
     import uvicorn
 
     _single_threaded_math()
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which SIMD build it tried, line by line
     from graphrec.service.app import create_app
 
     app = create_app(run_dir, config)
