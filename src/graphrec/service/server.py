@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -19,6 +20,10 @@ def serve(run_dir: str | Path, config: ServeConfig) -> None:
     from graphrec.service.app import create_app
 
     app = create_app(run_dir, config)
+    # The loaded run is long-lived: move it out of the collector's view, so collections triggered by per-request
+    # garbage do not traverse it (full collections otherwise show up as latency spikes).
+    gc.collect()
+    gc.freeze()
     logger.info("listening on http://%s:%d (OpenAPI docs at /docs)", config.host, config.port)
     # Access logs cost more than a recommendation; /metrics counts requests instead.
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
