@@ -87,6 +87,19 @@ def test_write_errors(client: TestClient, path: str, body: bytes, status: int, m
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_body_must_be_sent_as_json(client: TestClient, content_type: str | None) -> None:
+    headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+    response = client.post("/v1/interactions", content=b'{"interactions": [{"user_id": 1, "item_id": 2}]}',
+                           headers=headers)
+    assert response.status_code == 415 and "Content-Type: application/json" in response.json()["detail"]
+
+
+def test_item_users_are_deduplicated_by_string_form(client: TestClient) -> None:
+    response = client.post("/v1/items", json={"item_id": "z", "users": [1, "1", 2]}, headers=AUTH)
+    assert response.status_code == 201 and response.json()["users"] == 2
+
+
 def test_rejected_batch_changes_nothing(client: TestClient) -> None:
     before = recs(client, 0)
     rows = [{"user_id": 0, "item_id": before["items"][0]["item_id"]}, {"user_id": 0, "item_id": "no-such"}]

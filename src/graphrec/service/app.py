@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 _ERRORS = {400: {"model": schemas.ErrorBody}, 404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}}
 _WRITE_ERRORS = {**_ERRORS, 401: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody},
-                 409: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody}}
+                 409: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody},
+                 415: {"model": schemas.ErrorBody}}
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -165,8 +166,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(exc.status, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in content_type.lower():
+            return _error(415, f"request body must be JSON sent with 'Content-Type: application/json', "
+                               f"got content type {content_type or 'none'!r}")
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error(400, "request body is not valid JSON: "
                                + "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors))

@@ -25,7 +25,6 @@ class ServeConfig:
     candidates: int = 200  # retrieval depth: ANN candidates (after removing seen items) re-scored exactly
     max_k: int = 1000
     max_body_bytes: int = 1_000_000
-    max_batch: int = 10_000  # interactions per POST, users per new item
     writes_enabled: bool = True
     token_file: str | None = None  # read when GRAPHREC_API_TOKEN is not set
     dev_no_auth: bool = False  # allow writes without a token (development only)

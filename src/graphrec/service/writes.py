@@ -115,7 +115,8 @@ class Writer:
 
     # ----------------------------------------------------------------------------------------------- items
     def add_item(self, item_id: Any, features: list[float] | None, users: list[Any]) -> Accepted:
-        body = {"item_id": item_id, "features": features, "users": list(dict.fromkeys(users))}
+        unique_users = list({str(u): u for u in users}.values())  # ids compare by string form: 1 and "1" are one
+        body = {"item_id": item_id, "features": features, "users": unique_users}
         with self._lock:
             self._check_new_item(body)
             embedding = self._embed([body])[0]
