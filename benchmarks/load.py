@@ -134,6 +134,19 @@ def run_phase(host: str, port: int, plan: dict, concurrency: int, seconds: float
             "errors": sum(p["errors"] for p in parts)}
 
 
+def markdown_table(results: list[dict]) -> str:
+    """The results as the BENCHMARKS.md table."""
+    lines = ["| load | writes | requests/s | read p50 ms | read p95 ms | read p99 ms | write p50 ms | write p99 ms "
+             "| errors |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        load = (f"open loop, {r['offered_rps']:.0f} req/s offered, {r['concurrency']} connections"
+                if r.get("offered_rps") else f"closed loop, concurrency {r['concurrency']}")
+        cells = [load, f"{r['write_share']:.0%}", f"{r['throughput_rps']:.0f}", r["read_p50_ms"], r["read_p95_ms"],
+                 r["read_p99_ms"], r["write_p50_ms"] or "–", r["write_p99_ms"] or "–", r["errors"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -211,6 +224,7 @@ def main() -> None:
               "results": results}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
+    print(markdown_table(results))
 
 
 if __name__ == "__main__":
