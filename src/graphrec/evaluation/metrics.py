@@ -182,6 +182,39 @@ def evaluate_embeddings(
     Returns ``recall@K``, ``ndcg@K``, ``precision@K``, ``hit_rate@K`` and ``mrr@K`` for every K in `ks`, plus
     ``num_users`` (the int count of users with at least one target, over which everything is averaged).
     """
+    _, per_user = evaluate_users(user_emb, item_emb, target, exclude, ks, chunk_size, show_progress=show_progress)
+    return mean_metrics(per_user)
+
+
+def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    """The metrics of `evaluate_embeddings` from per-user values: one mean per metric, plus ``num_users``."""
+    n = len(next(iter(per_user.values()))) if per_user else 0
+    result: dict[str, float] = {name: (float(v.mean()) if n else 0.0) for name, v in per_user.items()}
+    result["num_users"] = n
+    if n == 0:
+        logger.warning("no user has a target item; every metric is reported as 0.0")
+    return result
+
+
+def users_with_targets(target: sp.csr_matrix) -> np.ndarray:
+    """int64 indices of the users with at least one target item, ascending (the users metrics average over)."""
+    return np.flatnonzero(np.diff(sp.csr_matrix(target).indptr) > 0).astype(np.int64)
+
+
+@torch.no_grad()
+def evaluate_users(
+    user_emb: torch.Tensor,
+    item_emb: torch.Tensor,
+    target: sp.csr_matrix,
+    exclude: sp.csr_matrix | list[sp.csr_matrix] | None,
+    ks: list[int],
+    chunk_size: int = 2048,
+    rows: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-user metric values: ``(rows, {"recall@K": float64 (len(rows),), ...})`` for the users `rows` (default:
+    :func:`users_with_targets`; every given user must have a target). Used by `evaluate_embeddings` and by the
+    distributed evaluation, which gathers these values from every rank before taking one mean."""
     _check_embeddings(user_emb, item_emb)
     num_users, num_items = user_emb.shape[0], item_emb.shape[0]
     ks = _validate_ks(ks, num_items)
@@ -192,25 +225,21 @@ def evaluate_embeddings(
     users_u = user_emb.detach().cpu().float().contiguous()
     items_t = item_emb.detach().cpu().float().T
     num_targets_all = np.diff(target.indptr).astype(np.int64)
-    rows_all = np.flatnonzero(num_targets_all > 0).astype(np.int64)
+    rows_all = users_with_targets(target) if rows is None else np.asarray(rows, dtype=np.int64)
+    assert (num_targets_all[rows_all] > 0).all(), "evaluate_users: every user must have a target item"
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
     per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
     buffer = torch.empty((min(chunk_size, max(len(rows_all), 1)), num_items), dtype=torch.float32)
     max_k = max(ks)
-    for start, rows in _chunks(rows_all, chunk_size, show_progress):
-        scores = buffer[: len(rows)]
-        torch.mm(users_u[torch.from_numpy(rows)], items_t, out=scores)
-        _mask_scores(scores, excl, rows)
+    for start, chunk in _chunks(rows_all, chunk_size, show_progress):
+        scores = buffer[: len(chunk)]
+        torch.mm(users_u[torch.from_numpy(chunk)], items_t, out=scores)
+        _mask_scores(scores, excl, chunk)
         top_val, top_idx = row_topk(scores, max_k)
-        hits = _hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, rows, num_items)
-        for name, values in _per_user_metrics(hits, num_targets_all[rows], ks).items():
-            per_user[name][start : start + len(rows)] = values
-    n = len(rows_all)
-    result: dict[str, float] = {name: (float(v.mean()) if n else 0.0) for name, v in per_user.items()}
-    result["num_users"] = n
-    if n == 0:
-        logger.warning("no user has a target item; every metric is reported as 0.0")
-    return result
+        hits = _hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
+        for name, values in _per_user_metrics(hits, num_targets_all[chunk], ks).items():
+            per_user[name][start : start + len(chunk)] = values
+    return rows_all, per_user
 
 
 def evaluate_model(
