@@ -82,13 +82,14 @@ class HNSWIndex(_FaissIndex):
     """faiss IndexHNSWFlat with inner-product metric.
 
     Options: ``m`` — graph degree (default 32); ``ef_construction`` — candidate list while inserting (default
-    200); ``ef_search`` — candidate list while searching (default 128; raised to k when k is larger): the knob
-    that trades query time for recall, and may be changed on a built index.
+    200); ``ef_search`` — candidate list while searching (default 256; raised to k when k is larger): the knob
+    that trades query time for recall, and may be changed on a built index. On the Gowalla LightGCN embeddings
+    (41k items, dim 64) 256 gives Recall@20 0.989 relative to exact, 128 gives 0.977 (BENCHMARKS.md).
     """
 
     kind = "hnsw"
 
-    def __init__(self, dim: int, m: int = 32, ef_construction: int = 200, ef_search: int = 128) -> None:
+    def __init__(self, dim: int, m: int = 32, ef_construction: int = 200, ef_search: int = 256) -> None:
         check_options("hnsw", {"m": m, "ef_construction": ef_construction, "ef_search": ef_search})
         faiss = _faiss()
         self.dim, self.m, self.ef_construction, self.ef_search = dim, int(m), int(ef_construction), int(ef_search)
@@ -107,13 +108,14 @@ class IVFIndex(_FaissIndex):
 
     Options: ``nlist`` — number of inverted lists (default: 4·sqrt(n), at most n/39, for the n
     vectors of the first batch added);
-    ``nprobe`` — lists scanned per query (default 16; may be changed on a built index). The centroids are
+    ``nprobe`` — lists scanned per query (default 128; may be changed on a built index; on Gowalla's 41k items,
+    810 lists, 128 gives Recall@20 0.995 relative to exact and 64 gives 0.976). The centroids are
     k-means centroids of the first batch of vectors added; later vectors join their nearest list unchanged.
     """
 
     kind = "ivf"
 
-    def __init__(self, dim: int, nlist: int | None = None, nprobe: int = 16) -> None:
+    def __init__(self, dim: int, nlist: int | None = None, nprobe: int = 128) -> None:
         check_options("ivf", {"nlist": nlist, "nprobe": nprobe})
         self.dim, self.nlist, self.nprobe = dim, None if nlist is None else int(nlist), int(nprobe)
         self._index = None
