@@ -47,7 +47,8 @@ def test_sampled_run_keeps_the_run_contract(sampled_run: Path) -> None:
 @pytest.mark.parametrize("model", ["lightgcn", "ngcf"])
 def test_sampled_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_path: Path) -> None:
     def run(epochs: int, out: Path, resume: bool = False) -> None:
-        train(_sampled_config(planted_dir, model, epochs=epochs, negative_candidates=3), out, resume=resume)
+        config = _sampled_config(planted_dir, model, epochs=epochs, negative_candidates=3, score_refresh_steps=2)
+        train(config, out, resume=resume)
 
     run(3, tmp_path / "whole")
     run(2, tmp_path / "split")
@@ -58,6 +59,19 @@ def test_sampled_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     history = lambda d: [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
     assert history(tmp_path / "whole") == history(tmp_path / "split")
+
+
+def test_score_refresh_changes_the_negatives(planted_dir: Path, tmp_path: Path) -> None:
+    losses = {}
+    for refresh in (0, 1):
+        config = _sampled_config(planted_dir, epochs=1, negative_candidates=8, score_refresh_steps=refresh)
+        train(config, tmp_path / str(refresh))
+        losses[refresh] = json.loads((tmp_path / str(refresh) / "metrics.jsonl").read_text())["train_loss"]
+    # Refreshed every step, the candidates are ranked by the model being trained: harder negatives, higher loss.
+    assert losses[1] > losses[0]
+    message = r"train.score_refresh_steps: expected an integer ≥ 0 \(0: once per epoch\), got -1"
+    with pytest.raises(ConfigError, match=message):
+        train(_sampled_config(planted_dir, epochs=1, negative_candidates=8, score_refresh_steps=-1), tmp_path / "bad")
 
 
 def test_fanouts_need_a_graph_model(planted_dir: Path, tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ class TrainConfig:
     loss: str = "bpr"  # bpr | bce | margin (item pairs: max(0, z_q·z_n − z_q·z_i + margin))
     num_negatives: int = 1
     negative_candidates: int = 1  # > 1: dynamic negative sampling, hardest of this many uniform draws per negative
+    # Sampled training (model.fanouts) with DNS: candidates are ranked by full-propagation embeddings recomputed
+    # (without gradients) every this many steps; 0: once per epoch.
+    score_refresh_steps: int = 0
     eval_every: int = 5  # epochs between validation passes
     metric: str = "ndcg@20"  # validation metric for early stopping and the best checkpoint
     patience: int = 5  # validation passes without improvement before stopping; 0 disables early stopping

@@ -9,9 +9,10 @@ the graphs an uninterrupted run would have drawn.
 
 Dynamic negative sampling (``train.negative_candidates`` = M > 1) needs scores for B × M candidates; propagating all
 of them would undo the sampling, so candidates are ranked with a *score cache*: the full-propagation embeddings
-computed without gradients at the start of each epoch (one O(nnz · d · K) pass per epoch, the order of one epoch of
-sampled steps; memory O((users + items) · d), the size of the embedding tables). The loss itself always uses the
-current sampled embeddings. Validation and inference use full propagation (``model.embeddings()``, layer by layer).
+computed without gradients at the start of each epoch and, with ``train.score_refresh_steps`` = R > 0, every R steps
+(each refresh is one O(nnz · d · K) pass; once per epoch is the order of one epoch of sampled steps; memory
+O((users + items) · d), the size of the embedding tables). The loss itself always uses the current sampled
+embeddings. Validation and inference use full propagation (``model.embeddings()``, layer by layer).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class SampledEdgeObjective(EdgeObjective):
                 f"model.fanouts: model '{config.model.name}' has no sampled propagation (lightgcn and ngcf have); "
                 "unset model.fanouts"
             )
+        if config.train.score_refresh_steps < 0:
+            raise ConfigError(f"train.score_refresh_steps: expected an integer ≥ 0 (0: once per epoch), "
+                              f"got {config.train.score_refresh_steps}; e.g. 10")
         super().__init__(model, dataset, config)
         self.neighbours = NeighbourSampler(model.propagation_matrix(), config.model.fanouts)
         self.seed, self.num_users = config.seed, dataset.num_users
@@ -58,9 +62,10 @@ class SampledEdgeObjective(EdgeObjective):
 
     def epoch(self, epoch: int) -> Iterator[SampledBatch]:
         """Batches of the epoch, each with its negatives chosen and its computation graph drawn."""
-        if self.train.negative_candidates > 1:
-            self._cache = self._score_cache()  # drawn when the first batch is asked for: the epoch's starting model
+        dns, refresh = self.train.negative_candidates > 1, self.train.score_refresh_steps
         for step, (users, positives, candidates) in enumerate(super().epoch(epoch)):
+            if dns and (step == 0 or (refresh and step % refresh == 0)):
+                self._cache = self._score_cache()  # the model after `step` updates of this epoch
             negatives = candidates[:, :, 0] if candidates.shape[2] == 1 else select_hardest(
                 candidates, self._cache[0][users], self._cache[1])
             seeds = np.concatenate([users.numpy(), self.num_users + positives.numpy(),
