@@ -198,6 +198,7 @@ def main() -> None:
              "--db", str(Path(workdir) / "events.sqlite3"), "--index", args.index],
             env={**os.environ, "GRAPHREC_API_TOKEN": token})
     started = time.time()
+    load_before = os.getloadavg()
     health = _wait_healthy(url, process)
     host, port_text = url.removeprefix("http://").split(":")
     plan = {"users": users, "items": items, "k": args.k, "token": token}
@@ -220,7 +221,8 @@ def main() -> None:
             process.wait(timeout=30)
     report = {"run_dir": str(run_dir), "server": health, "startup_seconds": round(time.time() - started, 1),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
-              "generator": f"{args.procs} processes, closed loop, keep-alive, same machine", "k": args.k,
+              "generator": f"{args.procs} processes, keep-alive, same machine", "k": args.k,
+              "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
               "results": results}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
