@@ -42,7 +42,7 @@ def test_index_cli_builds_and_saves(run_dir: Path, kind: str, tmp_path: Path, ca
 def test_index_default_out_and_options(run_dir: Path, capsys) -> None:
     assert main(["-q", "index", str(run_dir), "--set", "ef_search=33", "--set", "m=8"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["path"] == str(run_dir / "index") and report["options"] == {"ef_search": 33, "m": 8}
+    assert report["path"] == str(run_dir / "index") and report["options"] == {"ef_search": 33, "m": 8, "ef_construction": 200}
     index, _ = load_run_index(run_dir / "index")
     assert (index.ef_search, index.m) == (33, 8)
 

@@ -40,6 +40,9 @@ class VectorIndex(Protocol):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (q, k): float32 best first and int64, padded with -inf / -1 past len(self)."""
 
+    def options(self) -> dict[str, Any]:
+        """The backend's options (defaults filled in), as make_index takes them."""
+
     def save(self, directory: Path) -> None:
         """Write the index into `directory` (created if needed); :func:`load_index` reads it back."""
 

@@ -24,6 +24,9 @@ FAISS_FILE = "index.faiss"
 
 
 def _faiss() -> Any:
+    loader_log = logging.getLogger("faiss.loader")
+    if loader_log.level == logging.NOTSET:  # faiss logs every SIMD variant it tries at INFO: noise in the CLI
+        loader_log.setLevel(logging.WARNING)
     try:
         import faiss
     except ImportError as exc:  # the faiss backends are an optional extra

@@ -28,7 +28,8 @@ def build_run_index(
     run_dir: str | Path, kind: str = "hnsw", out: str | Path | None = None, **options: Any
 ) -> dict[str, Any]:
     """Build an index of `kind` over the run's item embeddings, save it with the item ids into `out`
-    (default RUN_DIR/index) and return a report: kind, num_items, dim, build_seconds, path, options."""
+    (default RUN_DIR/index) and return a report: kind, num_items, dim, build_seconds, path, options (all of the
+    index's options, defaults included)."""
     from graphrec.runs import load_run
 
     run = load_run(run_dir)
@@ -42,7 +43,7 @@ def build_run_index(
     run.item_ids.save(out / ITEM_IDS_FILE)
     logger.info("indexed %d items (%s) in %.2f s into %s", len(index), kind, build_seconds, out)
     return {"kind": kind, "num_items": len(index), "dim": index.dim, "build_seconds": round(build_seconds, 3),
-            "path": str(out), "options": options}
+            "path": str(out), "options": index.options()}
 
 
 def load_run_index(directory: str | Path) -> tuple[VectorIndex, IdMap]:
