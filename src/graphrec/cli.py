@@ -51,6 +51,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("embed", help="every user and item embedding, sharded across torchrun ranks, then merged")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="directory for the shards and the merged embeddings and ids")
+
     p = sub.add_parser("recommend", help="top-k unseen items for a user, or for every user into a Parquet file")
     p.add_argument("run_dir")
     who = p.add_mutually_exclusive_group(required=True)
@@ -137,9 +141,11 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from graphrec.runs import train
+    from graphrec.training.distributed import is_main_process
 
     summary = train(_resolve_train_config(args), args.out, resume=args.resume)
-    print(json.dumps(summary, indent=2))
+    if is_main_process():  # under torchrun every rank returns the summary; print it once
+        print(json.dumps(summary, indent=2))
     return EXIT_OK
 
 
@@ -160,6 +166,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     for path in export_run(args.run_dir, args.out):
         print(path)
+    return EXIT_OK
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from graphrec.embed import embed_run
+    from graphrec.training.distributed import is_main_process
+
+    summary = embed_run(args.run_dir, args.out)
+    if is_main_process():
+        print(json.dumps(summary, indent=2))
     return EXIT_OK
 
 
@@ -255,7 +271,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export,
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export, "embed": _cmd_embed,
              "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
              "demo": _cmd_demo, "synth": _cmd_synth, "config": _cmd_config, "serve": _cmd_serve, "index": _cmd_index}
 

@@ -40,6 +40,7 @@ from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.models import Recommender, build_model, get_model_class
 from graphrec.seeding import seed_everything
 from graphrec.training.checkpoint import load_checkpoint
+from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
 from graphrec.training.trainer import BEST_MODEL_FILE, Callback, Trainer
 
@@ -63,22 +64,39 @@ def default_run_dir(config: RunConfig) -> Path:
 def train(
     config: RunConfig, run_dir: str | Path | None = None, resume: bool = False, callbacks: Sequence[Callback] = ()
 ) -> dict[str, Any]:
-    """Load the data, train the configured model into `run_dir`, and return the run's summary."""
+    """Load the data, train the configured model into `run_dir`, and return the run's summary.
+
+    Launched by torchrun (WORLD_SIZE >= 2), each rank trains on its slice of every batch with gradients all-reduced
+    (graphrec.training.distributed); rank 0 alone writes the run directory and the others wait at barriers.
+    """
+    with distributed_from_env() as distributed:
+        return _train(config, run_dir, resume, callbacks, distributed)
+
+
+def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callbacks: Sequence[Callback],
+           distributed: Distributed | None) -> dict[str, Any]:
     started = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    if distributed is not None:  # the default name holds the time: take rank 0's
+        run_dir = Path(distributed.from_main_object(str(run_dir)))
+    writes = distributed is None or distributed.is_main
     if not resume and (run_dir / "summary.json").exists():
         raise ConfigError(f"run directory '{run_dir}' already holds a finished run; pass a new --out or --resume")
     dataset = load_dataset(config.data, seed=_data_seed(config))
     load_seconds = time.perf_counter() - started
-    _write_run_inputs(run_dir, config, dataset)
     inputs = model_inputs(config, dataset)
-    _save_model_inputs(run_dir, inputs)
+    if writes:
+        _write_run_inputs(run_dir, config, dataset)
+        _save_model_inputs(run_dir, inputs)
+    if distributed is not None:
+        distributed.barrier()
     seed_everything(config.seed)
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
-    trainer = Trainer(model, dataset, config, run_dir, callbacks)
+    trainer = Trainer(model, dataset, config, run_dir, callbacks, distributed=distributed)
     result = trainer.fit(resume=resume)
-    plot_training_curve(trainer.state.history, config.train.metric, run_dir / "training_curve.png",
-                        title=f"{config.model.name} on {config.data.path or config.data.interactions}")
+    if writes:
+        plot_training_curve(trainer.state.history, config.train.metric, run_dir / "training_curve.png",
+                            title=f"{config.model.name} on {config.data.path or config.data.interactions}")
     summary = {
         "model": config.model.name,
         "best_epoch": result.best_epoch,
@@ -92,8 +110,12 @@ def train(
         "num_users": dataset.num_users,
         "num_items": dataset.num_items,
         "run_dir": str(run_dir),
+        "world_size": distributed.world_size if distributed is not None else 1,
     }
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    if writes:
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    if distributed is not None:
+        distributed.barrier()  # summary.json exists once any rank returns
     return summary
 
 

@@ -26,6 +26,7 @@ from graphrec.io import atomic_write_text
 from graphrec.models.base import Recommender
 from graphrec.training.objectives import make_objective
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.distributed import Distributed
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,12 @@ class Trainer:
         config: RunConfig,
         run_dir: str | Path | None = None,
         callbacks: Sequence[Callback] = (),
+        distributed: Distributed | None = None,
     ) -> None:
+        """`distributed`: this process's rank under torchrun (graphrec.training.distributed); batches are then
+        split across ranks with gradients all-reduced, validation is gathered, and only rank 0 writes."""
         self.model, self.dataset, self.config = model, dataset, config
+        self.distributed = distributed
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         train = config.train
@@ -95,6 +100,8 @@ class Trainer:
         self.objective = make_objective(model, dataset, config)
         self.optimizer = _make_optimizer(model, train.lr, train.weight_decay) if model.trainable else None
         self.state = TrainState()
+        if distributed is not None:
+            distributed.broadcast_parameters(model)
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Train until `train.epochs`, early stopping or the time budget; return the best validation result."""
@@ -108,6 +115,8 @@ class Trainer:
             loss = self._train_epoch()
             self.state.epoch += 1
             self.state.elapsed_seconds += time.perf_counter() - started
+            if self.distributed is not None:  # rank 0's clock for train.time_budget_s, so all ranks stop together
+                self.state.elapsed_seconds = self.distributed.from_main(self.state.elapsed_seconds)
             report = self._end_epoch(loss, time.perf_counter() - started)
             for callback in self.callbacks:
                 callback(report)
@@ -131,16 +140,35 @@ class Trainer:
         train, objective = self.config.train, self.objective
         total, batches = 0.0, objective.epoch(self.state.epoch)
         bar = tqdm(batches, total=objective.num_batches, desc=f"epoch {self.state.epoch + 1}",
-                   disable=not train.show_progress, leave=False)
+                   disable=not train.show_progress or not self._writes, leave=False)
         for step, batch in enumerate(bar):
             self._set_lr(self.state.epoch * objective.num_batches + step)
-            loss = objective.loss(batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = self._backward(batch)
             self.optimizer.step()
-            total += float(loss.detach())
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            total += loss
+            bar.set_postfix(loss=f"{loss:.4f}")
         return total / max(objective.num_batches, 1)
+
+    def _backward(self, batch: Any) -> float:
+        """Loss and gradients of one batch; under torch.distributed, of this rank's slice, then the all-reduce that
+        makes every rank's gradient (and the returned loss) the global batch's."""
+        share = 1.0
+        if self.distributed is not None:
+            batch, share = self.distributed.shard_batch(batch)
+        value = 0.0
+        if share > 0:  # a rank whose slice of a tiny last batch is empty still joins the all-reduce
+            loss = self.objective.loss(batch)
+            loss.backward()
+            value = float(loss.detach())
+        if self.distributed is None:
+            return value
+        return self.distributed.all_reduce_gradients(self.model, share, value)
+
+    @property
+    def _writes(self) -> bool:
+        """Whether this process writes run artifacts (always, except the non-zero ranks of a distributed run)."""
+        return self.distributed is None or self.distributed.is_main
 
     def _set_lr(self, global_step: int) -> None:
         """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
@@ -176,6 +204,9 @@ class Trainer:
         return report
 
     def validate(self) -> dict[str, float]:
+        if self.distributed is not None:
+            return self.distributed.evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks,
+                                                   self.config.eval.chunk_size)
         return evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks, self.config.eval.chunk_size)
 
     def _fit_closed_form(self) -> TrainResult:
@@ -194,17 +225,18 @@ class Trainer:
         }
 
     def _save_best(self) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self._writes:
             save_checkpoint(self.run_dir / BEST_MODEL_FILE, self.model, metadata={
                 "config": config_to_dict(self.config), "epoch": self.state.epoch, "valid": self.state.best_valid})
 
     def _save_progress(self) -> None:
-        if self.run_dir is None:
-            return
-        if self.optimizer is not None:
-            save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer, self._metadata())
-        lines = "".join(json.dumps(entry) + "\n" for entry in self.state.history)
-        atomic_write_text(self.run_dir / METRICS_FILE, lines)
+        if self.run_dir is not None and self._writes:
+            if self.optimizer is not None:
+                save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer, self._metadata())
+            lines = "".join(json.dumps(entry) + "\n" for entry in self.state.history)
+            atomic_write_text(self.run_dir / METRICS_FILE, lines)
+        if self.distributed is not None:
+            self.distributed.barrier()  # the other ranks wait while rank 0 writes (this epoch's _save_best too)
 
     def _resume(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
