@@ -25,7 +25,7 @@ owns a range of users/items, lookups and gradients travel by all-to-all) is what
 machine's memory needs, and it makes the exchanged gradient proportional to the rows a batch touches rather than
 to the tables. But full-graph propagation (LightGCN/NGCF) reads every row at every layer, so sharded tables would
 need an all-gather of every layer anyway, and graphrec's tables are small (Gowalla: 70,839 × 64 floats = 18 MB), so
-replication is simpler and keeps training identical to one process. docs/scaling.md covers the sharded design.
+replication is simpler and keeps training identical to one process.
 
 **Limits.** With full propagation each rank still propagates the whole graph (the loss and its gradient are what
 the ranks split); for sampled (``model.fanouts``) and item-pair (PinSAGE/GraphSAGE) batches the computation graph
