@@ -63,6 +63,23 @@ def _world_worker(configs: dict, root: str) -> None:
         train(config, Path(root) / "two" / name)
     for name in ("lightgcn", "pinsage", "mf"):
         embed_run(Path(root) / "one" / name, Path(root) / "embed" / name)
+    users, items, target = _random_scores()
+    rank = dist.get_rank()
+    metrics = Distributed(rank, dist.get_world_size()).evaluate_embeddings(users, items, target, None, [5], 7)
+    if rank == 0:
+        (Path(root) / "gathered_metrics.json").write_text(json.dumps(metrics))
+
+
+def _random_scores() -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Random embeddings and targets for 101 users (an odd count: the ranks evaluate 50 and 51 users)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    rows = np.concatenate([np.arange(101), rng.integers(0, 101, 400)])  # every user has a target
+    target = sp.csr_matrix((np.ones(rows.size), (rows, rng.integers(0, 40, rows.size))), shape=(101, 40))
+    target.data[:] = 1
+    return (torch.from_numpy(rng.normal(size=(101, 8)).astype(np.float32)),
+            torch.from_numpy(rng.normal(size=(40, 8)).astype(np.float32)), target)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +163,20 @@ def test_two_processes_split_item_pair_batches(world: Path) -> None:
     losses = [json.loads((world / run / "pinsage" / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
               for run in ("one", "two")]
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+
+
+def test_gathered_evaluation_is_the_one_process_evaluation(world: Path) -> None:
+    """Per-user values gathered from both ranks, then one mean: exactly the 1-process numbers (not a mean of the
+    two ranks' means, which differs here because the ranks hold 50 and 51 users)."""
+    from graphrec.evaluation import evaluate_embeddings
+    from graphrec.evaluation.metrics import evaluate_users
+
+    users, items, target = _random_scores()
+    gathered = json.loads((world / "gathered_metrics.json").read_text())
+    assert gathered == evaluate_embeddings(users, items, target, None, [5], chunk_size=7)
+    rows, per_user = evaluate_users(users, items, target, None, [5])
+    mean_of_means = (per_user["ndcg@5"][:50].mean() + per_user["ndcg@5"][50:].mean()) / 2
+    assert abs(mean_of_means - gathered["ndcg@5"]) > 1e-6  # the test can tell the two apart
 
 
 def test_shard_range_covers_rows_once() -> None:
