@@ -228,3 +228,16 @@ def test_feature_model_items_from_feature_vectors(planted_dir: Path, tmp_path_fa
     similar = client.get("/v1/items/f1/similar", params={"k": 5}).json()
     assert similar["fallback"] is None and len(similar["items"]) == 5
     assert "f1" not in [e["item_id"] for e in client.get("/v1/users/1/recommendations").json()["items"]]  # seen
+
+
+def test_interactions_wait_in_a_thread_while_another_write_runs(client: TestClient) -> None:
+    import threading
+    import time
+
+    writer = client.app.state.service.writer
+    writer._lock.acquire()  # a new item being embedded, say
+    threading.Timer(0.3, writer._lock.release).start()
+    started = time.monotonic()
+    response = client.post("/v1/interactions", json={"interactions": [OK_ROW]}, headers=AUTH)
+    assert response.status_code == 200 and time.monotonic() - started >= 0.3
+    assert response.json()["seq"] == 1
