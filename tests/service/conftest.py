@@ -24,8 +24,10 @@ def service_run(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
-def make_client(service_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TestClient]]:
-    """make_client(**ServeConfig fields) → a started TestClient; the event log lives in tmp_path unless db= is given."""
+def make_client(
+    service_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., TestClient]]:
+    """make_client(**ServeConfig fields) → a started TestClient; the event log is in tmp_path unless db= is given."""
     from graphrec.service import ServeConfig, create_app
 
     monkeypatch.setenv("GRAPHREC_API_TOKEN", TOKEN)

@@ -129,7 +129,8 @@ def test_metrics_count_requests_and_histograms(client: TestClient) -> None:
     assert client.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
 
 
-@pytest.mark.parametrize("path", ["/v1/users/4/recommendations", "/v1/items/4/similar", "/v1/users/ghost/recommendations"])
+@pytest.mark.parametrize("path", ["/v1/users/4/recommendations", "/v1/items/4/similar",
+                                  "/v1/users/ghost/recommendations"])
 def test_fast_lane_answers_like_the_fastapi_route(client: TestClient, path: str) -> None:
     fast = client.get(path, params={"k": 7})  # exactly "k=7": the fast lane
     routed = client.get(path, params={"k": 7, "extra": "x"})  # anything else: FastAPI's route

@@ -1,4 +1,5 @@
-"""`graphrec serve` as a real uvicorn process: kill -9 while a client writes, restart, every acknowledged write is there."""
+"""`graphrec serve` as a real uvicorn process: kill -9 while a client writes; after a restart every acknowledged
+write is there."""
 
 from __future__ import annotations
 

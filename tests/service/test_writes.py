@@ -142,8 +142,9 @@ def test_new_item_is_served_by_similar_and_recommendations(client: TestClient, r
     scores = items @ new_vector
     assert [e["item_id"] for e in similar["items"]] == [run.item_ids.id_of(int(i)) for i in np.argsort(-scores)[:5]]
     neighbour = similar["items"][0]["item_id"]
-    expected = np.append(items @ items[run.item_ids.index(neighbour)], new_vector @ items[run.item_ids.index(neighbour)])
-    expected[run.item_ids.index(neighbour)] = -np.inf
+    neighbour_idx = run.item_ids.index(neighbour)
+    expected = np.append(items @ items[neighbour_idx], new_vector @ items[neighbour_idx])
+    expected[neighbour_idx] = -np.inf
     rank_of_new = int((expected > expected[-1]).sum())
     listed = client.get(f"/v1/items/{neighbour}/similar", params={"k": rank_of_new + 1}).json()["items"]
     assert listed[rank_of_new]["item_id"] == "fresh-1"

@@ -63,7 +63,8 @@ class Metrics:
         lines = ["# HELP graphrec_http_requests_total HTTP requests answered, by method, route template and status.",
                  "# TYPE graphrec_http_requests_total counter"]
         for (method, route, status), value in sorted(self._requests.items()):
-            lines.append(f"graphrec_http_requests_total{{{_labels(method=method, route=route, status=status)}}} {value}")
+            labels = _labels(method=method, route=route, status=status)
+            lines.append(f"graphrec_http_requests_total{{{labels}}} {value}")
         lines += ["# HELP graphrec_http_request_duration_seconds Time from request start to response end.",
                   "# TYPE graphrec_http_request_duration_seconds histogram"]
         for (method, route), histogram in sorted(self._latency.items()):
