@@ -6,8 +6,9 @@ Rows (all on the same run's embeddings, seen = train + valid items excluded ever
 * full exact ranking           every item scored (graphrec.evaluation.evaluate_embeddings)
 * ANN retrieval top-K          the index's top K unseen items, in its order
 * ANN top-N + exact score      N candidates re-scored with the model's dot product
-* ANN top-N + learned ranker   N candidates re-scored by a logistic ranker fitted on the run's validation split
-                               (only when the run has one; see graphrec.ranking.rankers for the exact procedure)
+* ANN top-N + learned ranker   N candidates re-scored by a logistic ranker (pointwise, and pairwise) fitted on
+                               the run's validation split (only when the run has one; see
+                               graphrec.ranking.rankers for the exact procedure)
 
 Gowalla: the run must be trained on the tuning split (tuning/train.txt, with tuning/valid.txt as validation), so
 the validation interactions are unseen by the embeddings; test.txt of --data (whose train.txt = tuning train +
@@ -115,14 +116,16 @@ def main() -> None:
     if valid.nnz:
         fit_context = RankingContext(users, items, run.train, features)
         fit_rows = users_with(valid)
-        t = time.perf_counter()
         cands = retrieve(index, users, fit_rows, run.train, args.n_candidates)
-        ranker = fit_learned_ranker(cands, fit_context, valid, seed=args.seed)
-        result["ranker_fit_s"] = round(time.perf_counter() - t, 2)
-        ranker.save(Path(args.out).with_suffix("") / "ranker")
-        result["ranker"] = {"features": list(ranker.feature_names), "weights": ranker.weights.tolist(),
-                            "bias": ranker.bias, "report": ranker.report}
-        rankers["learned ranker"] = ranker
+        result["ranker"] = {}
+        for objective in ("pointwise", "pairwise"):
+            t = time.perf_counter()
+            ranker = fit_learned_ranker(cands, fit_context, valid, seed=args.seed, objective=objective)
+            ranker.save(Path(args.out).with_suffix("") / f"ranker-{objective}")
+            result["ranker"][objective] = {"fit_s": round(time.perf_counter() - t, 2),
+                                           "weights": dict(zip(ranker.feature_names, ranker.weights.tolist())),
+                                           "bias": ranker.bias, "report": ranker.report}
+            rankers[f"learned ranker ({objective})"] = ranker
     context = RankingContext(users, items, history, features)
     # Retrieval alone: ask the index for k unseen items and keep its order and scores.
     _, alone, alone_s = ranked_lists(index, context, test_rows, {}, args.k, args.k)

@@ -87,13 +87,15 @@ def test_evaluate_ranked_matches_full_ranking_evaluator(world) -> None:
     assert got == pytest.approx(expected)
 
 
-def test_learned_ranker_learns_popularity_and_beats_exact_score(world, tmp_path: Path) -> None:
+@pytest.mark.parametrize("objective", ["pointwise", "pairwise"])
+def test_learned_ranker_learns_popularity_and_beats_exact_score(world, objective: str, tmp_path: Path) -> None:
     users, items, history = world["users"], world["items"], world["history"]
     context = RankingContext(users, items, history)
     index = build_index(items, "exact")
     rows = np.arange(NUM_USERS)
     cands = retrieve(index, users, rows, history, n_candidates=100)
-    ranker = fit_learned_ranker(cands, context, world["held_out"], neg_fraction=0.5, seed=1)
+    ranker = fit_learned_ranker(cands, context, world["held_out"], neg_fraction=0.5, seed=1, objective=objective)
+    assert ranker.report["objective"] == objective
     weights = dict(zip(ranker.feature_names, ranker.weights))
     assert weights["retrieval_score"] > 0 and weights["item_log_pop"] > 0
     assert ranker.report["positives"] > 0 and np.isfinite(ranker.report["final_loss"])

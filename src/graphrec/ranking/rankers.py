@@ -10,11 +10,13 @@ How the learned ranker is trained (exactly):
 1. Take a run trained *without* the held-out interactions (e.g. its validation split). Retrieve the top
    ``n_candidates`` unseen items for every user with at least one held-out item (:func:`retrieve`, seen = train).
 2. Label a (user, candidate) pair 1 when the candidate is among the user's held-out items, else 0. Users whose
-   candidates contain no positive are dropped (they carry no ranking signal); of the rest, every positive and a
-   random ``neg_fraction`` of the negatives are kept (seeded by ``seed``).
-3. Compute the features below, standardise each by its mean and standard deviation over the kept examples, and
-   fit ``sigmoid(w · x + b)`` by minimising the mean binary cross-entropy plus ``l2 · |w|²`` with full-batch
-   L-BFGS (torch, float64, at most ``max_iter`` iterations).
+   candidates contain no positive are dropped (they carry no ranking signal).
+3. Compute the features below and standardise each by its mean and standard deviation over the remaining users'
+   candidates. Pointwise (default): keep every positive and a random ``neg_fraction`` of the negatives (seeded by
+   ``seed``) and fit ``sigmoid(w · x + b)`` by minimising the mean binary cross-entropy plus ``l2 · |w|²`` with
+   full-batch L-BFGS (torch, float64, at most ``max_iter`` iterations). Pairwise: the same fit on the
+   differences x(positive) − x(negative), each positive paired with ``pair_negatives`` random negatives of its
+   user (and the negated differences labelled 0), i.e. a BPR-style logistic loss on the within-user order.
 4. Score = ``w · x + b`` (the logit); candidates are sorted by it.
 
 Features of a (user u, candidate item i) pair, computed from the context's `history` (the interactions known when
@@ -176,29 +178,53 @@ class LearnedRanker:
 
 def fit_learned_ranker(
     candidates: Candidates, context: RankingContext, held_out: sp.csr_matrix, neg_fraction: float = 0.25,
-    l2: float = 1e-4, max_iter: int = 100, seed: int = 0,
+    l2: float = 1e-4, max_iter: int = 100, seed: int = 0, objective: str = "pointwise", pair_negatives: int = 8,
 ) -> LearnedRanker:
     """Fit a :class:`LearnedRanker` on `candidates` labelled by `held_out` (users × items); see the module
-    docstring for the exact procedure."""
+    docstring for the exact procedure. ``objective="pairwise"`` fits the same linear score on differences
+    x(positive) − x(negative) within a user instead (`pair_negatives` random negatives per user, each paired with
+    every positive of that user), so it optimises the order within a user rather than calibration across users."""
     if not 0 < neg_fraction <= 1:
         raise ConfigError(f"neg_fraction must lie in (0, 1], got {neg_fraction}")
+    if objective not in ("pointwise", "pairwise"):
+        raise ConfigError(f"objective must be 'pointwise' or 'pairwise', got '{objective}'")
     names = FEATURES if context.item_features is not None else BASE_FEATURES
     labels = is_member(candidates.items, sp.csr_matrix(held_out), candidates.user_idx)
     users_with_pos = labels.any(axis=1)
     if not users_with_pos.any():
         raise DataError("no retrieved candidate is a held-out interaction; nothing to learn a ranker from")
-    keep = candidates.valid & users_with_pos[:, None]
-    keep &= labels | (numpy_rng(seed, 11).random(labels.shape) < neg_fraction)
-    x = candidate_features(candidates, context, names)[keep].astype(np.float64)
-    y = labels[keep].astype(np.float64)
-    mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
-    weights, bias, loss = _fit_logistic((x - mean) / std, y, l2, max_iter)
-    report = {"examples": int(len(y)), "positives": int(y.sum()), "users": int(users_with_pos.sum()),
-              "users_without_positive": int((~users_with_pos).sum()), "neg_fraction": neg_fraction, "l2": l2,
-              "final_loss": loss, "seed": seed}
+    features = candidate_features(candidates, context, names)
+    rng = numpy_rng(seed, 11)
+    in_scope = candidates.valid & users_with_pos[:, None]
+    mean = features[in_scope].mean(axis=0, dtype=np.float64)
+    std = np.maximum(features[in_scope].std(axis=0, dtype=np.float64), 1e-6)
+    if objective == "pointwise":
+        keep = in_scope & (labels | (rng.random(labels.shape) < neg_fraction))
+        x, y = (features[keep] - mean) / std, labels[keep].astype(np.float64)
+    else:
+        x, y = _pair_differences(features, labels, in_scope, pair_negatives, rng, std)
+    weights, bias, loss = _fit_logistic(x, y, l2, max_iter)
+    report = {"objective": objective, "examples": int(len(y)), "positives": int(labels[in_scope].sum()),
+              "users": int(users_with_pos.sum()), "users_without_positive": int((~users_with_pos).sum()),
+              "neg_fraction": neg_fraction, "pair_negatives": pair_negatives, "l2": l2, "final_loss": loss,
+              "seed": seed}
     logger.info("learned ranker: %s", report)
     return LearnedRanker(names, weights.astype(np.float32), float(bias), mean.astype(np.float32),
                          std.astype(np.float32), report)
+
+
+def _pair_differences(features: np.ndarray, labels: np.ndarray, in_scope: np.ndarray, m: int,
+                      rng: np.random.Generator, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised differences x(pos) − x(neg) labelled 1, and their negations labelled 0 (so the fitted
+    bias is ~0): each positive paired with `m` negatives drawn at random from its user's candidates."""
+    # Random keys, +inf for non-negatives: the m smallest keys of a row are m uniform negatives (fewer exist: inf).
+    keys = np.where(in_scope & ~labels, rng.random(labels.shape), np.inf)
+    neg_cols = np.argsort(keys, axis=1)[:, :m]
+    neg_ok = np.take_along_axis(keys, neg_cols, axis=1) < np.inf
+    rows, cols = np.nonzero(in_scope & labels)
+    diffs = features[rows, cols][:, None, :] - features[rows[:, None], neg_cols[rows]]
+    d = diffs[neg_ok[rows]] / std
+    return np.vstack([d, -d]), np.concatenate([np.ones(len(d)), np.zeros(len(d))])
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int) -> tuple[np.ndarray, float, float]:
