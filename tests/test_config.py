@@ -49,3 +49,13 @@ def test_shipped_configs_load() -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file '.*nope.toml' does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_retired_keys_of_old_runs_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from graphrec.config import config_from_dict
+
+    with caplog.at_level("WARNING"):
+        config = config_from_dict({"model": {"name": "pinsage", "inference_walks": 200}})
+    assert config.model.name == "pinsage" and "ignoring retired config key(s) model.inference_walks" in caplog.text
+    with pytest.raises(ConfigError, match="unknown key 'model.walks_per_node'"):
+        config_from_dict({"model": {"walks_per_node": 3}})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import tomllib
 import types
 import typing
@@ -89,8 +90,19 @@ def _check_value(value: Any, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {name}, got {value!r}; fix the value in the config file or --set")
 
 
+logger = logging.getLogger(__name__)
+
+# Keys older versions wrote into run directories and that no longer mean anything: ignored (with a warning) so
+# those runs still load.
+RETIRED_KEYS = {"model.inference_walks"}
+
+
 def _section_from_dict(cls: type, values: dict[str, Any], section: str) -> Any:
     hints = _field_types(cls)
+    retired = sorted(k for k in values if f"{section}.{k}" in RETIRED_KEYS)
+    if retired:
+        logger.warning("ignoring retired config key(s) %s", ", ".join(f"{section}.{k}" for k in retired))
+        values = {k: v for k, v in values.items() if k not in retired}
     unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(
