@@ -249,6 +249,14 @@ def evaluate_model(
 
     The model is put in eval mode under ``torch.no_grad()`` and restored to its previous mode afterwards.
     """
+    user_emb, item_emb, exclude = split_inputs(model, dataset, split)
+    return evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
+
+
+def split_inputs(
+    model: Recommender, dataset: Dataset, split: str
+) -> tuple[torch.Tensor, torch.Tensor, list[sp.csr_matrix]]:
+    """What evaluating `model` on `split` needs: its embeddings (eval mode, no grad) and the matrices to exclude."""
     if split == "valid":
         exclude = [dataset.train]
     elif split == "test":
@@ -262,7 +270,7 @@ def evaluate_model(
             user_emb, item_emb = model.embeddings()
     finally:
         model.train(was_training)
-    return evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
+    return user_emb, item_emb, exclude
 
 
 @torch.no_grad()

@@ -181,16 +181,9 @@ class Distributed:
     def evaluate_model(self, model: torch.nn.Module, dataset: Any, split: str, ks: list[int],
                        chunk_size: int) -> dict[str, float]:
         """`evaluate_model` on this rank's replica (identical on every rank), users split across ranks."""
-        if split not in ("valid", "test"):
-            raise ConfigError(f"cannot evaluate on split '{split}'; choose one of: valid, test")
-        exclude = [dataset.train] if split == "valid" else [dataset.train, dataset.valid]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                user_emb, item_emb = model.embeddings()
-        finally:
-            model.train(was_training)
+        from graphrec.evaluation.metrics import split_inputs
+
+        user_emb, item_emb, exclude = split_inputs(model, dataset, split)
         return self.evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
 
 
