@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _faiss() -> Any:
     return faiss
 
 
-class _FaissIndex:
+class _FaissIndex(ABC):
     """What HNSW and IVF share: validation, padding, save and load around a faiss index object."""
 
     kind = ""
@@ -67,8 +68,9 @@ class _FaissIndex:
     def _set_search_params(self) -> None:
         """Hook: push the current search option (ef_search / nprobe) into the faiss object."""
 
+    @abstractmethod
     def options(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The backend's options (what `make_index` was given, with defaults filled in)."""
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
