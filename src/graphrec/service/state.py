@@ -28,7 +28,11 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 class IdIndex:
-    """External ids by position; lookups compare ids by their string form ('42' finds 42)."""
+    """External ids by position; lookups compare ids by their string form ('42' finds 42).
+
+    Not graphrec.data.IdMap: the service appends ids one at a time while serving (IdMap.extended copies the map)
+    and reads `ids` by position on every response (IdMap.ids returns a copy).
+    """
 
     def __init__(self, ids: Sequence[Any], kind: str) -> None:
         self.kind = kind
