@@ -44,10 +44,11 @@ def test_sampled_run_keeps_the_run_contract(sampled_run: Path) -> None:
         assert (sampled_run / artifact).is_file(), artifact
 
 
-@pytest.mark.parametrize("model", ["lightgcn", "ngcf"])
-def test_sampled_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("model", "sparse"), [("lightgcn", False), ("ngcf", False), ("ngcf", True)])
+def test_sampled_resume_equals_uninterrupted(model: str, sparse: bool, planted_dir: Path, tmp_path: Path) -> None:
     def run(epochs: int, out: Path, resume: bool = False) -> None:
-        config = _sampled_config(planted_dir, model, epochs=epochs, negative_candidates=3, score_refresh_steps=2)
+        config = _sampled_config(planted_dir, model, epochs=epochs, negative_candidates=3, score_refresh_steps=2,
+                                 sparse_updates=sparse)
         train(config, out, resume=resume)
 
     run(3, tmp_path / "whole")
@@ -77,4 +78,39 @@ def test_score_refresh_changes_the_negatives(planted_dir: Path, tmp_path: Path) 
 def test_fanouts_need_a_graph_model(planted_dir: Path, tmp_path: Path) -> None:
     config = _sampled_config(planted_dir, "mf", epochs=1)
     with pytest.raises(ConfigError, match="model.fanouts: model 'mf' has no sampled propagation"):
+        train(config, tmp_path / "run")
+
+
+@pytest.mark.parametrize("model", ["lightgcn", "ngcf"])
+def test_sparse_updates_learn_and_touch_only_sampled_rows(model: str, planted_dir: Path, tmp_path: Path) -> None:
+    config = _sampled_config(planted_dir, model, epochs=12, sparse_updates=True)
+    train(config, tmp_path / "sparse")
+    train(tiny_config(planted_dir, "popularity", epochs=0), tmp_path / "popularity")
+    popularity = evaluate_run(tmp_path / "popularity", "test", [20])
+    metrics = evaluate_run(tmp_path / "sparse", "test", [20])
+    assert metrics["recall@20"] > 1.3 * popularity["recall@20"], (metrics, popularity)
+
+
+def test_sparse_table_gradients_touch_only_the_computation_graph(planted_dir: Path) -> None:
+    from graphrec.data import load_dataset
+    from graphrec.models import build_model
+    from graphrec.training.objectives import make_objective
+
+    config = _sampled_config(planted_dir, epochs=1, sparse_updates=True, batch_size=8)
+    dataset = load_dataset(config.data, config.seed)
+    lightgcn = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train)
+    objective = make_objective(lightgcn, dataset, config)
+    batch = next(objective.epoch(0))
+    objective.loss(batch).backward()
+    grads = (lightgcn.user_embedding.weight.grad, lightgcn.item_embedding.weight.grad)
+    assert all(g.is_sparse for g in grads)
+    touched = np.concatenate([np.unique(grads[0].coalesce().indices()[0].numpy()),
+                              dataset.num_users + np.unique(grads[1].coalesce().indices()[0].numpy())])
+    assert set(touched) <= set(batch.graph.input_nodes.tolist())
+    assert len(touched) < dataset.num_users + dataset.num_items
+
+
+def test_sparse_updates_need_fanouts(planted_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(planted_dir, "lightgcn", epochs=1, sparse_updates=True)
+    with pytest.raises(ConfigError, match="train.sparse_updates: only sampled training has sparse table gradients"):
         train(config, tmp_path / "run")

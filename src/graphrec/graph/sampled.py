@@ -157,13 +157,14 @@ class NeighbourSampler:
         return SampledLayer(len(dst), len(src), crow, col, weight), src
 
 
-def gather_rows(user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int) -> torch.Tensor:
+def gather_rows(user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int,
+                sparse: bool = False) -> torch.Tensor:
     """Rows of [user_table; item_table] for global node ids `nodes`, without concatenating the tables (the cost is
-    O(len(nodes)), not O(users + items))."""
+    O(len(nodes)), not O(users + items)). `sparse`: the tables' gradients are sparse rows (see `LazyAdam`)."""
     nodes = np.asarray(nodes, dtype=np.int64)
     is_user = nodes < num_users
-    users = F.embedding(torch.from_numpy(nodes[is_user]), user_table)
-    items = F.embedding(torch.from_numpy(nodes[~is_user] - num_users), item_table)
+    users = F.embedding(torch.from_numpy(nodes[is_user]), user_table, sparse=sparse)
+    items = F.embedding(torch.from_numpy(nodes[~is_user] - num_users), item_table, sparse=sparse)
     order = np.concatenate([np.flatnonzero(is_user), np.flatnonzero(~is_user)])
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))

@@ -90,11 +90,13 @@ class LightGCN(Recommender):
         """Ã as a torch CSR tensor: what the neighbour sampler of `model.fanouts` draws from."""
         return self.adj
 
-    def sampled_embeddings(self, graph: SampledGraph) -> torch.Tensor:
+    def sampled_embeddings(self, graph: SampledGraph, sparse: bool = False) -> torch.Tensor:
         """Σ_k α_k E^{(k)} for `graph.seeds` only (rows in seed order), propagating over the sampled computation
         graph instead of the whole graph: an unbiased estimate of `embeddings()` on those nodes, equal to it when
-        every fan-out is at least the largest degree (see `graph.sampled`)."""
-        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users)
+        every fan-out is at least the largest degree (see `graph.sampled`). `sparse`: the tables get sparse row
+        gradients (`train.sparse_updates`)."""
+        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users,
+                        sparse=sparse)
         n = graph.num_seeds
         out = self.alpha[0] * x[:n]
         for k, layer in enumerate(graph.layers, start=1):

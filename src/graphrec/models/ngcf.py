@@ -105,11 +105,13 @@ class NGCF(Recommender):
         graph = self.graph
         return csr_tensor(graph.crow, graph.col, graph.values, graph.shape)
 
-    def sampled_embeddings(self, graph: SampledGraph) -> torch.Tensor:
+    def sampled_embeddings(self, graph: SampledGraph, sparse: bool = False) -> torch.Tensor:
         """[E^{(0)} ‖ Ê^{(1)} ‖ … ‖ Ê^{(L)}] for `graph.seeds` only (rows in seed order), each layer's
         𝓛E^{(l-1)} estimated on the sampled computation graph (see `graph.sampled`); equal to `embeddings()` on
-        those rows in eval mode when every fan-out is at least the largest degree."""
-        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users)
+        those rows in eval mode when every fan-out is at least the largest degree. `sparse`: the tables get sparse row
+        gradients (`train.sparse_updates`)."""
+        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users,
+                        sparse=sparse)
         n = graph.num_seeds
         outputs = [x[:n]]
         for l, layer in enumerate(graph.layers):

@@ -21,6 +21,9 @@ class TrainConfig:
     # Sampled training (model.fanouts) with DNS: candidates are ranked by full-propagation embeddings recomputed
     # (without gradients) every this many steps; 0: once per epoch.
     score_refresh_steps: int = 0
+    # Sampled training (model.fanouts) only: sparse embedding-table gradients and a lazy Adam that updates only the
+    # rows a step touched (graphrec.training.lazy_adam), so a step's cost does not grow with users + items.
+    sparse_updates: bool = False
     eval_every: int = 5  # epochs between validation passes
     metric: str = "ndcg@20"  # validation metric for early stopping and the best checkpoint
     patience: int = 5  # validation passes without improvement before stopping; 0 disables early stopping

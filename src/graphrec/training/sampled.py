@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from graphrec.config import RunConfig
 from graphrec.data.dataset import Dataset
@@ -56,6 +57,7 @@ class SampledEdgeObjective(EdgeObjective):
             raise ConfigError(f"train.score_refresh_steps: expected an integer ≥ 0 (0: once per epoch), "
                               f"got {config.train.score_refresh_steps}; e.g. 10")
         super().__init__(model, dataset, config)
+        self.sparse = config.train.sparse_updates
         self.neighbours = NeighbourSampler(model.propagation_matrix(), config.model.fanouts)
         self.seed, self.num_users = config.seed, dataset.num_users
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -83,10 +85,12 @@ class SampledEdgeObjective(EdgeObjective):
 
     def loss(self, batch: SampledBatch) -> torch.Tensor:
         graph, users, positives, negatives = batch.graph, batch.users, batch.positives, batch.negatives
-        out = self.model.sampled_embeddings(graph)
+        out = self.model.sampled_embeddings(graph, sparse=self.sparse)
         user_e = out[graph.positions(users.numpy())]
         pos_e = out[graph.positions(self.num_users + positives.numpy())]
         neg_e = out[graph.positions(self.num_users + negatives.numpy().ravel())].reshape(*negatives.shape, -1)
         ego_users, ego_items = self.model.ego_embeddings()
-        reg = l2_penalty(ego_users[users], ego_items[positives], ego_items[negatives], batch_size=len(users))
+        rows = [F.embedding(idx, table, sparse=self.sparse)
+                for idx, table in ((users, ego_users), (positives, ego_items), (negatives, ego_items))]
+        reg = l2_penalty(*rows, batch_size=len(users))
         return self.loss_fn(user_e, pos_e, neg_e) + self.train.l2_reg * reg

@@ -26,6 +26,7 @@ from graphrec.io import atomic_write_text
 from graphrec.models.base import Recommender
 from graphrec.training.objectives import make_objective
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.lazy_adam import LazyAdam
 from graphrec.training.distributed import Distributed
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ class Trainer:
                 "(the cut-off must be in eval.ks)"
             )
         self.objective = make_objective(model, dataset, config)
-        self.optimizer = _make_optimizer(model, train.lr, train.weight_decay) if model.trainable else None
+        _check_sparse_updates(config, distributed)
+        self.optimizer = (_make_optimizer(model, train.lr, train.weight_decay, train.sparse_updates)
+                          if model.trainable else None)
         self.state = TrainState()
         if distributed is not None:
             distributed.broadcast_parameters(model)
@@ -253,8 +256,21 @@ def _metric_names(config: RunConfig) -> list[str]:
     return [f"{name}@{k}" for k in config.eval.ks for name in METRIC_NAMES]
 
 
-def _make_optimizer(model: Recommender, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead)."""
+def _check_sparse_updates(config: RunConfig, distributed: Distributed | None) -> None:
+    if not config.train.sparse_updates:
+        return
+    if config.model.fanouts is None:
+        raise ConfigError("train.sparse_updates: only sampled training has sparse table gradients, and "
+                          "model.fanouts is unset; set model.fanouts (e.g. [10, 10, 10]) or unset train.sparse_updates")
+    if distributed is not None:
+        raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has no "
+                          "sparse all-reduce here); unset train.sparse_updates for torchrun training")
+
+
+def _make_optimizer(model: Recommender, lr: float, weight_decay: float,
+                    sparse_updates: bool = False) -> torch.optim.Optimizer:
+    """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead).
+    `sparse_updates`: LazyAdam, which updates only the table rows a step touched."""
     table_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     table_ids |= {id(t) for t in model.ego_embeddings() if isinstance(t, torch.nn.Parameter)}
     tables = [p for p in model.parameters() if id(p) in table_ids]
@@ -262,4 +278,4 @@ def _make_optimizer(model: Recommender, lr: float, weight_decay: float) -> torch
     groups = [{"params": tables, "weight_decay": 0.0}]
     if others:
         groups.append({"params": others, "weight_decay": weight_decay})
-    return torch.optim.Adam(groups, lr=lr)
+    return LazyAdam(groups, lr=lr) if sparse_updates else torch.optim.Adam(groups, lr=lr)
