@@ -88,6 +88,20 @@ def test_results_independent_of_chunk_size_exactly() -> None:
     assert all(r == results[0] for r in results[1:])
 
 
+def test_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphrec.evaluation.metrics as metrics
+
+    user_emb, item_emb, target, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
+    u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
+    expected = evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048)
+    shapes = []
+    real_mm = torch.mm
+    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
+    monkeypatch.setattr(metrics.torch, "mm", lambda a, b, out: shapes.append(out.shape) or real_mm(a, b, out=out))
+    assert evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048) == expected
+    assert max(s[0] for s in shapes) == 9
+
+
 def test_exclude_list_equals_union_matrix() -> None:
     user_emb, item_emb, target, exclude = _random_case(3)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)

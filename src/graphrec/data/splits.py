@@ -122,6 +122,8 @@ def carve_validation(
     :func:`split_random`, an item never leaves training entirely.
     """
     _check_ratio(valid_ratio, "valid_ratio")
+    if valid_ratio == 0:  # nothing moves: skip the O(n log n) per-user ranking (seconds at 10M rows)
+        return _partition(train_df, np.zeros(len(train_df), dtype=bool), "validation carve")
     users, _ = pd.factorize(train_df["user_id"])
     if temporal:
         rank, counts = _newest_first_rank(users, _require_timestamp(train_df, "temporal validation"))

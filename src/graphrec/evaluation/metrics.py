@@ -196,6 +196,10 @@ def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
     return result
 
 
+# At most this many scores (users × items, float32: 512 MiB) per chunk: 2048 users × 2M items would be 16 GiB.
+MAX_CHUNK_SCORES = 2**27
+
+
 def users_with_targets(target: sp.csr_matrix) -> np.ndarray:
     """int64 indices of the users with at least one target item, ascending (the users metrics average over)."""
     return np.flatnonzero(np.diff(sp.csr_matrix(target).indptr) > 0).astype(np.int64)
@@ -229,6 +233,7 @@ def evaluate_users(
     assert (num_targets_all[rows_all] > 0).all(), "evaluate_users: every user must have a target item"
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
     per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
+    chunk_size = min(chunk_size, max(1, MAX_CHUNK_SCORES // num_items))  # memory bound on graphs with many items
     buffer = torch.empty((min(chunk_size, max(len(rows_all), 1)), num_items), dtype=torch.float32)
     max_k = max(ks)
     for start, chunk in _chunks(rows_all, chunk_size, show_progress):
