@@ -102,6 +102,19 @@ def test_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) 
     assert max(s[0] for s in shapes) == 9
 
 
+def test_top_k_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphrec.evaluation.metrics as metrics
+
+    user_emb, item_emb, _, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
+    u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
+    users = np.arange(300)
+    expected = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
+    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
+    assert metrics.capped_chunk_size(2048, 120) == 9
+    got = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
 def test_exclude_list_equals_union_matrix() -> None:
     user_emb, item_emb, target, exclude = _random_case(3)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)

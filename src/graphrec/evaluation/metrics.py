@@ -196,8 +196,14 @@ def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
     return result
 
 
-# At most this many scores (users × items, float32: 512 MiB) per chunk: 2048 users × 2M items would be 16 GiB.
+# At most this many scores (rows × items, float32: 512 MiB) per chunk: 2048 users × 2M items would be 16 GiB.
 MAX_CHUNK_SCORES = 2**27
+
+
+def capped_chunk_size(chunk_size: int, num_items: int) -> int:
+    """Rows scored at once against all `num_items` items: `chunk_size`, lowered to keep a chunk's score matrix
+    within MAX_CHUNK_SCORES (every full-ranking loop goes through this, so memory is bounded on any catalogue)."""
+    return min(chunk_size, max(1, MAX_CHUNK_SCORES // max(num_items, 1)))
 
 
 def users_with_targets(target: sp.csr_matrix) -> np.ndarray:
@@ -233,7 +239,7 @@ def evaluate_users(
     assert (num_targets_all[rows_all] > 0).all(), "evaluate_users: every user must have a target item"
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
     per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
-    chunk_size = min(chunk_size, max(1, MAX_CHUNK_SCORES // num_items))  # memory bound on graphs with many items
+    chunk_size = capped_chunk_size(chunk_size, num_items)
     buffer = torch.empty((min(chunk_size, max(len(rows_all), 1)), num_items), dtype=torch.float32)
     max_k = max(ks)
     for start, chunk in _chunks(rows_all, chunk_size, show_progress):
@@ -306,6 +312,7 @@ def top_k_items(
     values = np.full((len(user_idx), k), -np.inf, dtype=np.float32)
     users_u = user_emb.detach().cpu().float()
     items_t = item_emb.detach().cpu().float().T
+    chunk_size = capped_chunk_size(chunk_size, num_items)
     for start in range(0, len(user_idx), chunk_size):
         rows = user_idx[start : start + chunk_size]
         scores = (users_u[torch.from_numpy(rows)] @ items_t).contiguous()

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.errors import DataError
+from graphrec.evaluation.metrics import capped_chunk_size
 
 
 def last_item_pairs(train: sp.csr_matrix, held_out: sp.csr_matrix, timestamps: np.ndarray | None) -> np.ndarray:
@@ -39,6 +40,7 @@ def related_item_ranks(item_emb: torch.Tensor, pairs: np.ndarray, chunk_size: in
     if len(pairs) == 0:
         raise DataError("no held-out related pairs to evaluate; the split has no held-out items for known users")
     ranks = np.empty(len(pairs), dtype=np.int64)
+    chunk_size = capped_chunk_size(chunk_size, item_emb.shape[0])
     for start in range(0, len(pairs), chunk_size):
         q = torch.from_numpy(pairs[start:start + chunk_size, 0])
         i = torch.from_numpy(pairs[start:start + chunk_size, 1])
