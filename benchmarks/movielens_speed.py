@@ -58,11 +58,11 @@ def inference(run_dir: Path, sample: int) -> dict[str, float]:
     layerwise_s = time.perf_counter() - started
     items = np.arange(model.num_items)
     started = time.perf_counter()
-    batched = torch.cat([model.embed_items(items[i:i + 512]) for i in range(0, len(items), 512)])
+    batched = torch.cat([model.encode_items(items[i:i + 512]) for i in range(0, len(items), 512)])
     batched_s = time.perf_counter() - started
     chosen = np.random.default_rng(0).choice(items, size=min(sample, len(items)), replace=False)
     started = time.perf_counter()
-    naive = torch.cat([model.embed_items(np.array([i])) for i in chosen])
+    naive = torch.cat([model.encode_items(np.array([i])) for i in chosen])
     naive_s = (time.perf_counter() - started) * len(items) / len(chosen)
     return {"items": int(model.num_items), "neighbourhood_table_s": table_s, "layerwise_s": layerwise_s,
             "per_batch_512_s": batched_s, "naive_per_node_s (extrapolated from %d items)" % len(chosen): naive_s,

@@ -39,3 +39,8 @@ class UnknownIdError(GraphrecError, KeyError):
 
 class RunDirError(GraphrecError, FileNotFoundError):
     """A run directory is missing or lacks an expected artifact."""
+
+
+class UnsupportedError(GraphrecError, TypeError):
+    """The model does not have a capability the operation needs (e.g. exporting embeddings of a model that only
+    scores)."""

@@ -1,10 +1,12 @@
 """Related items and fresh items for a trained run, by external id.
 
 - :func:`similar_items` — the k items nearest an item by embedding dot product (the related-item task).
-- :func:`embed_new_items` — items unseen in training embedded without retraining: feature models (PinSAGE,
-  GraphSAGE) convolve the new item's features over its new edges; other models fold the item in as the mean
-  embedding of the users who engaged with it. The run's model, id map and seen-mask grow in place, so the new
+- :func:`embed_items` — pure: items unseen in training embedded without retraining: models that declare
+  InductiveItems (PinSAGE, GraphSAGE) convolve the new item's features over its new edges; other embedding models
+  fold the item in as the mean embedding of the users who engaged with it (:func:`fold_in`).
+- :func:`add_embedded_items` — the separate mutating step: the run's model, id map and seen-mask grow, so the new
   items are served by :func:`similar_items` and :func:`graphrec.runs.recommend` straight away.
+  :func:`embed_new_items` does both.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from graphrec.data.features import build_item_features
 from graphrec.data.idmap import IdMap
-from graphrec.io import atomic_write
-from graphrec.errors import ConfigError, DataError
-from graphrec.models.itemgraph import ItemGraphModel
-from graphrec.runs import LoadedRun, _save_array, load_run
+from graphrec.errors import ConfigError, DataError, UnsupportedError
+from graphrec.io import atomic_save_npy
+from graphrec.models.base import InductiveItems
+from graphrec.rundir import LoadedRun, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +54,59 @@ def similar_items(run: LoadedRun, item_id: Any, k: int) -> list[dict[str, Any]]:
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for s, i in zip(top.values, top.indices)]
 
 
-def embed_new_items(run: LoadedRun, new_items: Sequence[NewItem]) -> torch.Tensor:
-    """Add `new_items` to the run (model, id map, seen-mask) and return their embeddings, one row each."""
-    if not new_items:
-        return torch.zeros((0, 0))
-    known = [str(item.item_id) for item in new_items if item.item_id in run.item_ids]
+@dataclass
+class EmbeddedItems:
+    """New items embedded against a run but not yet added to it (the output of :func:`embed_items`)."""
+
+    items: list[NewItem]
+    item_users: list[np.ndarray]  # user_idx of each item's users
+    embeddings: torch.Tensor  # one row per item
+    plan: Any = None  # the model's plan when it embeds items itself (InductiveItems), else None (fold-in)
+
+
+def embed_items(run: LoadedRun, new_items: Sequence[NewItem]) -> EmbeddedItems:
+    """Pure: embeddings of items unseen in training, the run unchanged. Models that declare InductiveItems embed
+    from features and edges; other embedding models fold an item in as the mean of its users' embeddings."""
+    items = list(new_items)
+    known = [str(item.item_id) for item in items if item.item_id in run.item_ids]
     if known:
         raise DataError(f"item id(s) {known[:5]} are already in the run; new items need new ids")
-    user_lists = [_user_indices(run, item) for item in new_items]
+    user_lists = [_user_indices(run, item) for item in items]
+    model = run.model
     with torch.no_grad():
-        if isinstance(run.model, ItemGraphModel):
-            new_idx = run.model.add_items(_feature_rows(run, new_items, user_lists), user_lists)
-            embeddings = run.model.embed_items(new_idx)
-        else:
-            embeddings = _fold_in(run, user_lists)
-    run.item_ids = run.item_ids.extended([item.item_id for item in new_items])
-    run.train = _grow_seen(run.train, user_lists)
-    run.append_items(embeddings)
-    return embeddings
+        if isinstance(model, InductiveItems):
+            plan = model.plan_items(feature_rows(run, model.feature_width, items, user_lists), user_lists)
+            return EmbeddedItems(items, user_lists, model.planned_embeddings(plan), plan)
+        if not run.has_embeddings:
+            raise UnsupportedError(f"model '{run.config.model.name}' cannot embed new items: it has no item "
+                                   "embeddings to fold them into; retrain with the new interactions")
+        return EmbeddedItems(items, user_lists, fold_in(run.embeddings()[0], user_lists))
+
+
+def add_embedded_items(run: LoadedRun, embedded: EmbeddedItems) -> None:
+    """The mutating step: grow the run (model, id map, seen-mask, cached scorer) by items of :func:`embed_items`."""
+    if embedded.plan is not None:
+        model = run.model
+        assert isinstance(model, InductiveItems)
+        model.add_items(embedded.plan)
+    run.add_items([item.item_id for item in embedded.items], embedded.embeddings, embedded.item_users,
+                  model_grew=embedded.plan is not None)
+
+
+def embed_new_items(run: LoadedRun, new_items: Sequence[NewItem]) -> torch.Tensor:
+    """Embed `new_items` and add them to the run; return their embeddings, one row each."""
+    if not new_items:
+        return torch.zeros((0, 0))
+    embedded = embed_items(run, new_items)
+    add_embedded_items(run, embedded)
+    return embedded.embeddings
+
+
+def fold_in(user_vectors: torch.Tensor, user_lists: list[np.ndarray]) -> torch.Tensor:
+    """Pure: each new item as the mean of its users' vectors (zeros for an item without users)."""
+    rows = [user_vectors[torch.from_numpy(np.asarray(u, dtype=np.int64))].mean(dim=0) if len(u)
+            else user_vectors.new_zeros(user_vectors.shape[1]) for u in user_lists]
+    return torch.stack(rows) if rows else user_vectors.new_zeros((0, user_vectors.shape[1]))
 
 
 def _user_indices(run: LoadedRun, item: NewItem) -> np.ndarray:
@@ -82,10 +118,8 @@ def _user_indices(run: LoadedRun, item: NewItem) -> np.ndarray:
     return indices.astype(np.int64)
 
 
-def _feature_rows(run: LoadedRun, new_items: Sequence[NewItem], user_lists: list[np.ndarray]) -> np.ndarray | None:
-    model = run.model
-    assert isinstance(model, ItemGraphModel)
-    width = model.features.shape[1]
+def feature_rows(run: LoadedRun, width: int, new_items: Sequence[NewItem],
+                  user_lists: list[np.ndarray]) -> np.ndarray | None:
     if width == 0:
         return None
     missing = [str(item.item_id) for item in new_items if item.features is None]
@@ -109,25 +143,6 @@ def _feature_rows(run: LoadedRun, new_items: Sequence[NewItem], user_lists: list
     return np.stack(rows)
 
 
-def _fold_in(run: LoadedRun, user_lists: list[np.ndarray]) -> torch.Tensor:
-    """Models without item features: a new item's embedding is the mean of its users' embeddings."""
-    users, _ = run.embeddings()
-    rows = [users[torch.from_numpy(u)].mean(dim=0) if len(u) else torch.zeros(users.shape[1]) for u in user_lists]
-    embeddings = torch.stack(rows)
-    run.extra_item_embeddings = torch.cat([run.extra_item_embeddings, embeddings]) \
-        if run.extra_item_embeddings is not None else embeddings
-    return embeddings
-
-
-def _grow_seen(train: sp.csr_matrix, user_lists: list[np.ndarray]) -> sp.csr_matrix:
-    count = len(user_lists)
-    rows = np.concatenate(user_lists) if count else np.zeros(0, dtype=np.int64)
-    cols = train.shape[1] + np.repeat(np.arange(count), [len(u) for u in user_lists])
-    extra = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
-                          shape=(train.shape[0], train.shape[1] + count))
-    return (sp.hstack([train, sp.csr_matrix((train.shape[0], count), dtype=np.float32)]).tocsr() + extra).tocsr()
-
-
 def embed_new_items_file(run_dir: str | Path, input_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """CLI path: read new items from JSON, embed them, write item_embeddings.npy + item_ids.json; report timing."""
     path = Path(input_path)
@@ -149,6 +164,6 @@ def embed_new_items_file(run_dir: str | Path, input_path: str | Path, out_dir: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     array = embeddings.numpy().astype(np.float32)
-    atomic_write(out / "item_embeddings.npy", lambda tmp: _save_array(tmp, array))
+    atomic_save_npy(out / "item_embeddings.npy", array)
     IdMap([item.item_id for item in items], kind="item").save(out / "item_ids.json")
     return {"items": len(items), "seconds": round(seconds, 4), "out": str(out)}

@@ -2,7 +2,7 @@
 
 A run directory holds everything needed to use the model without the original data::
 
-    config.json / config.toml   the resolved configuration
+    config.json / config.toml   the resolved configuration (graphrec.rundir reads a run directory back)
     user_ids.json, item_ids.json  position i -> external id
     train_interactions.npz      the training edges (internal indices): the graph and the seen-item mask
     data_stats.json             what loading counted (duplicates, dropped rows, sizes)
@@ -22,27 +22,25 @@ import logging
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from graphrec.config import RunConfig, config_from_dict, config_to_dict, config_to_toml
-from graphrec.data import Dataset, IdMap, load_dataset
-from graphrec.errors import ConfigError, RunDirError
-from graphrec.evaluation import evaluate_embeddings, top_k_items
-from graphrec.io import atomic_write, atomic_write_text
+from graphrec.config import RunConfig, config_to_dict, config_to_toml
+from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
-from graphrec.models import Recommender, build_model, get_model_class
+from graphrec.errors import ConfigError, UnsupportedError
+from graphrec.evaluation import evaluate_embeddings, top_k_items
+from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
+from graphrec.models import ModelInput, build_model, get_model_class
+from graphrec.rundir import LoadedRun, load_run
 from graphrec.seeding import seed_everything
-from graphrec.training.checkpoint import load_checkpoint
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
-from graphrec.training.trainer import BEST_MODEL_FILE, Callback, Trainer
+from graphrec.training.trainer import Callback, Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -121,27 +119,21 @@ def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callback
 
 def model_inputs(config: RunConfig, dataset: Dataset) -> dict[str, np.ndarray]:
     """The extra inputs the configured model takes (item features with the log-degree column, timestamps)."""
-    wanted = getattr(get_model_class(config.model.name), "inputs", ())
+    wanted = get_model_class(config.model.name).inputs
     inputs: dict[str, np.ndarray] = {}
-    if "item_features" in wanted and config.features.catalogue is not None:
+    if ModelInput.ITEM_FEATURES in wanted and config.features.catalogue is not None:
         features = build_item_features(config.features, [str(i) for i in dataset.item_ids.ids])
         if config.features.log_degree:
             features = with_log_degree(features, np.asarray(dataset.train.sum(axis=0)).ravel())
         inputs["item_features"] = features.matrix
-    if "train_timestamps" in wanted and dataset.train_timestamps is not None:
+    if ModelInput.TRAIN_TIMESTAMPS in wanted and dataset.train_timestamps is not None:
         inputs["train_timestamps"] = dataset.train_timestamps
     return inputs
 
 
 def _save_model_inputs(run_dir: Path, inputs: dict[str, np.ndarray]) -> None:
     for name, array in inputs.items():
-        atomic_write(run_dir / f"{name}.npy", lambda tmp, a=array: _save_array(tmp, a))
-
-
-def _load_model_inputs(run_dir: Path, config: RunConfig) -> dict[str, np.ndarray]:
-    wanted = getattr(get_model_class(config.model.name), "inputs", ())
-    return {name: np.load(run_dir / f"{name}.npy", allow_pickle=False)
-            for name in wanted if (run_dir / f"{name}.npy").is_file()}
+        atomic_save_npy(run_dir / f"{name}.npy", array)
 
 
 def _write_run_inputs(run_dir: Path, config: RunConfig, dataset: Dataset) -> None:
@@ -159,73 +151,6 @@ def _write_run_inputs(run_dir: Path, config: RunConfig, dataset: Dataset) -> Non
 def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-
-
-@dataclass
-class LoadedRun:
-    """A trained model with what it needs to score: id maps and the seen-item mask.
-
-    Embeddings are computed once and cached; anything that changes the model or the item set (new items) calls
-    :meth:`invalidate`. Items folded in without a model change live in `extra_item_embeddings`.
-    """
-
-    run_dir: Path
-    config: RunConfig
-    model: Recommender
-    user_ids: IdMap
-    item_ids: IdMap
-    train: sp.csr_matrix
-    extra_item_embeddings: torch.Tensor | None = None
-    _cache: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._cache is None:
-            self.model.eval()
-            with torch.no_grad():
-                users, items = self.model.embeddings()
-            if self.extra_item_embeddings is not None:
-                items = torch.cat([items, self.extra_item_embeddings])
-            self._cache = (users, items)
-        return self._cache
-
-    def invalidate(self) -> None:
-        self._cache = None
-
-    def append_items(self, new_items: torch.Tensor) -> None:
-        """Items appended to the model whose embeddings are already known: extend the cache instead of recomputing
-        every item (existing items keep their embeddings; users built from items are recomputed from the cache)."""
-        if self._cache is None:
-            return
-        users, items = self._cache
-        items = torch.cat([items, new_items])
-        user_embeddings = getattr(self.model, "user_embeddings", None)
-        self._cache = (user_embeddings(items) if user_embeddings is not None else users, items)
-
-
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Rebuild the best model of a run directory."""
-    run_dir = Path(run_dir)
-    for name in ("config.json", "user_ids.json", "item_ids.json", "train_interactions.npz", BEST_MODEL_FILE):
-        if not (run_dir / name).is_file():
-            raise RunDirError(
-                f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'"
-            )
-    config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
-    user_ids = IdMap.load(run_dir / "user_ids.json", kind="user")
-    item_ids = IdMap.load(run_dir / "item_ids.json", kind="item")
-    with np.load(run_dir / "train_interactions.npz", allow_pickle=False) as edges:
-        users, items = edges["user_idx"], edges["item_idx"]
-    train = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
-                          shape=(len(user_ids), len(item_ids)))
-    model = build_model(config.model, len(user_ids), len(item_ids), train, **_load_model_inputs(run_dir, config))
-    load_checkpoint(run_dir / BEST_MODEL_FILE, model)
-    model.eval()
-    return LoadedRun(run_dir, config, model, user_ids, item_ids, train)
 
 
 def _remap(matrix: sp.csr_matrix, source: Dataset, run: LoadedRun) -> sp.csr_matrix:
@@ -260,13 +185,17 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
 def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write the final embeddings (float32; dot product = the model's score) and the id lists into `out_dir`."""
     run = load_run(run_dir)
+    if not run.has_embeddings:
+        raise UnsupportedError(
+            f"cannot export run '{run_dir}': model '{run.config.model.name}' has no user or item embeddings (its "
+            "score is a sparse item–item product, kept in the run's model.safetensors); use graphrec recommend / "
+            "recommend --all / serve on the run directory itself")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     user_emb, item_emb = run.embeddings()
     written = []
     for name, tensor in (("user_embeddings.npy", user_emb), ("item_embeddings.npy", item_emb)):
-        array = tensor.detach().cpu().numpy().astype(np.float32)
-        atomic_write(out_dir / name, lambda tmp, a=array: _save_array(tmp, a))
+        atomic_save_npy(out_dir / name, tensor.detach().cpu().numpy().astype(np.float32))
         written.append(out_dir / name)
     for name, ids in (("user_ids.json", run.user_ids), ("item_ids.json", run.item_ids)):
         ids.save(out_dir / name)
@@ -287,3 +216,6 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
         for i, s in zip(items[0], scores[0])
         if i >= 0
     ]
+
+
+__all__ = ["LoadedRun", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]

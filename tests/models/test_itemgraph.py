@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.errors import ConfigError
+from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import ExactNeighbours
 from graphrec.models import ModelConfig, build_model
 from graphrec.models.pinsage import pool
@@ -33,7 +33,7 @@ def test_layerwise_inference_equals_per_node_computation(name: str, options: dic
                                     **options), 40, 25, train, item_features=features).eval()
     with torch.no_grad():
         users, items = model.embeddings()
-        one_by_one = torch.cat([model.embed_items(np.array([i])) for i in range(25)])
+        one_by_one = torch.cat([model.encode_items(np.array([i])) for i in range(25)])
     np.testing.assert_allclose(items.numpy(), one_by_one.numpy(), atol=1e-6)
     assert users.shape == (40, 8) and torch.isfinite(users).all()
 
@@ -47,11 +47,18 @@ def test_inductive_embedding_equals_in_graph_embedding_feature_only() -> None:
     without = build_model(config, 40, 24, train[:, :24], item_features=features[:24]).eval()
     without.load_state_dict(full.state_dict())
     with torch.no_grad():
-        in_graph = full.embed_items(np.array([new_item]), ExactNeighbours(full.graph, 4, config.walk_length))
-        added = without.add_items(features[[new_item]], [train[:, new_item].nonzero()[0]])
-        inductive = without.embed_items(added, ExactNeighbours(without.graph, 4, config.walk_length))
+        in_graph = full.encode_items(np.array([new_item]), ExactNeighbours(full.graph, 4, config.walk_length))
+        before = without.item_embeddings()
+        users = [train[:, new_item].nonzero()[0]]
+        pure = without.embed_items(features[[new_item]], users)
+        assert without.num_items == 24, "embed_items is pure: the model is unchanged"
+        np.testing.assert_array_equal(without.item_embeddings().numpy(), before.numpy())
+        added = without.add_items(without.plan_items(features[[new_item]], users))
+        inductive = without.encode_items(added, ExactNeighbours(without.graph, 4, config.walk_length))
+        adopted = without.encode_items(added)  # the model's own table: earlier items keep their neighbourhoods
     assert added.tolist() == [24]
     np.testing.assert_allclose(inductive.numpy(), in_graph.numpy(), atol=1e-6)
+    np.testing.assert_allclose(pure.numpy(), adopted.numpy(), atol=1e-6)
     assert without.item_embeddings().shape == (25, 8)
 
 
@@ -59,8 +66,8 @@ def test_add_items_checks_feature_shape() -> None:
     train, features = graph_and_features()
     model = build_model(ModelConfig(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train,
                         item_features=features)
-    with pytest.raises(ConfigError, match=r"new item features must have shape \(1, 6\), got \(1, 5\)"):
-        model.add_items(np.zeros((1, 5)), [np.array([0])])
+    with pytest.raises(DataError, match=r"new item features: expected shape \(1, 6\), got \(1, 5\)"):
+        model.embed_items(np.zeros((1, 5)), [np.array([0])])
 
 
 def test_pooling_weights_and_empty_neighbourhoods() -> None:

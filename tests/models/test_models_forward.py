@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.models import LightGCN, ModelConfig, NGCF, Popularity, build_model
+from graphrec.models import NGCF, LightGCN, ModelConfig, Objective, Popularity, build_model
 
 from ._reference import dense_laplacian, lightgcn_reference, ngcf_reference, random_train
 
@@ -20,7 +20,7 @@ def test_popularity_scores_are_item_counts() -> None:
     assert users.shape == (U, 1) and items.shape == (I, 1) and items.dtype == torch.float32
     counts = torch.from_numpy(train.toarray().sum(0)).float()
     torch.testing.assert_close(model.score(torch.arange(U)), counts.expand(U, I))
-    assert not Popularity.trainable and list(model.parameters()) == []
+    assert Popularity.objective is Objective.CLOSED_FORM and list(model.parameters()) == []
 
 
 def test_mf_scores_are_dot_products() -> None:

@@ -17,14 +17,14 @@ U, I = 7, 9
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["graphsage", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
+    assert sorted(MODELS) == ["graphsage", "itemknn", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
 
 def test_unknown_model_name_error_wording() -> None:
     with pytest.raises(UnknownNameError) as info:
         get_model_class("foo")
-    assert str(info.value) == "unknown model 'foo'; choose one of: graphsage, lightgcn, mf, ngcf, pinsage, popularity"
+    assert str(info.value) == "unknown model 'foo'; choose one of: graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
     assert isinstance(info.value, KeyError)
 
 

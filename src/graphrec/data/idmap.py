@@ -1,4 +1,9 @@
-"""Mapping between external ids (any hashable: int, str, …) and contiguous internal indices."""
+"""Mapping between external ids (any hashable: int, str, …) and contiguous internal indices.
+
+One id-matching rule everywhere (the command line, Python and the HTTP service all look ids up here): an id is
+stored as an int when it is an integer and as its string form otherwise; a lookup matches by that value first and,
+failing that, by string form — so '42' (from a command line or a URL) finds the integer id 42, and 42 finds '42'.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +30,8 @@ def _json_id(value: Any) -> int | str:
 class IdMap:
     """Position i ↔ external id. Built from the ids in order of the given sequence (which must be unique)."""
 
-    def __init__(self, ids: Sequence[Hashable], kind: str = "id") -> None:
-        self.kind = kind
+    def __init__(self, ids: Sequence[Hashable], kind: str = "id", owner: str = "run") -> None:
+        self.kind, self.owner = kind, owner  # owner names what knows the ids in errors ("run", "service")
         self._ids: list[int | str] = [_json_id(v) for v in ids]
         self._index: dict[Any, int] = {v: i for i, v in enumerate(self._ids)}
         if len(self._index) != len(self._ids):
@@ -34,7 +39,7 @@ class IdMap:
         self._by_str: dict[str, int] | None = None
 
     @classmethod
-    def from_values(cls, values: Iterable[Hashable], kind: str = "id") -> "IdMap":
+    def from_values(cls, values: Iterable[Hashable], kind: str = "id") -> IdMap:
         """Map the distinct values, sorted when they are all of one sortable kind (so 0..n-1 ints map to themselves)."""
         unique = list(dict.fromkeys(_json_id(v) for v in values))
         try:
@@ -66,16 +71,35 @@ class IdMap:
         """The index of one id; UnknownIdError names the id when it is not known."""
         idx = self.lookup(external_id)
         if idx is None:
-            raise UnknownIdError(f"{self.kind} id {external_id!r} is not known to this run ({len(self)} {self.kind}s)")
+            raise UnknownIdError(f"{self.kind} id {external_id!r} is not known to this {self.owner} "
+                                 f"({len(self)} {self.kind}s)")
         return idx
 
     def indices(self, external_ids: Iterable[Hashable]) -> np.ndarray:
         """Indices of many ids; -1 for unknown ones (callers count and report them)."""
         return np.fromiter((self._index.get(_json_id(v), -1) for v in external_ids), dtype=np.int64)
 
-    def extended(self, new_ids: Iterable[Hashable]) -> "IdMap":
-        """A new map with `new_ids` appended (positions of existing ids unchanged)."""
-        return IdMap(self._ids + [_json_id(v) for v in new_ids], kind=self.kind)
+    def extended(self, new_ids: Iterable[Hashable]) -> IdMap:
+        """A new map with `new_ids` appended (positions of existing ids unchanged); this map is unchanged."""
+        return IdMap(self._ids + [_json_id(v) for v in new_ids], kind=self.kind, owner=self.owner)
+
+    def prepare_string_lookup(self) -> None:
+        """Build the string-form table now (it is otherwise built by the first lookup that needs it), so that
+        readers in other threads never build it while :meth:`append` runs."""
+        if self._by_str is None:
+            self._by_str = {str(v): i for i, v in enumerate(self._ids)}
+
+    def append(self, external_id: Hashable) -> int:
+        """Add one new id in place, O(1) amortised; return its index. DataError when it matches a known id."""
+        if self.lookup(external_id) is not None:
+            raise DataError(f"{self.kind} id {external_id!r} is already known to this {self.owner}; new "
+                            f"{self.kind}s need new ids")
+        value, idx = _json_id(external_id), len(self._ids)
+        self._ids.append(value)  # the position first: a reader that finds the id can always resolve it
+        self._index[value] = idx
+        if self._by_str is not None:
+            self._by_str[str(value)] = idx
+        return idx
 
     def id_of(self, idx: int) -> int | str:
         return self._ids[idx]
@@ -86,5 +110,5 @@ class IdMap:
         atomic_write_text(path, json.dumps(self._ids))
 
     @classmethod
-    def load(cls, path: str | Path, kind: str = "id") -> "IdMap":
+    def load(cls, path: str | Path, kind: str = "id") -> IdMap:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")), kind=kind)

@@ -1,4 +1,4 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from typing import Any
 import scipy.sparse as sp
 
 from graphrec.errors import UnknownNameError
-from graphrec.models.base import Recommender
+from graphrec.models.base import (
+    EmbeddingRecommender, InductiveItems, ModelInput, Objective, Recommender, SampledPropagation, ShardedInference,
+    UsersFromItems,
+)
 from graphrec.models.config import ModelConfig
 from graphrec.models.graphsage import GraphSAGE
+from graphrec.models.itemknn import ItemKNN
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
@@ -23,6 +27,7 @@ MODELS: dict[str, type[Recommender]] = {
     "ngcf": NGCF,
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
+    "itemknn": ItemKNN,
 }
 
 
@@ -44,12 +49,20 @@ def build_model(
     Parameters are initialised from torch's global generator: seed it (`seeding.seed_everything`) first.
     """
     cls = get_model_class(config.name)
-    inputs = {name: available.get(name) for name in getattr(cls, "inputs", ())}
+    inputs = {kind.value: available.get(kind.value) for kind in cls.inputs}
     return cls(num_users, num_items, config, train, **inputs)
 
 
 __all__ = [
+    "EmbeddingRecommender",
     "GraphSAGE",
+    "InductiveItems",
+    "ItemKNN",
+    "ModelInput",
+    "Objective",
+    "SampledPropagation",
+    "ShardedInference",
+    "UsersFromItems",
     "LightGCN",
     "MF",
     "MODELS",

@@ -24,7 +24,8 @@ class ModelConfig:
     fanouts: list[int] | None = None
     # Item-graph models (PinSAGE, GraphSAGE): item features in, neighbourhoods on the item–user–item graph.
     hidden_dim: int = 128  # width of the neighbour transform (PinSAGE's Q; GraphSAGE's pooling layer)
-    num_neighbours: int = 10  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample size per layer
+    num_neighbours: int = 10  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample size per layer; ItemKNN: top-N
+    shrink: float = 0.0  # ItemKNN: added to the cosine denominator
     num_walks: int = 50  # PinSAGE: walks per node when sampling a neighbourhood
     walk_length: int = 2  # PinSAGE: item → user → item steps per walk
     # PinSAGE training neighbourhoods: "walks" (num_walks walks of walk_length steps) or "pixie" (PinSAGE Algorithm 2:

@@ -16,6 +16,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import NeighbourFn, UniformNeighbours
+from graphrec.graph.walks import ItemGraph
 from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.models.pinsage import pool
@@ -62,5 +63,5 @@ class GraphSAGE(ItemGraphModel):
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         return SageLayer(in_dim, self.config.hidden_dim, out_dim, self.config.aggregator)
 
-    def training_neighbours(self, rng: np.random.Generator) -> NeighbourFn:
-        return UniformNeighbours(self.graph, self.config.num_neighbours, rng)
+    def training_neighbours(self, rng: np.random.Generator, graph: ItemGraph | None = None) -> NeighbourFn:
+        return UniformNeighbours(graph or self.graph, self.config.num_neighbours, rng)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -17,10 +18,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.errors import ConfigError
+from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
-from graphrec.models.base import Recommender
+from graphrec.models.base import (
+    EmbeddingRecommender, Gather, InductiveItems, ModelInput, Objective, ShardedInference, UsersFromItems,
+)
 from graphrec.models.config import ModelConfig
 from graphrec.seeding import numpy_rng
 
@@ -31,12 +34,27 @@ USER_STREAM = 32  # numpy_rng stream of the users' importance walks
 INFERENCE_CHUNK = 4096  # items per chunk in layer-wise inference
 
 
-class ItemGraphModel(Recommender):
+@dataclass
+class ItemPlan:
+    """What adding new items to an item-graph model does (:meth:`ItemGraphModel.plan_items`)."""
+
+    new_items: np.ndarray  # their item_idx in the grown model
+    features: torch.Tensor  # grown feature matrix
+    id_table: torch.Tensor | None  # grown id-embedding table (zeros for the new rows)
+    train: sp.csr_matrix  # grown training matrix
+    timestamps: np.ndarray | None  # training timestamps in the grown matrix's CSR order
+    graph: ItemGraph
+    table: Neighbourhoods  # fixed inference neighbourhoods of every item of the grown model
+    embeddings: torch.Tensor  # the new items' embeddings
+
+
+class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, UsersFromItems):
     """Base of PinSAGE and GraphSAGE; built as ``cls(num_users, num_items, config, train, item_features=…,
     train_timestamps=…)``."""
 
-    objective: ClassVar[str] = "item_pairs"
-    inputs: ClassVar[tuple[str, ...]] = ("item_features", "train_timestamps")
+    objective: ClassVar[Objective] = Objective.ITEM_PAIRS
+    inputs: ClassVar[tuple[ModelInput, ...]] = (ModelInput.ITEM_FEATURES, ModelInput.TRAIN_TIMESTAMPS)
+    sharding: ClassVar[str] = "layer-wise item shards"
 
     def __init__(
         self, num_users: int, num_items: int, config: ModelConfig, train: sp.csr_matrix,
@@ -69,12 +87,12 @@ class ItemGraphModel(Recommender):
         """One convolution layer: ``layer(h_src, block) -> h_dst`` (L2-normalised rows)."""
 
     @abstractmethod
-    def training_neighbours(self, rng: np.random.Generator) -> NeighbourFn:
-        """The neighbourhood sampler used while training."""
+    def training_neighbours(self, rng: np.random.Generator, graph: ItemGraph | None = None) -> NeighbourFn:
+        """The neighbourhood sampler used while training (on `graph`, default the model's)."""
 
-    def inference_neighbours(self) -> NeighbourFn:
-        """The neighbourhoods used at inference (default: the training sampler with a fixed seed)."""
-        return self.training_neighbours(numpy_rng(self.config.init_seed, INFERENCE_STREAM))
+    def inference_neighbours(self, graph: ItemGraph) -> NeighbourFn:
+        """The neighbourhoods used at inference on `graph` (default: the training sampler with a fixed seed)."""
+        return self.training_neighbours(numpy_rng(self.config.init_seed, INFERENCE_STREAM), graph)
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         """Map the last layer's output to the embedding (identity unless a subclass adds a dense layer)."""
@@ -82,21 +100,23 @@ class ItemGraphModel(Recommender):
 
     # ------------------------------------------------------------------ forward
     def input_features(self, nodes: torch.Tensor) -> torch.Tensor:
-        parts = [self.features[nodes]]
-        if self.id_embedding is not None:
-            parts.append(self.id_embedding(nodes))
-        return torch.cat(parts, dim=1)
+        weight = self.id_embedding.weight if self.id_embedding is not None else None
+        return _input_features(nodes, self.features, weight)
 
     def encode(self, graph: ComputationGraph) -> torch.Tensor:
         """Embeddings of `graph.output_nodes` (in that order)."""
-        h = self.input_features(torch.from_numpy(graph.input_nodes))
+        weight = self.id_embedding.weight if self.id_embedding is not None else None
+        return self._encode(graph, self.features, weight)
+
+    def _encode(self, graph: ComputationGraph, features: torch.Tensor, id_table: torch.Tensor | None) -> torch.Tensor:
+        h = _input_features(torch.from_numpy(graph.input_nodes), features, id_table)
         for layer, block in zip(self.layers, graph.blocks):
             h = layer(h, _torch_block(block))
         return self.output(h)
 
-    def embed_items(self, items: np.ndarray, neighbours: NeighbourFn | None = None) -> torch.Tensor:
-        """Embeddings of `items` from their own computation graph (default: the fixed inference neighbourhoods);
-        nothing is shared across calls — this is the naive per-node path that layer-wise inference avoids."""
+    def encode_items(self, items: np.ndarray, neighbours: NeighbourFn | None = None) -> torch.Tensor:
+        """Embeddings of known `items` from their own computation graph (default: the fixed inference
+        neighbourhoods); nothing is shared across calls — the naive per-node path that layer-wise inference avoids."""
         neighbours = neighbours or TableNeighbours(self.inference_table)
         graph = build_computation_graph(items, neighbours, len(self.layers))
         return self.encode(graph)[torch.from_numpy(graph.positions(np.asarray(items, dtype=np.int64)))]
@@ -104,30 +124,39 @@ class ItemGraphModel(Recommender):
     @property
     def inference_table(self) -> Neighbourhoods:
         if self._inference_table is None:
-            self._inference_table = self.inference_neighbours()(np.arange(self.num_items))
+            self._inference_table = self.inference_neighbours(self.graph)(np.arange(self.num_items))
         return self._inference_table
 
     def invalidate_caches(self) -> None:
         """Forget the fixed neighbourhoods and user weights (after the graph changed)."""
         self._inference_table, self._user_weights = None, None
 
+    # ------------------------------------------------------------------ inductive items
+    @property
+    def feature_width(self) -> int:
+        return int(self.features.shape[1])
+
     @torch.no_grad()
-    def add_items(self, features: np.ndarray | None, item_users: list[np.ndarray]) -> np.ndarray:
-        """Append items unseen in training: their feature rows and the users (user_idx) who engaged with them.
+    def plan_items(self, features: np.ndarray | None, item_users: list[np.ndarray]) -> ItemPlan:
+        """Pure: the grown inputs, graph and neighbourhoods for items unseen in training (their feature rows and
+        the users — user_idx — who engaged with them), and the new items' embeddings; the model is unchanged.
 
         The graph gains the new columns; existing neighbourhoods are kept (the new items' own, and any a later
-        call needs, are computed on the grown graph). Returns the new items' indices. Id embeddings, if used, are
-        zero for new items: only features and edges describe them.
+        call needs, are computed on the grown graph). Id embeddings, if used, are zero for new items: only
+        features and edges describe them.
         """
         count = len(item_users)
-        if self.features.shape[1]:
-            if features is None or np.asarray(features).shape != (count, self.features.shape[1]):
+        grown_features = self.features
+        if self.feature_width:
+            if features is None or np.asarray(features).shape != (count, self.feature_width):
                 got = None if features is None else np.asarray(features).shape
-                raise ConfigError(f"new item features must have shape ({count}, {self.features.shape[1]}), got {got}")
-            self.features = torch.cat([self.features, torch.as_tensor(np.asarray(features, dtype=np.float32))])
+                raise DataError(f"new item features: expected shape ({count}, {self.feature_width}), got {got}; "
+                                "give one row of the model's feature width per new item")
+            grown_features = torch.cat([self.features, torch.as_tensor(np.asarray(features, dtype=np.float32))])
+        id_table = None
         if self.id_embedding is not None:
-            grown = torch.cat([self.id_embedding.weight, self.id_embedding.weight.new_zeros(count, self.config.embedding_dim)])
-            self.id_embedding = nn.Embedding.from_pretrained(grown, freeze=False)
+            weight = self.id_embedding.weight.detach()
+            id_table = torch.cat([weight, weight.new_zeros(count, self.config.embedding_dim)])
         new = np.arange(self.num_items, self.num_items + count)
         rows = np.concatenate([np.asarray(u, dtype=np.int64) for u in item_users]) if count else np.zeros(0, int)
         cols = np.repeat(new, [len(u) for u in item_users])
@@ -135,16 +164,37 @@ class ItemGraphModel(Recommender):
                               shape=(self.num_users, self.num_items + count))
         grown_train = sp.hstack([self.train_matrix, sp.csr_matrix((self.num_users, count))]).tocsr() + extra
         grown_train.data[:] = 1.0
-        self.train_timestamps = _realign_timestamps(self.train_matrix, self.train_timestamps, grown_train)
-        self.train_matrix, self.num_items = grown_train, self.num_items + count
-        self.graph = ItemGraph(grown_train)
+        graph = ItemGraph(grown_train)
         table = self._inference_table
-        self._user_weights = None
         if table is not None:
-            fresh = self.inference_neighbours()(new)
-            self._inference_table = Neighbourhoods(np.concatenate([table.index, fresh.index]),
-                                                   np.concatenate([table.weight, fresh.weight]))
-        return new
+            fresh = self.inference_neighbours(graph)(new)
+            table = Neighbourhoods(np.concatenate([table.index, fresh.index]),
+                                   np.concatenate([table.weight, fresh.weight]))
+        else:
+            table = self.inference_neighbours(graph)(np.arange(self.num_items + count))
+        plan = ItemPlan(new, grown_features, id_table, grown_train,
+                        _realign_timestamps(self.train_matrix, self.train_timestamps, grown_train), graph, table,
+                        torch.zeros(0))
+        computation = build_computation_graph(new, TableNeighbours(table), len(self.layers))
+        h = self._encode(computation, plan.features, plan.id_table)
+        plan.embeddings = h[torch.from_numpy(computation.positions(new))]
+        return plan
+
+    def planned_embeddings(self, plan: ItemPlan) -> torch.Tensor:
+        return plan.embeddings
+
+    def add_items(self, plan: ItemPlan) -> np.ndarray:
+        """The mutating step: adopt a plan of :meth:`plan_items`; return the new items' indices."""
+        if plan.train.shape[1] != self.num_items + len(plan.new_items):
+            raise DataError(f"item plan for {plan.train.shape[1]} items does not apply to a model of "
+                            f"{self.num_items} items; plan again against the current model")
+        self.features = plan.features
+        if plan.id_table is not None:
+            self.id_embedding = nn.Embedding.from_pretrained(plan.id_table, freeze=False)
+        self.train_matrix, self.train_timestamps = plan.train, plan.timestamps
+        self.num_items, self.graph = plan.train.shape[1], plan.graph
+        self._inference_table, self._user_weights = plan.table, None
+        return plan.new_items
 
     @torch.no_grad()
     def item_embeddings(self) -> torch.Tensor:
@@ -163,9 +213,29 @@ class ItemGraphModel(Recommender):
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         items = self.item_embeddings()
-        return self.user_embeddings(items), items
+        return self.users_from_items(items), items
 
-    def user_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def shard_embeddings(self, users: tuple[int, int], items: tuple[int, int], world: int,
+                         gather: Gather) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer-wise inference (as :meth:`item_embeddings`) on this rank's items, one gather per layer for the next
+        layer's neighbours; users from all gathered final items."""
+        table = self.inference_table
+        own = np.arange(*items)
+        h = self.input_features(torch.arange(self.num_items))
+        local = h[torch.from_numpy(own)]
+        for depth, layer in enumerate(self.layers):
+            parts = [layer(h, _torch_block(Block(rows, rows, table.index[rows], table.weight[rows])))
+                     for rows in (own[s:s + INFERENCE_CHUNK] for s in range(0, len(own), INFERENCE_CHUNK))]
+            local = torch.cat(parts) if parts else h.new_zeros((0, self.config.embedding_dim))  # an empty slice
+            if depth < len(self.layers) - 1:
+                h = gather(local)  # the next layer reads neighbours from every rank's slice
+        item_rows = self.output(local)
+        all_items = gather(item_rows)
+        weights = self.user_weights[users[0]:users[1]]
+        return torch.from_numpy(np.asarray(weights @ all_items.numpy(), dtype=np.float32)), item_rows
+
+    def users_from_items(self, items: torch.Tensor) -> torch.Tensor:
         """Users as the importance-weighted mean of their recent items' embeddings (`items`: every item's)."""
         return torch.from_numpy(np.asarray(self.user_weights @ items.numpy(), dtype=np.float32))
 
@@ -218,6 +288,13 @@ def _realign_timestamps(old: sp.csr_matrix, timestamps: np.ndarray | None, new: 
     new_keys = np.repeat(np.arange(new.shape[0]), np.diff(new.indptr)) * width + new.indices
     pos = np.minimum(np.searchsorted(old_keys, new_keys), old_keys.size - 1)
     return np.where(old_keys[pos] == new_keys, timestamps[pos], np.inf)
+
+
+def _input_features(nodes: torch.Tensor, features: torch.Tensor, id_table: torch.Tensor | None) -> torch.Tensor:
+    parts = [features[nodes]]
+    if id_table is not None:
+        parts.append(torch.nn.functional.embedding(nodes, id_table))
+    return torch.cat(parts, dim=1)
 
 
 def _torch_block(block: Block) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
@@ -11,8 +12,9 @@ from torch import nn
 from graphrec.errors import ConfigError
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
 from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
+from graphrec.graph.shards import csr_rows, gathered_order, node_rows
 from graphrec.models._checks import check_embedding, check_layers, check_train, init_tables
-from graphrec.models.base import Recommender
+from graphrec.models.base import EmbeddingRecommender, Gather, SampledPropagation, ShardedInference
 from graphrec.models.config import ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def resolve_layer_weights(config: ModelConfig) -> list[float]:
     return weights
 
 
-class LightGCN(Recommender):
+class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
     r"""LightGCN: E^{(k+1)} = Ã E^{(k)},  E = Σ_{k=0..K} α_k E^{(k)},  f(u, v) = E_u^T E_v.
 
     .. math::
@@ -57,6 +59,7 @@ class LightGCN(Recommender):
     """
 
     name = "lightgcn"
+    sharding = "row-sharded propagation"
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
@@ -103,3 +106,22 @@ class LightGCN(Recommender):
             x = layer.aggregate(x)
             out = out + self.alpha[k] * x[:n]
         return out
+
+    @torch.no_grad()
+    def shard_embeddings(self, users: tuple[int, int], items: tuple[int, int], world: int,
+                         gather: Gather) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_k α_k E^{(k)} on this rank's users and items: E^{(k+1)}[own rows] = Ã[own rows] E^{(k)} (a row slice of
+        the sparse product), with one gather per layer handing every rank the full E^{(k+1)}."""
+        own = node_rows(users, items, self.num_users)
+        order = gathered_order(self.num_users, self.num_items, world)  # gathered row i is node order[i]
+        rows_adj = csr_rows(self.adj, own)
+        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0).detach()
+        out = self.alpha[0] * x[torch.from_numpy(own)]
+        for k in range(1, self.num_layers + 1):
+            local = torch.sparse.mm(rows_adj, x) if rows_adj.values().numel() else x.new_zeros((len(own), x.shape[1]))
+            out = out + self.alpha[k] * local
+            if k < self.num_layers:
+                x = torch.empty_like(x)
+                x[torch.from_numpy(np.asarray(order))] = gather(local)
+        count = users[1] - users[0]
+        return out[:count], out[count:]

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from graphrec.models._checks import check_embedding, check_train, init_tables
-from graphrec.models.base import Recommender
+from graphrec.models.base import EmbeddingRecommender
 from graphrec.models.config import ModelConfig
 
 
-class MF(Recommender):
+class MF(EmbeddingRecommender):
     """Matrix factorisation (the BPR-MF model): f(u, v) = e_u^T e_v, e ∈ R^d.
 
     Tables `user_embedding.weight` (U × d) and `item_embedding.weight` (I × d) are initialised

@@ -13,13 +13,13 @@ from graphrec.errors import ConfigError
 from graphrec.graph import SymmetricEdgeDropout, csr_tensor, normalized_adjacency, propagate
 from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
 from graphrec.models._checks import check_embedding, check_layers, check_probability, check_train
-from graphrec.models.base import Recommender
+from graphrec.models.base import EmbeddingRecommender, SampledPropagation
 from graphrec.models.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
 
-class NGCF(Recommender):
+class NGCF(EmbeddingRecommender, SampledPropagation):
     r"""NGCF in the paper's matrix form, with the reference code's biases, dropouts and normalisation.
 
     Layer l = 1..L (d → d):

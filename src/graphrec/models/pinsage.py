@@ -21,6 +21,7 @@ from torch import nn
 
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
+from graphrec.graph.walks import ItemGraph
 from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 
@@ -77,15 +78,15 @@ class PinSAGE(ItemGraphModel):
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         return Convolve(in_dim, self.config.hidden_dim, out_dim, self.config.pooling)
 
-    def training_neighbours(self, rng: np.random.Generator) -> NeighbourFn:
-        c = self.config
+    def training_neighbours(self, rng: np.random.Generator, graph: ItemGraph | None = None) -> NeighbourFn:
+        c, graph = self.config, graph or self.graph
         if c.walk_sampler == "pixie":
-            return PixieNeighbours(self.graph, c.num_neighbours, c.pixie_steps, rng)
-        return RandomWalkNeighbours(self.graph, c.num_neighbours, c.num_walks, c.walk_length, rng)
+            return PixieNeighbours(graph, c.num_neighbours, c.pixie_steps, rng)
+        return RandomWalkNeighbours(graph, c.num_neighbours, c.num_walks, c.walk_length, rng)
 
-    def inference_neighbours(self) -> NeighbourFn:
+    def inference_neighbours(self, graph: ItemGraph) -> NeighbourFn:
         """Expected visit counts instead of sampled ones: deterministic, and independent of item order."""
-        return ExactNeighbours(self.graph, self.config.num_neighbours, self.config.walk_length)
+        return ExactNeighbours(graph, self.config.num_neighbours, self.config.walk_length)
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         return self.dense(h)

@@ -7,14 +7,14 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.models._checks import check_train
-from graphrec.models.base import Recommender
+from graphrec.models.base import EmbeddingRecommender, Objective
 from graphrec.models.config import ModelConfig
 
 
-class Popularity(Recommender):
+class Popularity(EmbeddingRecommender):
     """f(u, v) = c_v, the number of training interactions of item v (the same ranking for every user).
 
-    Closed form, nothing to train (`trainable = False`). As embeddings: users = 1 (U × 1), items = c
+    Closed form, nothing to train (`objective = Objective.CLOSED_FORM`). As embeddings: users = 1 (U × 1), items = c
     (I × 1), float32, so <U_u, I_v> = c_v exactly (counts below 2^24 are exact in float32). Tied items get
     equal scores; their order is whatever the (deterministic) top-k of the caller gives — no fractional
     tie-breaker is added because float32 cannot hold one exactly next to counts in the thousands.
@@ -22,7 +22,7 @@ class Popularity(Recommender):
     """
 
     name = "popularity"
-    trainable = False
+    objective = Objective.CLOSED_FORM
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)

@@ -82,7 +82,7 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
     def recommendations_body(user_id: str, k: int) -> bytes:
         ranked = state.recommend(user_id, k)
         user_idx = state.users.lookup(user_id)
-        shown = user_id if user_idx is None else state.users.ids[user_idx]
+        shown = user_id if user_idx is None else state.users.id_of(user_idx)
         return _dumps({"user_id": shown, "k": k, "items": state.item_entries(ranked), "fallback": ranked.fallback})
 
     def similar_body(item_id: str, k: int) -> bytes | None:
@@ -90,7 +90,7 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
         if item_idx is None:
             return None  # the fast lane falls through; the route answers 404
         ranked = state.similar(item_id, k)
-        return _dumps({"item_id": state.items.ids[item_idx], "k": k, "items": state.item_entries(ranked),
+        return _dumps({"item_id": state.items.id_of(item_idx), "k": k, "items": state.item_entries(ranked),
                        "fallback": ranked.fallback})
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
@@ -114,7 +114,7 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> Response:
         return _json({"status": "ok", "model": service.run.config.model.name, "users": len(state.users),
-                      "items": len(state.items), "index": state.index.kind,
+                      "items": len(state.items), "index": state.index.kind if state.index is not None else "exact scoring",
                       "events_replayed": service.events_replayed,
                       "writes": "enabled" if service.config.writes_enabled else "disabled"})
 

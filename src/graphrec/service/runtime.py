@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from graphrec.index import VectorIndex, build_index, load_run_index
-from graphrec.runs import LoadedRun, load_run
+from graphrec.models.scoring import SparseItemScorer
+from graphrec.rundir import LoadedRun, load_run
 from graphrec.service.config import ServeConfig, resolve_token
 from graphrec.service.state import ServingState
 from graphrec.service.store import EventStore, run_fingerprint
@@ -40,10 +41,7 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
     run_dir = Path(run_dir)
     started = time.perf_counter()
     run = load_run(run_dir)
-    users, items = (t.detach().cpu().numpy().astype(np.float32) for t in run.embeddings())
-    index = _index_for(run_dir, run, items, config)
-    state = ServingState(run.user_ids.ids, run.item_ids.ids, users, items, run.train, index,
-                         candidates=config.candidates, popularity_refresh_s=config.popularity_refresh_s)
+    state = _state_for(run_dir, run, config)
     store = EventStore(config.db_path(run_dir), run_fingerprint(run_dir))
     writer = Writer(run, state, store)
     replayed = writer.replay()
@@ -51,6 +49,18 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
                 run_dir, run.config.model.name, len(state.users), len(state.items), replayed,
                 time.perf_counter() - started)
     return Service(config, run, state, store, writer, token, replayed)
+
+
+def _state_for(run_dir: Path, run: LoadedRun, config: ServeConfig) -> ServingState:
+    """Vectors and an ANN index for an embedding model; the exact scoring path for a model that only scores."""
+    scorer = run.scorer()
+    if isinstance(scorer, SparseItemScorer):
+        return ServingState(run.user_ids.ids, run.item_ids.ids, np.zeros((len(run.user_ids), 0), np.float32),
+                            np.zeros((len(run.item_ids), 0), np.float32), run.train, None,
+                            popularity_refresh_s=config.popularity_refresh_s, scorer=scorer)
+    users, items = (t.detach().cpu().numpy().astype(np.float32) for t in run.embeddings())
+    return ServingState(run.user_ids.ids, run.item_ids.ids, users, items, run.train, _index_for(run_dir, run, items,
+                        config), candidates=config.candidates, popularity_refresh_s=config.popularity_refresh_s)
 
 
 def _index_for(run_dir: Path, run: LoadedRun, items: np.ndarray, config: ServeConfig) -> VectorIndex:

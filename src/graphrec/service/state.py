@@ -18,45 +18,15 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
-from graphrec.errors import UnknownIdError
+from graphrec.data.idmap import IdMap
 from graphrec.index import VectorIndex
+from graphrec.models.scoring import SparseItemScorer
 
 logger = logging.getLogger(__name__)
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-
-
-class IdIndex:
-    """External ids by position; lookups compare ids by their string form ('42' finds 42).
-
-    Not graphrec.data.IdMap: the service appends ids one at a time while serving (IdMap.extended copies the map)
-    and reads `ids` by position on every response (IdMap.ids returns a copy).
-    """
-
-    def __init__(self, ids: Sequence[Any], kind: str) -> None:
-        self.kind = kind
-        self.ids: list[Any] = list(ids)
-        self._position = {str(v): i for i, v in enumerate(self.ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def lookup(self, external_id: Any) -> int | None:
-        return self._position.get(str(external_id))
-
-    def index(self, external_id: Any) -> int:
-        idx = self._position.get(str(external_id))
-        if idx is None:
-            raise UnknownIdError(f"{self.kind} id {str(external_id)!r} is not known to this service")
-        return idx
-
-    def append(self, external_id: Any) -> int:
-        """Add one id (the caller checked it is new); its position is returned."""
-        idx = len(self.ids)
-        self.ids.append(external_id)
-        self._position[str(external_id)] = idx
-        return idx
 
 
 class Rows:
@@ -104,11 +74,15 @@ class ServingState:
     """Vectors, ids, seen items, popularity and the index; all mutation methods are called by one writer at a time."""
 
     def __init__(self, user_ids: Sequence[Any], item_ids: Sequence[Any], user_vectors: np.ndarray,
-                 item_vectors: np.ndarray, seen: sp.csr_matrix, index: VectorIndex, candidates: int = 200,
-                 popularity_refresh_s: float = 1.0) -> None:
-        assert len(index) == len(item_vectors) == len(item_ids) and len(user_vectors) == len(user_ids)
-        self.users = IdIndex(user_ids, "user")
-        self.items = IdIndex(item_ids, "item")
+                 item_vectors: np.ndarray, seen: sp.csr_matrix, index: VectorIndex | None, candidates: int = 200,
+                 popularity_refresh_s: float = 1.0, scorer: SparseItemScorer | None = None) -> None:
+        """`index` None with a `scorer`: the exact scoring path of a model that only scores (ItemKNN): every
+        recommendation scores the user's current history against all items, and vectors are zero-width."""
+        assert (index is None) == (scorer is not None), "either an index over item vectors or an exact scorer"
+        assert index is None or len(index) == len(item_vectors) == len(item_ids)
+        assert len(user_vectors) == len(user_ids) and len(item_vectors) == len(item_ids)
+        self.users = _served_ids(user_ids, "user")
+        self.items = _served_ids(item_ids, "item")
         self.user_vectors = Rows(np.ascontiguousarray(user_vectors, dtype=np.float32))
         self.item_vectors = Rows(np.ascontiguousarray(item_vectors, dtype=np.float32))
         self.trained_user_vectors = self.user_vectors.view().copy()  # fold-in blends away from these
@@ -118,6 +92,7 @@ class ServingState:
         self._seen_extra: dict[int, np.ndarray] = {}  # user → sorted items seen since training (not in `seen`)
         self.popularity = Rows(np.asarray(seen.sum(axis=0)).ravel().astype(np.float64))
         self.index = index
+        self.scorer = scorer
         self.candidates = candidates
         self._index_lock = threading.Lock()  # faiss indexes may not be searched while they are being added to
         self._popular_order = _EMPTY
@@ -144,6 +119,8 @@ class ServingState:
         if user_idx is None:
             return self.popular(k, _EMPTY)
         seen = self.seen_items(user_idx)
+        if self.scorer is not None:
+            return self._score_exactly(seen, k)
         vector = self.user_vectors.data[user_idx].copy()
         if len(seen) == 0 or not vector.any():
             return self.popular(k, seen)
@@ -158,6 +135,10 @@ class ServingState:
     def similar(self, item_id: Any, k: int) -> Ranked:
         """The k items nearest the item by inner product (itself excluded); popular items for a zero vector."""
         item_idx = self.items.index(item_id)
+        if self.scorer is not None:
+            scores = self.scorer.similar(torch.tensor([item_idx])).numpy()[0]
+            scores[item_idx] = -np.inf
+            return self._top(scores, k)
         vector = self.item_vectors.data[item_idx].copy()
         if not vector.any():
             return self.popular(k, np.array([item_idx]))
@@ -181,7 +162,25 @@ class ServingState:
             self._popular_at = now
         return self._popular_order
 
+    def _score_exactly(self, seen: np.ndarray, k: int) -> Ranked:
+        """A model that only scores: the user's current history against every item; popular items without one."""
+        assert self.scorer is not None
+        if len(seen) == 0:
+            return self.popular(k, seen)
+        history = sp.csr_matrix((np.ones(len(seen), dtype=np.float32), (np.zeros(len(seen), dtype=np.int64), seen)),
+                                shape=(1, self.scorer.num_items))
+        scores = self.scorer.score_history(history).numpy()[0]
+        scores[seen] = -np.inf
+        return self._top(scores, k)
+
+    def _top(self, scores: np.ndarray, k: int) -> Ranked:
+        """The k best of a full score row, -inf (masked) excluded."""
+        order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # equal scores: smaller index first
+        order = order[np.isfinite(scores[order])]
+        return Ranked(order, scores[order].astype(np.float32))
+
     def _search(self, vector: np.ndarray, depth: int) -> np.ndarray:
+        assert self.index is not None
         depth = max(1, min(depth, len(self.index)))
         with self._index_lock:
             _, ids = self.index.search(vector[None, :], depth)
@@ -194,8 +193,8 @@ class ServingState:
         return Ranked(candidates[order], scores[order])
 
     def item_entries(self, ranked: Ranked) -> list[dict[str, Any]]:
-        ids = self.items.ids
-        return [{"item_id": ids[i], "score": float(s)} for i, s in zip(ranked.items.tolist(), ranked.scores.tolist())]
+        id_of = self.items.id_of
+        return [{"item_id": id_of(i), "score": float(s)} for i, s in zip(ranked.items.tolist(), ranked.scores.tolist())]
 
     # ------------------------------------------------------------------------------------- mutation (one writer)
     def add_user(self, user_id: Any, vector: np.ndarray, seen: np.ndarray) -> int:
@@ -222,7 +221,15 @@ class ServingState:
         self.popularity.append(np.zeros(len(vectors)))
         for item_id in item_ids:
             self.items.append(item_id)
+        assert self.index is not None, "a model that only scores takes no new items"
         with self._index_lock:
             self.index.add(vectors)
         assert len(self.index) == len(self.items) == len(self.item_vectors)
         return np.arange(start, start + len(vectors))
+
+
+def _served_ids(ids: Sequence[Any], kind: str) -> IdMap:
+    """The service's id map: graphrec's one matching rule (graphrec.data.idmap), appended to in place."""
+    served = IdMap(ids, kind=kind, owner="service")
+    served.prepare_string_lookup()
+    return served

@@ -9,9 +9,10 @@ the log gives the same vectors). Let T be the user's training items, N the items
   trained vector's norm so the blend mixes directions, not the different scales of user and item embeddings;
 - a user new to the service: ``v' = μ``.
 
-New items are embedded by :func:`graphrec.inductive.embed_new_items` (feature models convolve the item's features
-over its users; other models fold it in as the mean of its users' trained embeddings); the users who came with
-the item count as its first interactions. Only users of the trained run feed the embedding (the model knows only
+New items are embedded as :mod:`graphrec.inductive` does (feature models convolve the item's features over its
+users and grow by the item; other models fold it in as the mean of its users' trained embeddings, a pure
+computation of O(the item's edges)); the users who came with the item count as its first interactions. The
+serving state alone owns ids, seen items and added items: the loaded run is never edited. Only users of the trained run feed the embedding (the model knows only
 them); users added through the service still get the item in their seen-mask and vectors.
 """
 
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-from graphrec.errors import DataError, UnknownIdError
-from graphrec.inductive import NewItem, embed_new_items
-from graphrec.models.itemgraph import ItemGraphModel
-from graphrec.runs import LoadedRun
+from graphrec.errors import DataError, UnknownIdError, UnsupportedError
+from graphrec.inductive import NewItem, feature_rows, fold_in
+from graphrec.models.base import InductiveItems
+from graphrec.rundir import LoadedRun
 from graphrec.service.state import ServingState
 from graphrec.service.store import Event, EventStore
 
@@ -132,9 +134,12 @@ class Writer:
 
     def _feature_width(self) -> int:
         model = self.run.model
-        return int(model.features.shape[1]) if isinstance(model, ItemGraphModel) else 0
+        return model.feature_width if isinstance(model, InductiveItems) else 0
 
     def _check_new_item(self, body: dict[str, Any]) -> None:
+        if self.state.scorer is not None:
+            raise UnsupportedError(f"model '{self.run.config.model.name}' only scores (item–item similarities of the "
+                                   "training data) and cannot take new items while serving; retrain with them")
         if self.state.items.lookup(body["item_id"]) is not None:
             raise ItemExistsError(f"item id {str(body['item_id'])!r} already exists; new items need new ids")
         unknown = [str(u) for u in body["users"] if self.state.users.lookup(u) is None]
@@ -150,14 +155,25 @@ class Writer:
                             "(the catalogue features plus the log-degree column)")
 
     def _embed(self, bodies: list[dict[str, Any]]) -> np.ndarray:
-        """Embeddings of new items (not yet published) by graphrec.inductive; the run grows in place."""
+        """Embeddings of new items (not yet published). A model that embeds items itself (InductiveItems) grows by
+        them, so later items' neighbourhoods see earlier ones; otherwise a pure fold-in over the trained user
+        vectors, O(the items' edges). Ids and seen items are the serving state's, never the run's."""
         num_trained = self.state.num_trained_users
-        new_items = [NewItem(b["item_id"],
-                             [u for u in b["users"] if self.state.users.lookup(u) < num_trained],
+        user_lists = []
+        for body in bodies:
+            found = (self.state.users.index(u) for u in body["users"])
+            user_lists.append(np.fromiter((i for i in found if i < num_trained), dtype=np.int64))
+        model = self.run.model
+        if not isinstance(model, InductiveItems):
+            embeddings = fold_in(torch.from_numpy(self.state.trained_user_vectors), user_lists)
+            return embeddings.numpy().astype(np.float32)
+        new_items = [NewItem(b["item_id"], b["users"],
                              None if b["features"] is None else np.asarray(b["features"], dtype=np.float32))
                      for b in bodies]
-        embeddings = embed_new_items(self.run, new_items)
-        return embeddings.detach().cpu().numpy().astype(np.float32)
+        with torch.no_grad():
+            plan = model.plan_items(feature_rows(self.run, model.feature_width, new_items, user_lists), user_lists)
+            model.add_items(plan)
+            return model.planned_embeddings(plan).detach().cpu().numpy().astype(np.float32)
 
     def _publish_item(self, body: dict[str, Any], embedding: np.ndarray) -> None:
         (item_idx,) = self.state.add_items([body["item_id"]], embedding[None, :])

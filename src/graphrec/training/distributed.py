@@ -51,6 +51,7 @@ import torch
 import torch.distributed as dist
 
 from graphrec.errors import ConfigError
+from graphrec.graph.shards import shard_range
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,6 @@ def is_main_process() -> bool:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
     return os.environ.get("RANK", "0") == "0"
-
-
-def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """[start, stop) of rank's contiguous slice of n rows; sizes differ by at most one, in rank order."""
-    return n * rank // world_size, n * (rank + 1) // world_size
 
 
 @dataclasses.dataclass

@@ -19,7 +19,9 @@ import torch
 from graphrec.config import RunConfig
 from graphrec.data.dataset import Dataset
 from graphrec.losses import get_loss, l2_penalty
-from graphrec.models.base import Recommender
+from graphrec.errors import ConfigError
+from graphrec.models.base import EmbeddingRecommender, Recommender
+from graphrec.models.base import Objective as ModelObjective
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
 from graphrec.samplers.dynamic import select_hardest
 
@@ -39,7 +41,7 @@ class Objective(Protocol):
 class EdgeObjective:
     """BPR / BCE over shuffled training edges, with uniform or dynamic (hardest-of-M) negatives."""
 
-    def __init__(self, model: Recommender, dataset: Dataset, config: RunConfig) -> None:
+    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, config: RunConfig) -> None:
         self.model, self.train = model, config.train
         self.loss_fn = get_loss(config.train.loss)
         self.batcher = EdgeBatcher(dataset.train, config.train.batch_size, seed=config.seed)
@@ -75,13 +77,15 @@ class EdgeObjective:
 
 
 def make_objective(model: Recommender, dataset: Dataset, config: RunConfig) -> Objective:
-    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs"); with
-    ``model.fanouts`` set, edges on sampled computation graphs (`graphrec.training.sampled`)."""
+    """The objective the model declares (``model.objective``: EDGES or ITEM_PAIRS); with ``model.fanouts`` set,
+    edges on sampled computation graphs (`graphrec.training.sampled`)."""
+    if not isinstance(model, EmbeddingRecommender) or model.objective is ModelObjective.CLOSED_FORM:
+        raise ConfigError(f"model '{model.name}' is fitted in closed form and has no training objective")
     if config.model.fanouts is not None:
         from graphrec.training.sampled import SampledEdgeObjective
 
         return SampledEdgeObjective(model, dataset, config)
-    if getattr(model, "objective", "edges") == "item_pairs":
+    if model.objective is ModelObjective.ITEM_PAIRS:
         from graphrec.training.item_pairs import ItemPairObjective
 
         return ItemPairObjective(model, dataset, config)

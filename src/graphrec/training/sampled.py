@@ -28,7 +28,7 @@ from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.graph.sampled import NeighbourSampler, SampledGraph
 from graphrec.losses import l2_penalty
-from graphrec.models.base import Recommender
+from graphrec.models.base import EmbeddingRecommender, SampledPropagation
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.seeding import numpy_rng
 from graphrec.training.objectives import EdgeObjective
@@ -47,8 +47,8 @@ class SampledBatch:
 class SampledEdgeObjective(EdgeObjective):
     """EdgeObjective with the forward restricted to each batch's sampled computation graph."""
 
-    def __init__(self, model: Recommender, dataset: Dataset, config: RunConfig) -> None:
-        if not hasattr(model, "sampled_embeddings"):
+    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, config: RunConfig) -> None:
+        if not isinstance(model, SampledPropagation):
             raise ConfigError(
                 f"model.fanouts: model '{config.model.name}' has no sampled propagation (lightgcn and ngcf have); "
                 "unset model.fanouts"

@@ -98,7 +98,7 @@ class Trainer:
                 f"train.metric '{train.metric}' is not reported; choose one of: {', '.join(_metric_names(config))} "
                 "(the cut-off must be in eval.ks)"
             )
-        self.objective = make_objective(model, dataset, config)
+        self.objective = make_objective(model, dataset, config) if model.trainable else None  # closed form: none
         _check_sparse_updates(config, distributed)
         self.optimizer = (_make_optimizer(model, train.lr, train.weight_decay, train.sparse_updates)
                           if model.trainable else None)
