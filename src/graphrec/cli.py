@@ -200,8 +200,14 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from graphrec.index import build_run_index, parse_index_options
+    from graphrec.index.run_index import DEFAULT_DIRNAME
+    from graphrec.runs import load_run
 
-    print(json.dumps(build_run_index(args.run_dir, args.kind, args.out, **parse_index_options(args.set))))
+    options = parse_index_options(args.set)
+    run = load_run(args.run_dir)
+    vectors = run.embeddings()[1].detach().cpu().numpy()
+    out = args.out if args.out is not None else Path(args.run_dir) / DEFAULT_DIRNAME
+    print(json.dumps(build_run_index(vectors, run.item_ids, out, args.kind, **options)))
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.graph.spectral import randomized_svd
+from graphrec.linalg import randomized_svd
 
 logger = logging.getLogger(__name__)
 
