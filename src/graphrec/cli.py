@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphrec: interrupted", file=sys.stderr)
         return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one line, exit 1
+    except Exception as exc:  # the CLI's last line of defence (logged with the traceback): one line, exit 1
         logging.getLogger("graphrec").debug("unhandled error", exc_info=True)
         print(f"graphrec: failed: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", file=sys.stderr)
         return EXIT_FAILURE

@@ -34,7 +34,7 @@ class IdMap:
         self._by_str: dict[str, int] | None = None
 
     @classmethod
-    def from_values(cls, values: Iterable[Hashable], kind: str = "id") -> "IdMap":
+    def from_values(cls, values: Iterable[Hashable], kind: str = "id") -> IdMap:
         """Map the distinct values, sorted when they are all of one sortable kind (so 0..n-1 ints map to themselves)."""
         unique = list(dict.fromkeys(_json_id(v) for v in values))
         try:
@@ -73,7 +73,7 @@ class IdMap:
         """Indices of many ids; -1 for unknown ones (callers count and report them)."""
         return np.fromiter((self._index.get(_json_id(v), -1) for v in external_ids), dtype=np.int64)
 
-    def extended(self, new_ids: Iterable[Hashable]) -> "IdMap":
+    def extended(self, new_ids: Iterable[Hashable]) -> IdMap:
         """A new map with `new_ids` appended (positions of existing ids unchanged)."""
         return IdMap(self._ids + [_json_id(v) for v in new_ids], kind=self.kind)
 
@@ -86,5 +86,5 @@ class IdMap:
         atomic_write_text(path, json.dumps(self._ids))
 
     @classmethod
-    def load(cls, path: str | Path, kind: str = "id") -> "IdMap":
+    def load(cls, path: str | Path, kind: str = "id") -> IdMap:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")), kind=kind)
