@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from graphrec.errors import ConfigError, GraphrecError
 
@@ -19,7 +19,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well; keep one line
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well; keep one line
         self.exit(EXIT_USAGE, f"graphrec: error: {message}\n")
 
 
