@@ -1,10 +1,11 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Both install into .venv first.
+# `make test` is `make lint` (ruff check, ruff format --check, mypy: configured in pyproject.toml) then pytest.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +18,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/graphrec demo --out demo_run
 
-test: install
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: install lint
 	$(BIN)/python -m pytest --durations=10
 
 bench: install

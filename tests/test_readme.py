@@ -26,7 +26,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_makefile_targets_install_first() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo: install$", makefile, flags=re.M)
-    assert re.search(r"^test: install$", makefile, flags=re.M)
+    assert re.search(r"^test: install lint$", makefile, flags=re.M)  # lint (ruff, mypy) before pytest
+    assert re.search(r"^lint: install$", makefile, flags=re.M)
 
 
 def test_python_example_runs() -> None:

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from graphrec.errors import ConfigError, GraphrecError
 
@@ -19,7 +19,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well; keep one line
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well; keep one line
         self.exit(EXIT_USAGE, f"graphrec: error: {message}\n")
 
 
@@ -200,8 +200,14 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from graphrec.index import build_run_index, parse_index_options
+    from graphrec.index.run_index import DEFAULT_DIRNAME
+    from graphrec.runs import load_run
 
-    print(json.dumps(build_run_index(args.run_dir, args.kind, args.out, **parse_index_options(args.set))))
+    options = parse_index_options(args.set)
+    run = load_run(args.run_dir)
+    vectors = run.embeddings()[1].detach().cpu().numpy()
+    out = args.out if args.out is not None else Path(args.run_dir) / DEFAULT_DIRNAME
+    print(json.dumps(build_run_index(vectors, run.item_ids, out, args.kind, **options)))
     return EXIT_OK
 
 
@@ -288,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphrec: interrupted", file=sys.stderr)
         return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one line, exit 1
+    except Exception as exc:  # the CLI's last line of defence (logged with the traceback): one line, exit 1
         logging.getLogger("graphrec").debug("unhandled error", exc_info=True)
         print(f"graphrec: failed: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", file=sys.stderr)
         return EXIT_FAILURE

@@ -59,7 +59,8 @@ def l2_penalty(*tensors: torch.Tensor, batch_size: int) -> torch.Tensor:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not tensors:
         return torch.zeros(())
-    return 0.5 * sum(t.pow(2).sum() for t in tensors) / batch_size
+    squares = [t.pow(2).sum() for t in tensors]
+    return 0.5 * sum(squares[1:], squares[0]) / batch_size
 
 
 LOSSES: dict[str, LossFn] = {"bpr": bpr_loss, "bce": bce_loss}

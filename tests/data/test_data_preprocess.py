@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from graphrec.seeding import numpy_rng
 
 
 def _reference_kcore(df: pd.DataFrame, min_user: int, min_item: int) -> set[tuple[int, int]]:
-    rows = set(zip(df["user_id"], df["item_id"]))
+    rows = set(zip(df["user_id"], df["item_id"], strict=True))
     while True:
         users: dict[int, int] = {}
         items: dict[int, int] = {}
@@ -29,10 +31,10 @@ def _reference_kcore(df: pd.DataFrame, min_user: int, min_item: int) -> set[tupl
 @pytest.mark.parametrize("min_user,min_item", [(2, 2), (3, 5), (5, 1), (1, 4)])
 def test_kcore_matches_reference(seed: int, min_user: int, min_item: int) -> None:
     rng = numpy_rng(seed)
-    pairs = {(int(u), int(i)) for u, i in zip(rng.zipf(1.6, 400) % 60, rng.zipf(1.4, 400) % 80)}
+    pairs = {(int(u), int(i)) for u, i in zip(rng.zipf(1.6, 400) % 60, rng.zipf(1.4, 400) % 80, strict=True)}
     df = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"])
     result, removed = kcore(df, min_user, min_item)
-    assert set(zip(result["user_id"], result["item_id"])) == _reference_kcore(df, min_user, min_item)
+    assert set(zip(result["user_id"], result["item_id"], strict=True)) == _reference_kcore(df, min_user, min_item)
     assert removed == len(df) - len(result)
     if len(result):
         assert result.groupby("user_id").size().min() >= min_user
@@ -67,6 +69,6 @@ def test_to_implicit_threshold_and_counts() -> None:
     assert removed == 1 and result["rating"].tolist() == [4.0, 5.0]
     same, none_removed = to_implicit(df, None)
     assert none_removed == 0 and len(same) == 3
-    with pytest.raises(DataError, match="set data.rating_col"):
+    with pytest.raises(DataError, match=re.escape("set data.rating_col")):
         to_implicit(df.drop(columns="rating"), 4.0)
     assert np.isfinite(result["rating"]).all()

@@ -57,7 +57,7 @@ def test_multi_hot_and_tfidf_are_plain() -> None:
 
 
 def test_errors_name_the_problem_and_the_fix(catalogue: FeatureConfig, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="none of the 2 items is in the catalogue.*features.item_col"):
+    with pytest.raises(DataError, match=r"none of the 2 items is in the catalogue.*features\.item_col"):
         build_item_features(catalogue, ["x", "y"])
     bad = FeatureConfig(catalogue=catalogue.catalogue, categorical_cols=["genre"], text_encoder="tfidf")
     with pytest.raises(DataError, match=r"missing column\(s\) \['genre'\]"):

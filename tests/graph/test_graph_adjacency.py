@@ -99,7 +99,7 @@ def test_symmetric_pair_ids_pairs_mirrored_entries() -> None:
     ids, count = symmetric_pair_ids(a)
     assert count == a.nnz // 2
     rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
-    pos = {(r, c): k for k, (r, c) in enumerate(zip(rows, a.indices))}
+    pos = {(r, c): k for k, (r, c) in enumerate(zip(rows, a.indices, strict=True))}
     assert all(ids[k] == ids[pos[(c, r)]] for (r, c), k in pos.items())
 
 

@@ -3,6 +3,7 @@ sampled, and bounded by the batch rather than the graph."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from graphrec.data.synthetic import generate_interactions
 from graphrec.errors import ConfigError
 from graphrec.graph.sampled import NeighbourSampler, check_fanouts
-from graphrec.models import LightGCN, ModelConfig, NGCF
+from graphrec.models import NGCF, LightGCN, ModelConfig
 
 NUM_USERS, NUM_ITEMS = 120, 90
 
@@ -52,7 +53,7 @@ def test_full_fanout_equals_full_propagation_forward_and_backward(cls: type, int
     full = torch.cat([users, items])[torch.from_numpy(graph.seeds)]
     (full * weights).sum().backward()
     torch.testing.assert_close(sampled, full, rtol=1e-5, atol=1e-6)
-    for got, want in zip(grads, (p.grad for p in model.parameters())):
+    for got, want in zip(grads, (p.grad for p in model.parameters()), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
@@ -63,7 +64,7 @@ def test_sampled_layers_are_real_edges_with_rescaled_weights(interactions: sp.cs
     fanouts = [2, 4, 6]
     graph = NeighbourSampler(model.propagation_matrix(), fanouts).sample(SEEDS, np.random.default_rng(1))
     nodes = graph.input_nodes
-    for layer, fanout in zip(graph.layers, fanouts):
+    for layer, fanout in zip(graph.layers, fanouts, strict=True):
         assert layer.num_src == len(nodes)
         dst = nodes[: layer.num_dst]  # each layer's outputs are the first rows of its inputs
         for row, node in enumerate(dst):
@@ -129,5 +130,5 @@ def test_fanouts_are_checked() -> None:
 
 def test_ngcf_refuses_edge_dropout_with_fanouts(interactions: sp.csr_matrix) -> None:
     config = ModelConfig(num_layers=2, fanouts=[5, 5], node_dropout=0.1)
-    with pytest.raises(ConfigError, match="model.node_dropout: edge dropout is not applied on sampled"):
+    with pytest.raises(ConfigError, match=re.escape("model.node_dropout: edge dropout is not applied on sampled")):
         NGCF(NUM_USERS, NUM_ITEMS, config, interactions)

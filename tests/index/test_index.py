@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def reference_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[n
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
 def test_exact_equals_reference(data) -> None:
@@ -147,5 +148,5 @@ def test_error_wording(tmp_path: Path) -> None:
         index.add(np.array([[0.0, np.nan, 0, 0]]))
     with pytest.raises(RunDirError, match=f"index directory '{tmp_path / 'nope'}' does not exist; build one with"):
         load_index(tmp_path / "nope")
-    with pytest.raises(RunDirError, match="has no index.json"):
+    with pytest.raises(RunDirError, match=re.escape("has no index.json")):
         load_index(tmp_path)

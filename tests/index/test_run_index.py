@@ -35,14 +35,15 @@ def test_index_cli_builds_and_saves(run_dir: Path, kind: str, tmp_path: Path, ca
     users, items = (t.numpy() for t in run.embeddings())
     _, ids = index.search(users[:5], 10)
     top = np.argsort(-(users[:5] @ items.T), axis=1)[:, :10]
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, top)])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, top, strict=True)])
     assert overlap >= 0.9
 
 
 def test_index_default_out_and_options(run_dir: Path, capsys) -> None:
     assert main(["-q", "index", str(run_dir), "--set", "ef_search=33", "--set", "m=8"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["path"] == str(run_dir / "index") and report["options"] == {"ef_search": 33, "m": 8, "ef_construction": 200}
+    assert report["path"] == str(run_dir / "index")
+    assert report["options"] == {"ef_search": 33, "m": 8, "ef_construction": 200}
     index, _ = load_run_index(run_dir / "index")
     assert (index.ef_search, index.m) == (33, 8)
 

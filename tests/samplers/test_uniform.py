@@ -122,14 +122,14 @@ def test_edge_batcher_covers_every_edge_once_per_epoch() -> None:
     train = _dense_train(num_users=30, num_items=20, density=0.3)
     batcher = EdgeBatcher(train, batch_size=16, seed=0)
     coo = train.tocoo()
-    edges = sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    edges = sorted(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
     assert batcher.num_batches == len(batcher) == -(-len(edges) // 16)
     orders = []
     for _ in range(2):
         batches = list(batcher.epoch())
         assert len(batches) == batcher.num_batches
         assert all(u.dtype == np.int64 and i.dtype == np.int64 and 0 < len(u) <= 16 for u, i in batches)
-        seen = [(int(u), int(i)) for us, is_ in batches for u, i in zip(us, is_)]
+        seen = [(int(u), int(i)) for us, is_ in batches for u, i in zip(us, is_, strict=True)]
         assert sorted(seen) == edges
         orders.append(seen)
     assert orders[0] != orders[1]  # a fresh order every epoch
@@ -138,12 +138,13 @@ def test_edge_batcher_covers_every_edge_once_per_epoch() -> None:
 def test_edge_batcher_determinism_and_resume() -> None:
     train = _dense_train(num_users=30, num_items=20, density=0.3)
     a, b = EdgeBatcher(train, 7, seed=5), EdgeBatcher(train, 7, seed=5)
-    first = [np.concatenate(u) for u in zip(*a.epoch())]
-    assert all(np.array_equal(x, y) for x, y in zip(first, [np.concatenate(u) for u in zip(*b.epoch())]))
+    first = [np.concatenate(u) for u in zip(*a.epoch(), strict=True)]
+    second = [np.concatenate(u) for u in zip(*b.epoch(), strict=True)]
+    assert all(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
     state = json.loads(json.dumps(a.state_dict()))
-    expected = [[np.concatenate(u) for u in zip(*a.epoch())] for _ in range(2)]
+    expected = [[np.concatenate(u) for u in zip(*a.epoch(), strict=True)] for _ in range(2)]
     resumed = EdgeBatcher(train, 7, seed=123)
     resumed.load_state_dict(state)
     for exp in expected:
-        got = [np.concatenate(u) for u in zip(*resumed.epoch())]
-        assert all(np.array_equal(x, y) for x, y in zip(exp, got))
+        got = [np.concatenate(u) for u in zip(*resumed.epoch(), strict=True)]
+        assert all(np.array_equal(x, y) for x, y in zip(exp, got, strict=True))

@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from graphrec.cli import main
 from tests.service.conftest import TOKEN
 

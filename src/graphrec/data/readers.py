@@ -227,7 +227,7 @@ def read_parquet(
     path = _require_file(path)
     try:
         available = [str(c) for c in pq.read_schema(path).names]
-    except Exception as exc:  # pyarrow raises its own error types for non-Parquet bytes
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types for non-Parquet bytes
         raise DataError(
             f"{path.name} is not a readable Parquet file ({exc}); write it with pandas.DataFrame.to_parquet"
         ) from None
@@ -255,7 +255,7 @@ def _read_text_table(
 ) -> pd.DataFrame:
     """Read the wanted columns of a delimited file whose header fields `header` are known as `names`."""
     columns = _select_columns(names, path.name, *wanted)
-    original = dict(zip(names, header))
+    original = dict(zip(names, header, strict=True))
     used = [original[c] for c in columns.values() if c is not None]
     ids = {original[str(columns["user_id"])]: str, original[str(columns["item_id"])]: str}
     raw = pd.read_csv(path, sep=sep, usecols=used, dtype=ids, keep_default_na=False, na_values=[""])
@@ -285,20 +285,16 @@ def detect_format(path: str | Path, fmt: str = "auto") -> str:
 def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
     """Read one interactions file as `config` describes it (format, column names, separator)."""
     fmt = detect_format(path, config.format)
-    cols = dict(
-        user_col=config.user_col,
-        item_col=config.item_col,
-        rating_col=config.rating_col or None,
-        timestamp_col=config.timestamp_col or None,
-    )
+    user_col, item_col = config.user_col, config.item_col
+    rating_col, timestamp_col = config.rating_col or None, config.timestamp_col or None
     if fmt == "lightgcn":
         frame = read_lightgcn_txt(path)
     elif fmt == "parquet":
-        frame = read_parquet(path, **cols)
+        frame = read_parquet(path, user_col, item_col, rating_col, timestamp_col)
     elif fmt == "recbole":
-        frame = read_recbole_inter(path, **cols)
+        frame = read_recbole_inter(path, user_col, item_col, rating_col, timestamp_col)
     else:
         sep = config.sep if config.sep is not None else ("\t" if fmt == "tsv" else ",")
-        frame = read_delimited(path, sep=sep, **cols)
+        frame = read_delimited(path, user_col, item_col, rating_col, timestamp_col, sep=sep)
     logger.info("read %d interactions from %s (%s)", len(frame), path, fmt)
     return frame

@@ -8,6 +8,7 @@ beats a popularity baseline on a held-out split; popularity alone only knows the
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def _lightgcn_text(df: pd.DataFrame) -> str:
     items = df["item_id"].to_numpy()[order].astype(str)
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.array([], dtype=np.int64)
     bounds = np.r_[starts, len(users)]
-    lines = [f"{users[a]} {' '.join(items[a:b])}" for a, b in zip(bounds[:-1], bounds[1:])]
+    lines = [f"{users[a]} {' '.join(items[a:b])}" for a, b in itertools.pairwise(bounds)]
     return "\n".join(lines) + ("\n" if lines else "")
 
 

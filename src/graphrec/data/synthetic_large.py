@@ -22,6 +22,7 @@ depend on the chunk size.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -60,7 +61,7 @@ class SynthConfig:
     test_ratio: float = 0.2
     seed: int = 0
 
-    def resolved(self) -> SynthConfig:
+    def resolved(self) -> ResolvedSynthConfig:
         """A copy with every None size filled in, after checking the arguments."""
         _check_config(self)
         users = self.num_users or max(1, self.num_edges // EDGES_PER_USER)
@@ -68,8 +69,8 @@ class SynthConfig:
         comms = self.num_communities or int(np.clip(items // 2000, 2, 100))
         comms = min(comms, items)
         cap = self.max_user_degree or max(1, items // comms // 2)
-        out = SynthConfig(**{**asdict(self), "num_users": users, "num_items": items,
-                             "num_communities": comms, "max_user_degree": min(cap, items)})
+        out = ResolvedSynthConfig(**{**asdict(self), "num_users": users, "num_items": items,
+                                     "num_communities": comms, "max_user_degree": min(cap, items)})
         if users > out.num_edges:
             raise ConfigError(f"edges: expected at least one edge per user ({users} users), got {out.num_edges}; "
                               "pass more --edges or fewer --users")
@@ -78,6 +79,16 @@ class SynthConfig:
                 f"edges: {out.num_edges} do not fit {users} users of at most {out.max_user_degree} distinct items "
                 f"each ({items} items, {comms} communities); pass more --users or --items, or fewer --edges")
         return out
+
+
+@dataclass
+class ResolvedSynthConfig(SynthConfig):
+    """A `SynthConfig` with every size filled in (what :meth:`SynthConfig.resolved` returns)."""
+
+    num_users: int = 0
+    num_items: int = 0
+    num_communities: int = 0
+    max_user_degree: int = 0
 
 
 def _check_config(config: SynthConfig) -> None:
@@ -135,7 +146,7 @@ def _allocate(total: int, weights: np.ndarray, cap: int) -> np.ndarray:
     return out
 
 
-def _build_graph(config: SynthConfig) -> _Graph:
+def _build_graph(config: ResolvedSynthConfig) -> _Graph:
     rng = numpy_rng(config.seed, _GLOBAL_STREAM)
     users, items, comms = config.num_users, config.num_items, config.num_communities
     user_weight = rng.pareto(config.user_exponent, size=users) + 1.0
@@ -166,7 +177,7 @@ def _draw(graph: _Graph, rows: np.ndarray, noise: float, rng: np.random.Generato
     return np.where(rng.random(len(rows)) < noise, anywhere, own_items)
 
 
-def _block_edges(graph: _Graph, config: SynthConfig, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block_edges(graph: _Graph, config: ResolvedSynthConfig, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(users, items, is_test) of one block of users: each user's distinct items, sorted, and the test mask."""
     rng = numpy_rng(config.seed, _BLOCK_STREAM, block)
     first = block * RNG_BLOCK_USERS
@@ -200,7 +211,7 @@ def _lines(users: np.ndarray, items: np.ndarray) -> bytes:
     cuts = np.flatnonzero(np.diff(users)) + 1
     starts, ends = np.r_[0, cuts], np.r_[cuts, len(users)]
     words = items.astype(str)
-    text = "\n".join(f"{users[a]} {' '.join(words[a:b])}" for a, b in zip(starts, ends))
+    text = "\n".join(f"{users[a]} {' '.join(words[a:b])}" for a, b in zip(starts, ends, strict=True))
     return (text + "\n").encode()
 
 
@@ -208,7 +219,8 @@ class _Sink:
     """Appends chunks of (users, items) to one output file, in the chosen format."""
 
     def __init__(self, handle: BinaryIO, fmt: str) -> None:
-        self.handle, self.fmt, self.rows, self._writer = handle, fmt, 0, None
+        self.handle, self.fmt, self.rows = handle, fmt, 0
+        self._writer: Any = None  # a pyarrow.parquet.ParquetWriter once the first Parquet chunk is written
 
     def write(self, users: np.ndarray, items: np.ndarray) -> None:
         self.rows += len(users)
@@ -228,13 +240,13 @@ class _Sink:
             self._writer.close()
 
 
-def _chunks(graph: _Graph, config: SynthConfig, chunk_users: int) -> Iterator[tuple[np.ndarray, ...]]:
+def _chunks(graph: _Graph, config: ResolvedSynthConfig, chunk_users: int) -> Iterator[tuple[np.ndarray, ...]]:
     """Edges of `chunk_users` users at a time (rounded to whole RNG blocks)."""
     per_chunk = max(1, chunk_users // RNG_BLOCK_USERS)
     num_blocks = -(-config.num_users // RNG_BLOCK_USERS)
     for start in range(0, num_blocks, per_chunk):
         parts = [_block_edges(graph, config, b) for b in range(start, min(start + per_chunk, num_blocks))]
-        yield tuple(np.concatenate(column) for column in zip(*parts))
+        yield tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
 def write_synthetic_graph(out_dir: str | Path, config: SynthConfig, fmt: str = "lightgcn",
@@ -271,7 +283,7 @@ def write_synthetic_graph(out_dir: str | Path, config: SynthConfig, fmt: str = "
     atomic_write(out / f"train{suffix}",
                  lambda train_tmp: atomic_write(out / f"test{suffix}", lambda tmp: write_both(train_tmp, tmp)))
     for name, labels in (("user_community", graph.user_comm), ("item_community", graph.item_comm)):
-        atomic_write(out / f"{name}.npy", lambda tmp, a=labels: _save_npy(tmp, a.astype(np.int32)))
+        atomic_write(out / f"{name}.npy", functools.partial(_save_npy, array=labels.astype(np.int32)))
     summary = _summary(config, graph, fmt, counts, time.perf_counter() - started)
     atomic_write_text(out / "synth.json", json.dumps(summary, indent=2) + "\n")
     logger.info("wrote %d train + %d test edges (%d users, %d items) to %s in %.1fs",

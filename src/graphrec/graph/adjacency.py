@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,13 +100,13 @@ class SymmetricSpMM(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # ctx: FunctionCtx, attributes set here
         """y = adj @ x."""
         ctx.adj = adj  # a constant; not saved via save_for_backward (sparse tensors need no version check)
         return torch.sparse.mm(adj, x)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor | None]:
         """∂L/∂x = adj^T grad = adj @ grad (adj symmetric)."""
         if not ctx.needs_input_grad[1]:
             return None, None

@@ -47,6 +47,12 @@ class SymmetricEdgeDropout(nn.Module):
     randomness comes from torch's global generator on the matrix's device.
     """
 
+    crow: torch.Tensor  # the buffers registered in __init__, declared for the type checker
+    col: torch.Tensor
+    values: torch.Tensor
+    rows: torch.Tensor
+    pair_ids: torch.Tensor
+
     def __init__(self, mat: sp.csr_matrix, p: float) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:

@@ -78,7 +78,7 @@ def window_bounds(num_items: int, window: tuple[float, float]) -> tuple[int, int
     PinSAGE samples ranks 2000–5000 of billions of pins; on a catalogue of thousands the same idea needs a window
     that scales with the catalogue, hence fractions by default.
     """
-    low, high = (int(round(v * num_items)) if v <= 1 else int(v) for v in window)
+    low, high = (round(v * num_items) if v <= 1 else int(v) for v in window)
     high = max(high, low + 1)
     if low >= num_items:
         raise ConfigError(

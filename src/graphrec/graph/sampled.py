@@ -22,6 +22,7 @@ Sampling is numpy on the CSR arrays of Ã (``crow``, ``col``, ``values``), seede
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +53,7 @@ class SampledLayer:
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """Σ_u w_vu x_u for the `num_dst` output rows, from `x` with one row per input node."""
         forward = _csr(self.crow, self.col, self.weight, (self.num_dst, self.num_src))
+        assert self.transpose is not None  # built by __post_init__
         backward = _csr(*self.transpose, (self.num_src, self.num_dst))
         return _SampledSpMM.apply(forward, backward, x)
 
@@ -65,13 +67,12 @@ class _SampledSpMM(torch.autograd.Function):
     matrix on every call and measured several times slower)."""
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, adj: torch.Tensor, adj_t: torch.Tensor,
-                x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # FunctionCtx
         ctx.adj_t = adj_t
         return torch.sparse.mm(adj, x)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
         return None, None, torch.sparse.mm(ctx.adj_t, grad.contiguous())
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec.linalg import randomized_svd
 from graphrec.seeding import numpy_rng
+
+__all__ = ["normalized_interactions", "randomized_svd", "spectral_embeddings"]
 
 
 def normalized_interactions(train: sp.spmatrix) -> sp.csr_matrix:
@@ -22,24 +25,6 @@ def normalized_interactions(train: sp.spmatrix) -> sp.csr_matrix:
     inv_u = np.where(user_deg > 0, 1.0 / np.sqrt(np.maximum(user_deg, 1e-12)), 0.0).astype(np.float32)
     inv_i = np.where(item_deg > 0, 1.0 / np.sqrt(np.maximum(item_deg, 1e-12)), 0.0).astype(np.float32)
     return sp.csr_matrix(sp.diags(inv_u) @ train @ sp.diags(inv_i))
-
-
-def randomized_svd(
-    matrix: sp.spmatrix, rank: int, seed: int, oversample: int = 10, power_iterations: int = 4
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-`rank` (P, σ, Q) of a sparse matrix by a seeded randomized range finder (Halko et al. 2011).
-
-    Each power iteration costs two sparse-dense products; the QR steps keep the basis orthonormal.
-    """
-    rng = numpy_rng(seed, stream=11)
-    width = min(rank + oversample, min(matrix.shape))
-    basis = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32))[0]
-    for _ in range(power_iterations):
-        basis = np.linalg.qr(matrix.T @ basis)[0]
-        basis = np.linalg.qr(matrix @ basis)[0]
-    small = (matrix.T @ basis).T  # basisᵀ · matrix, shape (width, n_cols)
-    u_small, sigma, q_t = np.linalg.svd(small, full_matrices=False)
-    return (basis @ u_small)[:, :rank], sigma[:rank], q_t[:rank].T
 
 
 def spectral_embeddings(train: sp.spmatrix, dim: int, std: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,7 @@ class _FaissIndex(ABC):
             self._prepare(rows)
             self._index.add(rows)
 
-    def _prepare(self, rows: np.ndarray) -> None:
+    def _prepare(self, rows: np.ndarray) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Hook run before an add: IVF creates and trains its index on the first vectors."""
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ class _FaissIndex(ABC):
         scores, ids = self._index.search(queries, min(k, n))
         return padded(scores, ids.astype(np.int64), k)
 
-    def _set_search_params(self) -> None:
+    def _set_search_params(self) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Hook: push the current search option (ef_search / nprobe) into the faiss object."""
 
     @abstractmethod
@@ -143,6 +143,7 @@ class IVFIndex(_FaissIndex):
         self._quantizer, self._index, self.nlist = quantizer, index, nlist  # keep the quantizer alive
 
     def _set_search_params(self) -> None:
+        assert self.nlist is not None  # set by _prepare, which ran before any vector was added
         self._index.nprobe = min(self.nprobe, self.nlist)
 
     def options(self) -> dict[str, Any]:

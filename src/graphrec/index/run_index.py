@@ -25,22 +25,24 @@ DEFAULT_DIRNAME = "index"
 
 
 def build_run_index(
-    run_dir: str | Path, kind: str = "hnsw", out: str | Path | None = None, **options: Any
+    item_vectors: np.ndarray, item_ids: IdMap, out: str | Path, kind: str = "hnsw", **options: Any
 ) -> dict[str, Any]:
-    """Build an index of `kind` over the run's item embeddings, save it with the item ids into `out`
-    (default RUN_DIR/index) and return a report: kind, num_items, dim, build_seconds, path, options (all of the
-    index's options, defaults included)."""
-    from graphrec.runs import load_run
+    """Build an index of `kind` over a run's item vectors (row i is the item ``item_ids`` maps to i), save it with
+    the item ids into `out` and return a report: kind, num_items, dim, build_seconds, path, options (all of the
+    index's options, defaults included).
 
-    run = load_run(run_dir)
-    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_DIRNAME
-    _, item_emb = run.embeddings()
-    vectors = item_emb.detach().cpu().numpy().astype(np.float32)
+    The caller loads the run (``graphrec index`` does, into RUN_DIR/index by default): this module stays below
+    :mod:`graphrec.runs`."""
+    vectors = np.asarray(item_vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(item_ids):
+        raise DataError(f"item vectors must be a ({len(item_ids)}, dim) matrix, one row per item id, got shape "
+                        f"{vectors.shape}; pass the run's item embeddings with its item ids")
+    out = Path(out)
     started = time.perf_counter()
     index = build_index(vectors, kind, **options)
     build_seconds = time.perf_counter() - started
     index.save(out)
-    run.item_ids.save(out / ITEM_IDS_FILE)
+    item_ids.save(out / ITEM_IDS_FILE)
     logger.info("indexed %d items (%s) in %.2f s into %s", len(index), kind, build_seconds, out)
     return {"kind": kind, "num_items": len(index), "dim": index.dim, "build_seconds": round(build_seconds, 3),
             "path": str(out), "options": index.options()}

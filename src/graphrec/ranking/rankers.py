@@ -67,7 +67,7 @@ class RankingContext:
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_run(cls, run: Any, history: sp.csr_matrix | None = None) -> "RankingContext":
+    def from_run(cls, run: Any, history: sp.csr_matrix | None = None) -> RankingContext:
         """The context of a LoadedRun; `history` defaults to its training interactions."""
         users, items = (t.detach().cpu().numpy().astype(np.float32) for t in run.embeddings())
         path = Path(run.run_dir) / "item_features.npy"
@@ -160,11 +160,11 @@ class LearnedRanker:
                    "std": self.std.astype(np.float32), "bias": np.array([self.bias], dtype=np.float32)}
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
         meta = {"kind": "logistic", "features": list(self.feature_names), "report": self.report,
-                "weights": dict(zip(self.feature_names, map(float, self.weights)))}
+                "weights": dict(zip(self.feature_names, map(float, self.weights), strict=True))}
         atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, directory: str | Path) -> "LearnedRanker":
+    def load(cls, directory: str | Path) -> LearnedRanker:
         from safetensors.numpy import load_file
 
         directory = Path(directory)
@@ -190,7 +190,7 @@ def fit_learned_ranker(
         raise ConfigError(f"objective must be 'pointwise' or 'pairwise', got '{objective}'")
     names = FEATURES if context.item_features is not None else BASE_FEATURES
     labels = is_member(candidates.items, sp.csr_matrix(held_out), candidates.user_idx)
-    users_with_pos = labels.any(axis=1)
+    users_with_pos = np.asarray(labels.any(axis=1))
     if not users_with_pos.any():
         raise DataError("no retrieved candidate is a held-out interaction; nothing to learn a ranker from")
     features = candidate_features(candidates, context, names)
@@ -204,7 +204,7 @@ def fit_learned_ranker(
     else:
         x, y = _pair_differences(features, labels, in_scope, pair_negatives, rng, std)
     weights, bias, loss = _fit_logistic(x, y, l2, max_iter)
-    report = {"objective": objective, "examples": int(len(y)), "positives": int(labels[in_scope].sum()),
+    report = {"objective": objective, "examples": len(y), "positives": int(labels[in_scope].sum()),
               "users": int(users_with_pos.sum()), "users_without_positive": int((~users_with_pos).sum()),
               "neg_fraction": neg_fraction, "pair_negatives": pair_negatives, "l2": l2, "final_loss": loss,
               "seed": seed}

@@ -37,7 +37,7 @@ def _binary_csr(train: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
     """A deep copy of the generator's bit-generator state (JSON-serialisable for PCG64)."""
-    return copy.deepcopy(rng.bit_generator.state)
+    return copy.deepcopy(dict(rng.bit_generator.state))
 
 
 def _set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
@@ -133,7 +133,9 @@ class EdgeBatcher:
     epoch's order exactly (saving mid-epoch resumes with the next epoch too).
     """
 
-    def __init__(self, train: sp.spmatrix | sp.sparray, batch_size: int, seed: int, stream: int = BATCHER_STREAM) -> None:
+    def __init__(
+        self, train: sp.spmatrix | sp.sparray, batch_size: int, seed: int, stream: int = BATCHER_STREAM
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         coo = _binary_csr(train).tocoo()

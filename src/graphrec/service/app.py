@@ -34,10 +34,9 @@ from graphrec.service.writes import ItemExistsError
 
 logger = logging.getLogger(__name__)
 
-_ERRORS = {400: {"model": schemas.ErrorBody}, 404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}}
-_WRITE_ERRORS = {**_ERRORS, 401: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody},
-                 409: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody},
-                 415: {"model": schemas.ErrorBody}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": schemas.ErrorBody} for code in (400, 404, 422)}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS, **{code: {"model": schemas.ErrorBody} for code in (401, 403, 409, 413, 415)}}
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -149,6 +148,7 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
         accepted = service.writer.add_interactions(rows, blocking=False)
         if accepted is None:
             accepted = await run_in_threadpool(service.writer.add_interactions, rows)
+            assert accepted is not None  # a blocking call waits for the writer instead of returning None
         return _json({**accepted.details, "seq": accepted.seq})
 
     @app.post("/v1/items", status_code=201, response_model=schemas.NewItemAccepted,

@@ -23,7 +23,7 @@ def _labels(**labels: str) -> str:
 
 
 class _Histogram:
-    __slots__ = ("counts", "total", "count")
+    __slots__ = ("count", "counts", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BUCKETS) + 1)  # per bucket (not cumulative); the last one is +Inf
@@ -70,7 +70,7 @@ class Metrics:
         for (method, route), histogram in sorted(self._latency.items()):
             labels = _labels(method=method, route=route)
             cumulative = 0
-            for bound, count in zip((*BUCKETS, float("inf")), histogram.counts):
+            for bound, count in zip((*BUCKETS, float("inf")), histogram.counts, strict=True):
                 cumulative += count
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 lines.append(f'graphrec_http_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}')

@@ -78,6 +78,7 @@ class EventStore:
             try:
                 cursor.execute("INSERT INTO events (kind, body, received_at) VALUES (?, ?, ?)",
                                (kind, text, time.time()))
+                assert cursor.lastrowid is not None  # set by every successful INSERT
                 seq = int(cursor.lastrowid)
                 self._conn.execute("COMMIT")
             except BaseException:
