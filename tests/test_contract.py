@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.models import MODELS
-from graphrec.runs import evaluate_run, load_run, train
+from graphrec.batch import recommend_all
+from graphrec.errors import UnsupportedError
+from graphrec.inductive import similar_items
+from graphrec.models import (
+    MODELS, EmbeddingRecommender, InductiveItems, Objective, SampledPropagation, ShardedInference,
+)
+from graphrec.runs import evaluate_run, export_run, load_run, recommend, train
 
 from .conftest import tiny_config
 
@@ -46,8 +51,6 @@ def test_save_load_round_trip_gives_identical_scores(name: str, trained: dict[st
     first, second = load_run(trained[name]), load_run(trained[name])
     users = torch.arange(first.model.num_users)
     np.testing.assert_array_equal(first.model.score(users).numpy(), second.model.score(users).numpy())
-    user_emb, item_emb = first.embeddings()
-    np.testing.assert_allclose((user_emb @ item_emb.T).numpy(), first.model.score(users).numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -56,3 +59,96 @@ def test_run_directory_artifacts(name: str, trained: dict[str, Path]) -> None:
                      "metrics.jsonl", "training_curve.png", "summary.json", "data_stats.json"):
         assert (trained[name] / artifact).is_file(), artifact
     assert not list(trained[name].glob("*.tmp")), "no temporary files left behind"
+
+
+# ------------------------------------------------------------------------------------------------ by capability
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_scorer_is_the_score_and_matches_embeddings_where_declared(name: str, trained: dict[str, Path]) -> None:
+    run = load_run(trained[name])
+    users = torch.arange(min(run.model.num_users, 50))
+    scorer = run.model.scorer()
+    assert scorer.num_items == run.model.num_items and scorer.num_users == run.model.num_users
+    scores = scorer.score(users)
+    assert scores.shape == (len(users), run.model.num_items) and scores.dtype == torch.float32
+    assert not scores.requires_grad and torch.isfinite(scores).all()
+    np.testing.assert_array_equal(scores.numpy(), run.model.score(users).numpy())
+    similar = scorer.similar(torch.tensor([0, 1]))
+    assert similar.shape == (2, run.model.num_items)
+    if isinstance(run.model, EmbeddingRecommender):
+        user_emb, item_emb = run.embeddings()
+        np.testing.assert_allclose((user_emb[users] @ item_emb.T).numpy(), scores.numpy(), rtol=1e-5, atol=1e-5)
+    else:
+        with pytest.raises(UnsupportedError, match="has no embeddings"):
+            run.embeddings()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_surface_serves_the_model(name: str, trained: dict[str, Path], tmp_path: Path) -> None:
+    run = load_run(trained[name])
+    user_id = run.user_ids.id_of(0)
+    seen = set(run.train[0].indices.tolist())
+    top = recommend(run, user_id, 10)
+    assert len(top) == 10 and not seen & {run.item_ids.index(e["item_id"]) for e in top}
+    assert [e["score"] for e in top] == sorted((e["score"] for e in top), reverse=True)
+    report = recommend_all(run, 5, tmp_path / "all.parquet", show_progress=False)
+    assert report["rows"] == 5 * run.model.num_users
+    assert similar_items(run, run.item_ids.id_of(0), 5)
+    if isinstance(run.model, EmbeddingRecommender):
+        assert [p.name for p in export_run(trained[name], tmp_path / "export")][:2] == [
+            "user_embeddings.npy", "item_embeddings.npy"]
+    else:
+        with pytest.raises(UnsupportedError, match="has no user or item embeddings"):
+            export_run(trained[name], tmp_path / "export")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_service_answers_for_the_model(name: str, trained: dict[str, Path], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from graphrec.service import ServeConfig, create_app
+
+    monkeypatch.setenv("GRAPHREC_API_TOKEN", "t")
+    run = load_run(trained[name])
+    with TestClient(create_app(trained[name], ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact"))) as client:
+        user_id = run.user_ids.id_of(0)
+        served = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
+        assert [e["item_id"] for e in served["items"]] == [e["item_id"] for e in recommend(run, user_id, 10)]
+        assert len(client.get(f"/v1/items/{run.item_ids.id_of(0)}/similar", params={"k": 3}).json()["items"]) == 3
+        new_item = {"item_id": "fresh", "users": [user_id], "features": None}
+        answer = client.post("/v1/items", json=new_item, headers={"Authorization": "Bearer t"})
+        if isinstance(run.model, EmbeddingRecommender):
+            assert answer.status_code == 201, answer.text
+        else:
+            assert answer.status_code == 422 and "cannot take new items" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_inductive_items_are_pure_until_added(name: str, trained: dict[str, Path]) -> None:
+    run = load_run(trained[name])
+    if not isinstance(run.model, InductiveItems):
+        pytest.skip(f"{name} does not declare InductiveItems")
+    before = run.model.scorer().score(torch.arange(5)).clone()
+    users = [np.array([0, 1])]
+    features = np.zeros((1, run.model.feature_width), dtype=np.float32) if run.model.feature_width else None
+    embedded = run.model.embed_items(features, users)
+    assert embedded.shape[0] == 1 and run.model.num_items == len(run.item_ids)
+    np.testing.assert_array_equal(run.model.scorer().score(torch.arange(5)).numpy(), before.numpy())
+    added = run.model.add_items(run.model.plan_items(features, users))
+    assert added.tolist() == [len(run.item_ids)] and run.model.num_items == len(run.item_ids) + 1
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_declared_training(name: str, trained: dict[str, Path]) -> None:
+    model = load_run(trained[name]).model
+    assert isinstance(model.objective, Objective)
+    assert model.trainable == (model.objective is not Objective.CLOSED_FORM)
+    if model.trainable:
+        assert isinstance(model, EmbeddingRecommender), "the edge and item-pair objectives train embeddings"
+    if isinstance(model, SampledPropagation):
+        assert model.propagation_matrix().layout == torch.sparse_csr
+    if isinstance(model, ShardedInference):
+        users, items = model.shard_embeddings((0, model.num_users), (0, model.num_items), 1, lambda rows: rows)
+        full_users, full_items = model.embeddings()
+        np.testing.assert_allclose(users.numpy(), full_users.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(items.numpy(), full_items.numpy(), rtol=1e-5, atol=1e-6)
