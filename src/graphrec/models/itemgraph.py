@@ -73,6 +73,7 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         self.input_dim = self.features.shape[1] + (config.embedding_dim if config.use_id_embedding else 0)
         dims = [self.input_dim] + [config.embedding_dim] * config.num_layers
         self.layers = nn.ModuleList(self.make_layer(d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        self.dense = self.make_dense(config.embedding_dim)
         self.train_timestamps = train_timestamps
         self._inference_table: Neighbourhoods | None = None
         self._user_weights: sp.csr_matrix | None = None
@@ -94,9 +95,12 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         """The neighbourhoods used at inference on `graph` (default: the training sampler with a fixed seed)."""
         return self.training_neighbours(numpy_rng(self.config.init_seed, INFERENCE_STREAM), graph)
 
+    def make_dense(self, dim: int) -> nn.Module:
+        """The final layer mapping the last convolution's output to the embedding (identity unless overridden)."""
+        return nn.Identity()
+
     def output(self, h: torch.Tensor) -> torch.Tensor:
-        """Map the last layer's output to the embedding (identity unless a subclass adds a dense layer)."""
-        return h
+        return self.dense(h)
 
     # ------------------------------------------------------------------ forward
     def input_features(self, nodes: torch.Tensor) -> torch.Tensor:

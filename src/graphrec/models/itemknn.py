@@ -30,6 +30,8 @@ class ItemKNN(Recommender):
 
     name = "itemknn"
     objective = Objective.CLOSED_FORM
+    neighbour_idx: torch.Tensor
+    neighbour_sim: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)

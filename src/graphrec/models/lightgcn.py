@@ -60,6 +60,7 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
 
     name = "lightgcn"
     sharding = "row-sharded propagation"
+    adj: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)

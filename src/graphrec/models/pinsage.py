@@ -70,10 +70,8 @@ class PinSAGE(ItemGraphModel):
         if config.pixie_steps < 1:
             raise ConfigError(f"model.pixie_steps must be at least 1, got {config.pixie_steps}")
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
-        super().__init__(*args, **kwargs)
-        dim = self.config.embedding_dim
-        self.dense = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))  # G₁, g, G₂
+    def make_dense(self, dim: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))  # G₁, g, G₂
 
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         return Convolve(in_dim, self.config.hidden_dim, out_dim, self.config.pooling)
@@ -88,5 +86,3 @@ class PinSAGE(ItemGraphModel):
         """Expected visit counts instead of sampled ones: deterministic, and independent of item order."""
         return ExactNeighbours(graph, self.config.num_neighbours, self.config.walk_length)
 
-    def output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.dense(h)

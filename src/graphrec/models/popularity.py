@@ -23,6 +23,7 @@ class Popularity(EmbeddingRecommender):
 
     name = "popularity"
     objective = Objective.CLOSED_FORM
+    item_counts: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
