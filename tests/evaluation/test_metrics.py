@@ -14,7 +14,7 @@ from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.errors import ConfigError, DataError
 from graphrec.evaluation import evaluate_embeddings, evaluate_model, top_k_items
-from graphrec.evaluation.metrics import row_topk
+from graphrec.retrieval import top_k
 
 from .reference import reference_metrics
 
@@ -90,27 +90,28 @@ def test_results_independent_of_chunk_size_exactly() -> None:
 
 def test_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     import graphrec.evaluation.metrics as metrics
+    import graphrec.retrieval as retrieval
 
     user_emb, item_emb, target, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
     expected = evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048)
     shapes = []
     real_mm = torch.mm
-    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
+    monkeypatch.setattr(retrieval, "MAX_CHUNK_SCORES", 120 * 9)
     monkeypatch.setattr(metrics.torch, "mm", lambda a, b, out: shapes.append(out.shape) or real_mm(a, b, out=out))
     assert evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048) == expected
     assert max(s[0] for s in shapes) == 9
 
 
 def test_top_k_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import graphrec.evaluation.metrics as metrics
+    import graphrec.retrieval as retrieval
 
     user_emb, item_emb, _, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
     users = np.arange(300)
     expected = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
-    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
-    assert metrics.capped_chunk_size(2048, 120) == 9
+    monkeypatch.setattr(retrieval, "MAX_CHUNK_SCORES", 120 * 9)
+    assert retrieval.capped_chunk_size(2048, 120) == 9
     got = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
     np.testing.assert_array_equal(got[0], expected[0])
 
@@ -187,12 +188,12 @@ def test_top_k_items_without_exclusion_and_k_above_num_items() -> None:
 
 
 @pytest.mark.parametrize(("num_items", "k"), [(40, 5), (1000, 1), (1000, 20), (4097, 20), (5000, 7)])
-def test_row_topk_equals_torch_topk(num_items: int, k: int) -> None:
+def test_top_k_equals_torch_topk(num_items: int, k: int) -> None:
     gen = torch.Generator().manual_seed(num_items + k)
     scores = torch.randn(33, num_items, generator=gen)
     scores[0, : num_items - 3] = float("-inf")  # fewer finite entries than k
     scores[1] = float("-inf")
-    expected, got = torch.topk(scores, k, dim=1), row_topk(scores, k)
+    expected, got = torch.topk(scores, k, dim=1), top_k(scores, k)
     assert torch.equal(got[0], expected[0])
     finite = torch.isfinite(expected[0])
     assert torch.equal(got[1][finite], expected[1][finite])

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from graphrec.errors import UnknownIdError
 from graphrec.index import VectorIndex
+from graphrec.retrieval import check_k, rank_candidates, top_k
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +139,10 @@ class ServingState:
         return base if extra is None else np.concatenate([base, extra])
 
     def recommend(self, user_id: Any, k: int) -> Ranked:
-        """Top-k unseen items: index candidates (depth max(candidates, k), seen removed) ranked by exact score.
-        Unknown users, and users without interactions or with a zero vector, get the popular items."""
+        """Top-k unseen items: index candidates (depth max(candidates, k), seen removed) ranked by exact score
+        (graphrec.retrieval: ties by the smaller item index). Unknown users, and users without interactions or
+        with a zero vector, get the popular items."""
+        k = check_k(k)
         user_idx = self.users.lookup(user_id)
         if user_idx is None:
             return self.popular(k, _EMPTY)
@@ -156,7 +159,9 @@ class ServingState:
         return self._rank(candidates[:depth], vector, k)
 
     def similar(self, item_id: Any, k: int) -> Ranked:
-        """The k items nearest the item by inner product (itself excluded); popular items for a zero vector."""
+        """The k items nearest the item by inner product (itself excluded; ties by the smaller item index);
+        popular items for a zero vector."""
+        k = check_k(k)
         item_idx = self.items.index(item_id)
         vector = self.item_vectors.data[item_idx].copy()
         if not vector.any():
@@ -165,19 +170,22 @@ class ServingState:
         return self._rank(candidates[candidates != item_idx], vector, k)
 
     def popular(self, k: int, exclude: np.ndarray) -> Ranked:
+        """The k most popular items not in `exclude` (ties by the smaller item index)."""
+        k = check_k(k)
         order = self._popular_items()
         top = order[: k + len(exclude)]
         if len(exclude):
             top = top[~np.isin(top, exclude)]
-        top = top[:k]
-        return Ranked(top, self.popularity.data[top].astype(np.float32), "popular")
+        items, scores = rank_candidates(top, self.popularity.data[top], k)
+        return Ranked(items, scores, "popular")
 
     def _popular_items(self) -> np.ndarray:
-        """Items by popularity, re-sorted at most every popularity_refresh_s seconds (a sort is ~ms per call)."""
+        """Items by popularity (retrieval.top_k's order), re-sorted at most every popularity_refresh_s seconds
+        (a sort is ~ms per call)."""
         now = time.monotonic()
         if now - self._popular_at >= self._popularity_refresh_s or len(self._popular_order) == 0:
             counts = self.popularity.view()
-            self._popular_order = np.lexsort((np.arange(len(counts)), -counts))  # ties: lower position first
+            self._popular_order = top_k(counts[None, :], len(counts))[1][0] if len(counts) else _EMPTY
             self._popular_at = now
         return self._popular_order
 
@@ -189,9 +197,9 @@ class ServingState:
         return ids[ids >= 0]
 
     def _rank(self, candidates: np.ndarray, vector: np.ndarray, k: int) -> Ranked:
-        scores = self.item_vectors.data[candidates] @ vector
-        order = np.argsort(-scores, kind="stable")[:k]  # by exact score; ties keep the index's order
-        return Ranked(candidates[order], scores[order])
+        """The candidates ranked by exact score, best first (graphrec.retrieval.rank_candidates)."""
+        items, scores = rank_candidates(candidates, self.item_vectors.data[candidates] @ vector, k)
+        return Ranked(items, scores)
 
     def item_entries(self, ranked: Ranked) -> list[dict[str, Any]]:
         ids = self.items.ids
