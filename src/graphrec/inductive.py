@@ -23,8 +23,8 @@ import torch
 
 from graphrec.data.features import build_item_features
 from graphrec.data.idmap import IdMap
-from graphrec.io import atomic_write
 from graphrec.errors import DataError
+from graphrec.io import atomic_write
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.retrieval import check_k, top_k
 from graphrec.runs import LoadedRun, _save_array, load_run

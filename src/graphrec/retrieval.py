@@ -305,4 +305,5 @@ def top_k_items(
 
 def _rows_of(exclude: sp.csr_matrix | Sequence[sp.csr_matrix]) -> int:
     first = exclude[0] if isinstance(exclude, (list, tuple)) else exclude
+    assert isinstance(first, (sp.spmatrix, sp.sparray)), "exclude holds sparse matrices"
     return int(first.shape[0])

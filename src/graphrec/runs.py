@@ -245,7 +245,7 @@ def _remap(
     users = coo.row.astype(np.int64) if same else run.user_ids.indices(user_ids)
     items = coo.col.astype(np.int64) if same else run.item_ids.indices(item_ids)
     known = (users >= 0) & (items >= 0)
-    extra_users, extra_items = unseen if unseen is not None else (np.zeros(0, object), np.zeros(0, object))
+    extra_users = unseen[0] if unseen is not None else np.zeros(0, object)
     missing_ids = np.concatenate([user_ids[~known], np.asarray(extra_users, dtype=object)])
     missing_idx = np.concatenate([users[~known], run.user_ids.indices(extra_users) if len(extra_users)
                                   else np.zeros(0, np.int64)])

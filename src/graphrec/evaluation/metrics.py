@@ -37,8 +37,17 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.retrieval import (MAX_CHUNK_SCORES, DotScorer, Scorer, capped_chunk_size, check_k, combine_exclude,
-                                gather_rows, mask_seen, top_k, user_chunks)
+from graphrec.retrieval import (
+    DotScorer,
+    Scorer,
+    capped_chunk_size,
+    check_k,
+    combine_exclude,
+    gather_rows,
+    mask_seen,
+    top_k,
+    user_chunks,
+)
 from graphrec.retrieval import top_k_items as _top_k_items
 
 if TYPE_CHECKING:

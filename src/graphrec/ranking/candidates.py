@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.errors import ConfigError
+
 # The evaluator's own helpers, so two-stage metrics are defined exactly like full-ranking ones.
 from graphrec.evaluation.metrics import _canonical_csr, _hit_matrix, _per_user_metrics, _validate_ks
 from graphrec.index import VectorIndex

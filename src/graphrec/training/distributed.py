@@ -167,11 +167,18 @@ class Distributed:
     def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, target: Any, exclude: Any,
                             ks: list[int], chunk_size: int) -> dict[str, float]:
         """`evaluate_embeddings` with the users split across ranks: per-user values gathered, then one mean."""
-        from graphrec.evaluation.metrics import evaluate_users, mean_metrics, users_with_targets
+        from graphrec.retrieval import DotScorer
+
+        return self.evaluate_scorer(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size)
+
+    def evaluate_scorer(self, scorer: Any, target: Any, exclude: Any, ks: list[int],
+                        chunk_size: int) -> dict[str, float]:
+        """`evaluate_scorer` with the users split across ranks: per-user values gathered, then one mean."""
+        from graphrec.evaluation.metrics import evaluate_scorer_users, mean_metrics, users_with_targets
 
         rows = users_with_targets(target)
         start, stop = shard_range(len(rows), self.rank, self.world_size)
-        _, per_user = evaluate_users(user_emb, item_emb, target, exclude, ks, chunk_size, rows=rows[start:stop])
+        _, per_user = evaluate_scorer_users(scorer, target, exclude, ks, chunk_size, rows=rows[start:stop])
         names = list(per_user)
         local = torch.from_numpy(np.stack([per_user[name] for name in names], axis=1).reshape(-1, len(names)))
         everything = self.gather_rows(local).numpy()
@@ -183,8 +190,8 @@ class Distributed:
         """`evaluate_model` on this rank's replica (identical on every rank), users split across ranks."""
         from graphrec.evaluation.metrics import split_inputs
 
-        user_emb, item_emb, exclude = split_inputs(model, dataset, split)
-        return self.evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
+        scorer, exclude = split_inputs(model, dataset, split)
+        return self.evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size)
 
 
 def _batch_rows(batch: Any) -> tuple[int, tuple[str, ...]]:
