@@ -198,3 +198,35 @@ def test_top_k_equals_torch_topk(num_items: int, k: int) -> None:
     finite = torch.isfinite(expected[0])
     assert torch.equal(got[1][finite], expected[1][finite])
     assert (torch.gather(scores, 1, got[1]) == got[0]).all()
+
+
+def test_unseen_targets_count_as_misses_like_masked_extra_items() -> None:
+    """Held-out items unknown to training are misses: the same as extra items that are always masked; unknown
+    users are users whose every target is such an item. Checked against the slow reference on that extension."""
+    from graphrec.evaluation.metrics import UnseenTargets
+
+    user_emb, item_emb, target, exclude = _random_case(21)
+    num_users, num_items = target.shape
+    extra_items, unknown_users = 4, 3
+    rng = np.random.default_rng(5)
+    per_user = np.where(rng.random(num_users) < 0.3, rng.integers(1, extra_items + 1, num_users), 0)
+    per_user[0] = 2  # a user whose held-out items are all unknown to training
+    unseen = UnseenTargets(per_user.astype(np.int64), users=unknown_users, user_interactions=5)
+    got = evaluate_embeddings(torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, [3, 10],
+                              unseen=unseen)
+    # The extension: extra item columns (masked for everyone) hold each user's unseen targets; unknown users get
+    # rows whose targets are all masked.
+    wide = num_items + extra_items
+    rows = [list(target[u].indices) + list(range(num_items, num_items + per_user[u])) for u in range(num_users)]
+    rows += [[num_items, num_items + 1]] * unknown_users
+    target_ext = _csr(rows, wide)
+    masked_extra = _csr([list(range(num_items, wide))] * (num_users + unknown_users), wide)
+    excl_ext = [sp.vstack([sp.hstack([m, sp.csr_matrix((num_users, extra_items))]),
+                           sp.csr_matrix((unknown_users, wide))]).tocsr() for m in exclude] + [masked_extra]
+    users_ext = np.vstack([user_emb, np.zeros((unknown_users, user_emb.shape[1]), np.float32)])
+    items_ext = np.vstack([item_emb, rng.standard_normal((extra_items, item_emb.shape[1])).astype(np.float32)])
+    expected = reference_metrics(users_ext, items_ext, target_ext, excl_ext, [3, 10])
+    assert got["num_users"] == expected["num_users"] == int((target.getnnz(axis=1) + per_user > 0).sum()) + 3
+    assert got["unseen_interactions"] == int(per_user.sum()) + 5 and got["unseen_users"] == 3
+    assert {k: v for k, v in got.items() if "@" in k} == pytest.approx(
+        {k: v for k, v in expected.items() if "@" in k}, abs=1e-9)
