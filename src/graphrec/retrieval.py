@@ -161,19 +161,23 @@ def _top_k_torch(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
     if ambiguous.any():
         rows = torch.nonzero(ambiguous).flatten()
         values[rows], indices[rows] = _exact_with_ties(scores[rows], values[rows, k - 1], k)
-    # Canonical order of the chosen k: by index, then a stable sort by score (descending).
-    by_index, order = torch.sort(indices, dim=1)
-    values = values.gather(1, order)
-    values, order = torch.sort(values, dim=1, descending=True, stable=True)
-    return values, by_index.gather(1, order)
+    # Canonical order inside the chosen k (by index, then a stable sort by score, descending), needed only where
+    # equal values sit side by side: torch.topk's order of ties is unspecified.
+    tied = ambiguous | (values[:, 1:] == values[:, :-1]).any(dim=1)
+    if tied.any():
+        rows = torch.nonzero(tied).flatten()
+        by_index, order = torch.sort(indices[rows], dim=1)
+        ordered, order_v = torch.sort(values[rows].gather(1, order), dim=1, descending=True, stable=True)
+        values[rows], indices[rows] = ordered, by_index.gather(1, order_v)
+    return values, indices
 
 
 def _candidates(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The k best entries of each row up to ties, and which rows have a tie at the cut (so the set is ambiguous).
 
     Columns are pruned by blocks: the k best entries lie in the k blocks (of _BLOCK columns) with the largest
-    maxima, plus the ragged tail. A row is ambiguous when its k-th best equals the (k+1)-th candidate, or when a
-    block left out has a maximum as large as the k-th best (it could hold an equal entry with a smaller index).
+    maxima, plus the ragged tail. A row is ambiguous when another candidate equals its k-th best, or when a block
+    left out has a maximum as large as the k-th best (it could hold an equal entry with a smaller index).
     """
     n, m = scores.shape
     num_blocks = m // _BLOCK
@@ -181,15 +185,16 @@ def _candidates(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
         width = min(k + 1, m)
         values, indices = torch.topk(scores, width, dim=1, largest=True, sorted=True)
         ambiguous = values[:, k - 1] == values[:, k] if width > k else torch.zeros(n, dtype=torch.bool)
-        return values[:, :k].clone(), indices[:, :k].clone(), ambiguous
+        return values[:, :k].contiguous(), indices[:, :k].contiguous(), ambiguous
     block_max = scores[:, : num_blocks * _BLOCK].reshape(n, num_blocks, _BLOCK).amax(dim=2)
     best_max, best_blocks = torch.topk(block_max, k + 1, dim=1, sorted=True)
     cand = (best_blocks[:, :k].unsqueeze(2) * _BLOCK + torch.arange(_BLOCK)).reshape(n, k * _BLOCK)
     cand = torch.cat([cand, torch.arange(num_blocks * _BLOCK, m).expand(n, -1)], dim=1)
-    values, pos = torch.topk(scores.gather(1, cand), k + 1, dim=1, largest=True, sorted=True)
+    cand_scores = scores.gather(1, cand)
+    values, pos = torch.topk(cand_scores, k, dim=1, largest=True, sorted=True)  # k + 1 would cost twice as much
     kth = values[:, k - 1]
-    ambiguous = (kth == values[:, k]) | (best_max[:, k] >= kth)
-    return values[:, :k].clone(), cand.gather(1, pos[:, :k]), ambiguous
+    ambiguous = ((cand_scores >= kth[:, None]).sum(dim=1) > k) | (best_max[:, k] >= kth)
+    return values, cand.gather(1, pos), ambiguous
 
 
 def _exact_with_ties(rows: torch.Tensor, kth: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
