@@ -26,7 +26,7 @@ import torch
 
 from graphrec.config import RunConfig, apply_overrides
 from graphrec.data import load_dataset
-from graphrec.evaluation.metrics import evaluate_users, mean_metrics, split_inputs, users_with_targets
+from graphrec.evaluation.metrics import evaluate_scorer_users, mean_metrics, split_inputs, users_with_targets
 from graphrec.models import build_model
 from graphrec.training.objectives import make_objective
 from graphrec.training.trainer import _make_optimizer
@@ -87,10 +87,10 @@ def run(args: argparse.Namespace) -> dict:
                   step_input_nodes_mean=float(np.mean(nodes)) if nodes else None)
     del objective, optimizer
     started = time.perf_counter()
-    user_emb, item_emb, exclude = split_inputs(model, dataset, "test")
+    scorer, exclude = split_inputs(model, dataset, "test")
     users = users_with_targets(dataset.test)
     users = np.sort(np.random.default_rng(0).choice(users, min(args.eval_users, len(users)), replace=False))
-    _, per_user = evaluate_users(user_emb, item_emb, dataset.test, exclude, [20], rows=users)
+    _, per_user = evaluate_scorer_users(scorer, dataset.test, exclude, [20], rows=users)
     record["eval_s"], record["eval_users"] = time.perf_counter() - started, len(users)
     record["test_after_steps"] = {k: round(v, 5) for k, v in mean_metrics(per_user).items()}
     record.update(users=dataset.num_users, items=dataset.num_items, train_edges=int(dataset.train.nnz),

@@ -83,6 +83,7 @@ def features_only_row(args: argparse.Namespace) -> dict:
     """No graph, no training: items by their raw (normalised) feature vectors; users by the same weighting."""
     from graphrec.data import load_dataset
     from graphrec.evaluation import evaluate_embeddings
+    from graphrec.evaluation.metrics import dataset_unseen
     from graphrec.graph.walks import ItemGraph
     from graphrec.models.itemgraph import user_item_weights
     from graphrec.runs import model_inputs
@@ -94,7 +95,8 @@ def features_only_row(args: argparse.Namespace) -> dict:
     weights = user_item_weights(ItemGraph(dataset.train), dataset.train, dataset.train_timestamps,
                                 config.model.user_recent_items, numpy_rng(0, 32))
     users = torch.from_numpy(np.asarray(weights @ features.numpy(), dtype=np.float32))
-    user_task = evaluate_embeddings(users, features, dataset.test, [dataset.train, dataset.valid], [20])
+    user_task = evaluate_embeddings(users, features, dataset.test, [dataset.train, dataset.valid], [20],
+                                    unseen=dataset_unseen(dataset, "test"))  # unseen test items: misses
     pairs = last_item_pairs(dataset.train, dataset.test, dataset.train_timestamps)
     return {"name": "features only (no graph, no training)", "overrides": [], "user": user_task,
             "related": evaluate_related(features, pairs, ks=(10,)), "train_s": 0.0, "wall_s": 0.0, "epochs": 0}

@@ -57,3 +57,16 @@ def test_recommend_user_and_all_are_exclusive(run_dir: Path, capsys: pytest.Capt
 def test_recommend_all_needs_out(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recommend", str(run_dir), "--all"]) == 2
     assert "recommend --all needs --out FILE.parquet" in capsys.readouterr().err
+
+
+def test_batch_sits_below_run_directories() -> None:
+    """Layering (issue 12, point 7): graphrec.batch never imports graphrec.runs, not even inside a function."""
+    import ast
+
+    import graphrec.batch
+
+    tree = ast.parse(Path(graphrec.batch.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "graphrec" in {name.split(".")[0] for name in imported if name}  # the scan sees graphrec imports
+    assert not any(name == "graphrec.runs" or name.startswith("graphrec.runs.") for name in imported if name)

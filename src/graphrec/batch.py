@@ -10,22 +10,24 @@ Parquet file as a row group, so memory stays bounded whatever the number of user
     score     the model's score (dot product of the embeddings), float32
 
 Items the user interacted with in training are never recommended; a user with fewer than k unseen items gets
-fewer rows.
+fewer rows. Ranking is :func:`graphrec.retrieval.top_k_items` (ties: smaller item index first). This module sits
+below run directories: the caller loads the run and passes its scorer, id lists and seen-item matrix.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from graphrec.errors import ConfigError
-from graphrec.evaluation import top_k_items
+from graphrec.errors import DataError
 from graphrec.io import atomic_write
+from graphrec.retrieval import Scorer, capped_chunk_size, check_k, top_k_items
 
 logger = logging.getLogger(__name__)
 
@@ -50,26 +52,25 @@ def _chunks(num_users: int, chunk_size: int, show_progress: bool) -> Iterator[np
 
 
 def recommend_all(
-    run_dir: Any, k: int, out: str | Path, chunk_size: int = 2048, show_progress: bool = True
+    scorer: Scorer, user_ids: Sequence[int | str], item_ids: Sequence[int | str], seen: sp.csr_matrix, k: int,
+    out: str | Path, chunk_size: int = 2048, show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Write the top-`k` unseen items of every user of the run (a directory or a LoadedRun) to Parquet `out`.
+    """Write the top-`k` unseen items of every user to Parquet `out`: users `user_ids` (position = user_idx) scored
+    by `scorer`, items `item_ids`, `seen` (users × items) never recommended.
 
     Returns a report: num_users, rows, k, seconds, path.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from graphrec.runs import LoadedRun, load_run
-
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
+    k = check_k(k)
+    chunk_size = capped_chunk_size(chunk_size, scorer.num_items)
+    if seen.shape != (len(user_ids), len(item_ids)) or scorer.num_items != len(item_ids):
+        raise DataError(f"seen matrix {seen.shape} and scorer ({scorer.num_items} items) do not match "
+                        f"{len(user_ids)} users × {len(item_ids)} items; pass the run's own matrices")
     started = time.perf_counter()
-    run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
-    user_emb, item_emb = run.embeddings()
-    user_ids, user_type = _id_array(run.user_ids.ids)
-    item_ids, item_type = _id_array(run.item_ids.ids)
+    user_arr, user_type = _id_array(list(user_ids))
+    item_arr, item_type = _id_array(list(item_ids))
     schema = pa.schema([("user_id", user_type), ("rank", pa.int32()), ("item_id", item_type),
                         ("score", pa.float32())])
     rows_written = 0
@@ -77,20 +78,19 @@ def recommend_all(
     def write(tmp: Path) -> None:
         nonlocal rows_written
         with pq.ParquetWriter(tmp, schema) as writer:
-            for users in _chunks(len(run.user_ids), chunk_size, show_progress):
-                items, scores = top_k_items(user_emb, item_emb, users, k, run.train, chunk_size=chunk_size)
+            for users in _chunks(len(user_ids), chunk_size, show_progress):
+                items, scores = top_k_items(scorer, users, k, seen, chunk_size=chunk_size)
                 keep = items >= 0  # padding when a user has fewer than k unseen items
                 rows, ranks = np.nonzero(keep)
-                table = pa.table({"user_id": pa.array(user_ids[users[rows]], type=user_type),
+                table = pa.table({"user_id": pa.array(user_arr[users[rows]], type=user_type),
                                   "rank": pa.array(ranks.astype(np.int32) + 1),
-                                  "item_id": pa.array(item_ids[items[keep]], type=item_type),
+                                  "item_id": pa.array(item_arr[items[keep]], type=item_type),
                                   "score": pa.array(scores[keep].astype(np.float32))}, schema=schema)
                 writer.write_table(table)
                 rows_written += len(rows)
 
     atomic_write(out, write)
     seconds = time.perf_counter() - started
-    logger.info("wrote %d recommendations for %d users to %s in %.1f s", rows_written, len(run.user_ids), out,
-                seconds)
-    return {"num_users": len(run.user_ids), "rows": rows_written, "k": k, "seconds": round(seconds, 3),
+    logger.info("wrote %d recommendations for %d users to %s in %.1f s", rows_written, len(user_ids), out, seconds)
+    return {"num_users": len(user_ids), "rows": rows_written, "k": k, "seconds": round(seconds, 3),
             "path": str(out)}

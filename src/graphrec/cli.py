@@ -190,11 +190,13 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 def _cmd_recommend_all(args: argparse.Namespace) -> int:
     from graphrec.batch import recommend_all
+    from graphrec.runs import load_run, run_scorer
 
     if not args.out:
         raise ConfigError("recommend --all needs --out FILE.parquet for the recommendations of every user")
-    print(json.dumps(recommend_all(args.run_dir, args.k, args.out, chunk_size=args.chunk_size,
-                                   show_progress=not args.no_progress)))
+    run = load_run(args.run_dir)
+    print(json.dumps(recommend_all(run_scorer(run), run.user_ids.ids, run.item_ids.ids, run.train, args.k, args.out,
+                                   chunk_size=args.chunk_size, show_progress=not args.no_progress)))
     return EXIT_OK
 
 

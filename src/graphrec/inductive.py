@@ -24,9 +24,10 @@ import torch
 
 from graphrec.data.features import build_item_features
 from graphrec.data.idmap import IdMap
-from graphrec.errors import ConfigError, DataError, UnsupportedError
+from graphrec.errors import DataError, UnsupportedError
 from graphrec.io import atomic_save_npy
 from graphrec.models.base import InductiveItems
+from graphrec.retrieval import check_k, top_k
 from graphrec.rundir import LoadedRun, load_run
 
 logger = logging.getLogger(__name__)
@@ -43,15 +44,18 @@ class NewItem:
 
 
 def similar_items(run: LoadedRun, item_id: Any, k: int) -> list[dict[str, Any]]:
-    """The k items most similar to `item_id` (itself excluded), best first: [{"item_id", "score"}]."""
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
+    """The k items most similar to `item_id` by the model's item–item score (embedding dot product; ItemKNN's
+    neighbour table), itself excluded, best first, ties by the
+    smaller item index (graphrec.retrieval.top_k): [{"item_id", "score"}]."""
+    k = check_k(k)
     item_idx = run.item_ids.index(item_id)
-    _, items = run.embeddings()
-    scores = items @ items[item_idx]
+    scores = run.scorer().similar(torch.tensor([item_idx]))[0].float()
     scores[item_idx] = -torch.inf
-    top = torch.topk(scores, min(k, len(scores) - 1))
-    return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for s, i in zip(top.values, top.indices)]
+    if len(scores) < 2:
+        return []
+    values, indices = top_k(scores[None, :], min(k, len(scores) - 1))
+    return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)}
+            for s, i in zip(values[0].tolist(), indices[0].tolist())]
 
 
 @dataclass

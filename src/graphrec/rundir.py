@@ -53,7 +53,7 @@ class LoadedRun:
                 scorer = self.model.scorer()
             if self.extra_item_embeddings is not None:
                 assert isinstance(scorer, DotScorer)  # only embedding models fold items in
-                scorer = DotScorer(scorer.users, torch.cat([scorer.items, self.extra_item_embeddings]))
+                scorer = DotScorer(scorer.user_emb, torch.cat([scorer.item_emb, self.extra_item_embeddings]))
             self._scorer = scorer
         return self._scorer
 
@@ -64,7 +64,7 @@ class LoadedRun:
             raise UnsupportedError(
                 f"model '{self.config.model.name}' has no embeddings: it scores users from item–item similarities; "
                 "this needs an embedding model (mf, lightgcn, ngcf, pinsage, graphsage, popularity)")
-        return scorer.users, scorer.items
+        return scorer.user_emb, scorer.item_emb
 
     @property
     def has_embeddings(self) -> bool:
@@ -86,8 +86,8 @@ class LoadedRun:
         if self._scorer is None:
             return
         assert isinstance(self._scorer, DotScorer)
-        items = torch.cat([self._scorer.items, embeddings])
-        users = self.model.users_from_items(items) if isinstance(self.model, UsersFromItems) else self._scorer.users
+        items = torch.cat([self._scorer.item_emb, embeddings])
+        users = self.model.users_from_items(items) if isinstance(self.model, UsersFromItems) else self._scorer.user_emb
         self._scorer = DotScorer(users, items)
 
 

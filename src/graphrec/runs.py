@@ -31,9 +31,10 @@ import scipy.sparse as sp
 
 from graphrec.config import RunConfig, config_to_dict, config_to_toml
 from graphrec.data import Dataset, load_dataset
+from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer
+from graphrec.retrieval import Scorer, check_k, top_k_items
 from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.errors import ConfigError, UnsupportedError
-from graphrec.evaluation import evaluate_embeddings, top_k_items
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
 from graphrec.rundir import LoadedRun, load_run
@@ -153,22 +154,41 @@ def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
         np.savez(handle, **arrays)
 
 
-def _remap(matrix: sp.csr_matrix, source: Dataset, run: LoadedRun) -> sp.csr_matrix:
-    """Re-index a held-out matrix from the dataset's id maps into the run's; ids the run never saw are dropped."""
-    if source.user_ids.ids == run.user_ids.ids and source.item_ids.ids == run.item_ids.ids:
-        return matrix
+def _remap(
+    matrix: sp.csr_matrix, source: Dataset, run: LoadedRun, unseen: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[sp.csr_matrix, UnseenTargets]:
+    """Re-index a held-out matrix from the dataset's id maps into the run's, with what the run never saw.
+
+    Returns the matrix of pairs the run knows and, as :class:`UnseenTargets` in the run's user indices, the pairs
+    naming a user or item the run never saw: those of `matrix` whose ids are not in the run, plus the dataset's
+    own `unseen` pairs (external ids; kept by ``data.unseen_policy = "miss"``).
+    """
     coo = matrix.tocoo()
-    users = run.user_ids.indices(np.asarray(source.user_ids.ids, dtype=object)[coo.row])
-    items = run.item_ids.indices(np.asarray(source.item_ids.ids, dtype=object)[coo.col])
+    user_ids = np.asarray(source.user_ids.ids, dtype=object)[coo.row]
+    item_ids = np.asarray(source.item_ids.ids, dtype=object)[coo.col]
+    same = source.user_ids.ids == run.user_ids.ids and source.item_ids.ids == run.item_ids.ids
+    users = coo.row.astype(np.int64) if same else run.user_ids.indices(user_ids)
+    items = coo.col.astype(np.int64) if same else run.item_ids.indices(item_ids)
     known = (users >= 0) & (items >= 0)
-    if not known.all():
-        logger.warning("%d held-out interactions name users or items this run never saw; dropped", (~known).sum())
+    extra_users = unseen[0] if unseen is not None else np.zeros(0, object)
+    missing_ids = np.concatenate([user_ids[~known], np.asarray(extra_users, dtype=object)])
+    missing_idx = np.concatenate([users[~known], run.user_ids.indices(extra_users) if len(extra_users)
+                                  else np.zeros(0, np.int64)])
+    missing = UnseenTargets.of(missing_idx, missing_ids, len(run.user_ids))
+    if same:
+        return matrix, missing
     return sp.csr_matrix((np.ones(known.sum(), dtype=np.float32), (users[known], items[known])),
-                         shape=run.train.shape)
+                         shape=run.train.shape), missing
 
 
 def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str | None = None) -> dict[str, Any]:
-    """Full-ranking metrics of a run's best model on the valid or test split of its data (or of `data_path`)."""
+    """Full-ranking metrics of a run's best model on the valid or test split of its data (or of `data_path`).
+
+    Held-out interactions naming a user or item the run never saw count as misses under ``data.unseen_policy =
+    "miss"`` (the default; see :mod:`graphrec.evaluation.metrics`) and are left out under "drop" (rows dropped at load
+    are counted as loaded); either way the
+    result reports how many there were (``unseen_interactions``, ``unseen_users``).
+    """
     if split not in ("valid", "test"):
         raise ConfigError(f"--split must be 'valid' or 'test', got '{split}'")
     run = load_run(run_dir)
@@ -176,10 +196,19 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     if data_path is not None:
         data_config.path, data_config.interactions = data_path, None
     dataset = load_dataset(data_config, seed=_data_seed(run.config))
-    target = _remap(dataset.split(split), dataset, run)
-    exclude = [run.train] + ([_remap(dataset.valid, dataset, run)] if split == "test" else [])
-    user_emb, item_emb = run.embeddings()
-    return evaluate_embeddings(user_emb, item_emb, target, exclude, ks, run.config.eval.chunk_size)
+    pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
+    target, unseen = _remap(dataset.split(split), dataset, run, pairs)
+    exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
+    if data_config.unseen_policy == "drop":
+        dropped = dataset.stats.get("unseen", {}).get(split, {})
+        counts = {"unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
+                  "unseen_users": unseen.users + int(dropped.get("users", 0))}
+        if unseen.interactions:
+            logger.warning("%d held-out interactions name users or items this run never saw; dropped",
+                           unseen.interactions)
+        metrics = evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size)
+        return {**metrics, **counts}
+    return evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -204,18 +233,22 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 
 def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[dict[str, Any]]:
-    """The top-k unseen items for one external user id, as [{"item_id", "score"}] best first."""
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
+    """The top-k unseen items for one external user id, as [{"item_id", "score"}] best first (ties: smaller item
+    index first, graphrec.retrieval's rule)."""
+    k = check_k(k)
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     user_idx = run.user_ids.index(user_id)
-    user_emb, item_emb = run.embeddings()
-    items, scores = top_k_items(user_emb, item_emb, np.array([user_idx]), k, run.train)
+    items, scores = top_k_items(run_scorer(run), np.array([user_idx]), k, run.train)
     return [
         {"item_id": run.item_ids.id_of(int(i)), "score": float(s)}
         for i, s in zip(items[0], scores[0])
         if i >= 0
     ]
+
+
+def run_scorer(run: LoadedRun) -> Scorer:
+    """The scorer of a loaded run (its model plus items added since training)."""
+    return run.scorer()
 
 
 __all__ = ["LoadedRun", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]

@@ -40,7 +40,7 @@ def test_load_generated_lightgcn_dir(tmp_path: Path) -> None:
     _check_matrices(ds)
     assert ds.user_ids.ids == list(range(ds.num_users)), "integer ids 0..n-1 map to themselves"
     assert ds.num_users == 500 and ds.valid.nnz > 0
-    assert ds.train.nnz + ds.valid.nnz + ds.test.nnz == 10_000 - ds.stats["unseen_dropped"]["test"]["rows"]
+    assert ds.train.nnz + ds.valid.nnz + ds.test.nnz == 10_000 - ds.stats["unseen"]["test"]["rows"]
     again = load_dataset(DataConfig(path=str(tmp_path)), seed=1)
     assert (again.valid != ds.valid).nnz == 0, "validation carve is seeded"
     other = load_dataset(DataConfig(path=str(tmp_path), seed=2), seed=1)
@@ -65,13 +65,27 @@ def test_unseen_drop_counts_and_warns(tmp_path: Path, caplog: pytest.LogCaptureF
     _write(tmp_path / "valid.txt", ["0 2"])
     _write(tmp_path / "test.txt", ["0 2 7", "1 0", "5 1 8", "6 9"])
     with caplog.at_level(logging.WARNING, logger="graphrec.data.loading"):
-        ds = load_dataset(DataConfig(path=str(tmp_path)), seed=0)
-    assert ds.stats["unseen_dropped"] == {
+        ds = load_dataset(DataConfig(path=str(tmp_path), unseen_policy="drop"), seed=0)
+    assert ds.stats["unseen"] == {
         "valid": {"rows": 0, "users": 0, "items": 0},
         "test": {"rows": 4, "users": 2, "items": 3},
     }
-    assert ds.test.nnz == 2 and ds.num_items == 3
+    assert ds.test.nnz == 2 and ds.num_items == 3 and ds.unseen is None
     assert any("test.txt: dropped 4 of 6 rows" in r.getMessage() for r in caplog.records)
+
+
+def test_unseen_miss_is_the_default_and_keeps_the_pairs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _write(tmp_path / "train.txt", ["0 0 1", "1 1 2"])
+    _write(tmp_path / "valid.txt", ["0 2"])
+    _write(tmp_path / "test.txt", ["0 2 7", "1 0", "5 1 8", "6 9", "6 9"])
+    with caplog.at_level(logging.INFO, logger="graphrec.data.loading"):
+        ds = load_dataset(DataConfig(path=str(tmp_path)), seed=0)
+    assert ds.stats["unseen"]["test"] == {"rows": 5, "users": 2, "items": 3} and ds.stats["unseen_policy"] == "miss"
+    assert ds.test.nnz == 2 and ds.num_items == 3  # the matrices hold what training knows
+    assert ds.unseen is not None and ds.unseen["valid"][0].size == 0
+    users, items = ds.unseen["test"]
+    assert sorted(zip(users.tolist(), items.tolist())) == [(0, 7), (5, 1), (5, 8), (6, 9)]  # distinct pairs
+    assert any("test.txt: kept as misses 5 of 7 rows" in r.getMessage() for r in caplog.records)
 
 
 def test_unseen_error_names_file_count_and_id(tmp_path: Path) -> None:
@@ -81,7 +95,7 @@ def test_unseen_error_names_file_count_and_id(tmp_path: Path) -> None:
         load_dataset(DataConfig(path=str(tmp_path), unseen_policy="error"), seed=0)
     assert str(err.value) == (
         "test.txt: 2 rows name users or items never seen in training (first: item id 7); "
-        'set data.unseen_policy = "drop" to drop them (they are counted in stats), or fix the split'
+        'set data.unseen_policy = "miss" to count them as misses (or "drop" to drop them), or fix the split'
     )
 
 
@@ -115,7 +129,7 @@ def test_load_interactions_file(tmp_path: Path, split: str) -> None:
         frame[frame["rating"] >= 3].duplicated(["user_id", "item_id"]).sum()
     )
     assert ds.stats["split"] == ("random" if split == "auto" else split)
-    dropped = sum(v["rows"] for v in ds.stats["unseen_dropped"].values())
+    dropped = sum(v["rows"] for v in ds.stats["unseen"].values())
     assert ds.train.nnz + ds.valid.nnz + ds.test.nnz + dropped + ds.stats["kcore_dropped"] == (
         len(frame) - ds.stats["implicit_dropped"] - ds.stats["duplicates"]
     )

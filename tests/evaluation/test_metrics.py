@@ -14,7 +14,7 @@ from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.errors import ConfigError, DataError
 from graphrec.evaluation import evaluate_embeddings, evaluate_model, top_k_items
-from graphrec.evaluation.metrics import row_topk
+from graphrec.retrieval import top_k
 
 from .reference import reference_metrics
 
@@ -90,27 +90,28 @@ def test_results_independent_of_chunk_size_exactly() -> None:
 
 def test_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     import graphrec.evaluation.metrics as metrics
+    import graphrec.retrieval as retrieval
 
     user_emb, item_emb, target, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
     expected = evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048)
     shapes = []
     real_mm = torch.mm
-    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
+    monkeypatch.setattr(retrieval, "MAX_CHUNK_SCORES", 120 * 9)
     monkeypatch.setattr(metrics.torch, "mm", lambda a, b, out: shapes.append(out.shape) or real_mm(a, b, out=out))
     assert evaluate_embeddings(u, i, target, exclude, [5, 20], chunk_size=2048) == expected
     assert max(s[0] for s in shapes) == 9
 
 
 def test_top_k_chunks_are_capped_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import graphrec.evaluation.metrics as metrics
+    import graphrec.retrieval as retrieval
 
     user_emb, item_emb, _, exclude = _random_case(5, num_users=300, num_items=120, dim=16)
     u, i = torch.from_numpy(user_emb), torch.from_numpy(item_emb)
     users = np.arange(300)
     expected = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
-    monkeypatch.setattr(metrics, "MAX_CHUNK_SCORES", 120 * 9)
-    assert metrics.capped_chunk_size(2048, 120) == 9
+    monkeypatch.setattr(retrieval, "MAX_CHUNK_SCORES", 120 * 9)
+    assert retrieval.capped_chunk_size(2048, 120) == 9
     got = top_k_items(u, i, users, 5, exclude[0], chunk_size=2048)
     np.testing.assert_array_equal(got[0], expected[0])
 
@@ -187,13 +188,45 @@ def test_top_k_items_without_exclusion_and_k_above_num_items() -> None:
 
 
 @pytest.mark.parametrize(("num_items", "k"), [(40, 5), (1000, 1), (1000, 20), (4097, 20), (5000, 7)])
-def test_row_topk_equals_torch_topk(num_items: int, k: int) -> None:
+def test_top_k_equals_torch_topk(num_items: int, k: int) -> None:
     gen = torch.Generator().manual_seed(num_items + k)
     scores = torch.randn(33, num_items, generator=gen)
     scores[0, : num_items - 3] = float("-inf")  # fewer finite entries than k
     scores[1] = float("-inf")
-    expected, got = torch.topk(scores, k, dim=1), row_topk(scores, k)
+    expected, got = torch.topk(scores, k, dim=1), top_k(scores, k)
     assert torch.equal(got[0], expected[0])
     finite = torch.isfinite(expected[0])
     assert torch.equal(got[1][finite], expected[1][finite])
     assert (torch.gather(scores, 1, got[1]) == got[0]).all()
+
+
+def test_unseen_targets_count_as_misses_like_masked_extra_items() -> None:
+    """Held-out items unknown to training are misses: the same as extra items that are always masked; unknown
+    users are users whose every target is such an item. Checked against the slow reference on that extension."""
+    from graphrec.evaluation.metrics import UnseenTargets
+
+    user_emb, item_emb, target, exclude = _random_case(21)
+    num_users, num_items = target.shape
+    extra_items, unknown_users = 4, 3
+    rng = np.random.default_rng(5)
+    per_user = np.where(rng.random(num_users) < 0.3, rng.integers(1, extra_items + 1, num_users), 0)
+    per_user[0] = 2  # a user whose held-out items are all unknown to training
+    unseen = UnseenTargets(per_user.astype(np.int64), users=unknown_users, user_interactions=5)
+    got = evaluate_embeddings(torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, [3, 10],
+                              unseen=unseen)
+    # The extension: extra item columns (masked for everyone) hold each user's unseen targets; unknown users get
+    # rows whose targets are all masked.
+    wide = num_items + extra_items
+    rows = [list(target[u].indices) + list(range(num_items, num_items + per_user[u])) for u in range(num_users)]
+    rows += [[num_items, num_items + 1]] * unknown_users
+    target_ext = _csr(rows, wide)
+    masked_extra = _csr([list(range(num_items, wide))] * (num_users + unknown_users), wide)
+    excl_ext = [sp.vstack([sp.hstack([m, sp.csr_matrix((num_users, extra_items))]),
+                           sp.csr_matrix((unknown_users, wide))]).tocsr() for m in exclude] + [masked_extra]
+    users_ext = np.vstack([user_emb, np.zeros((unknown_users, user_emb.shape[1]), np.float32)])
+    items_ext = np.vstack([item_emb, rng.standard_normal((extra_items, item_emb.shape[1])).astype(np.float32)])
+    expected = reference_metrics(users_ext, items_ext, target_ext, excl_ext, [3, 10])
+    assert got["num_users"] == expected["num_users"] == int((target.getnnz(axis=1) + per_user > 0).sum()) + 3
+    assert got["unseen_interactions"] == int(per_user.sum()) + 5 and got["unseen_users"] == 3
+    assert {k: v for k, v in got.items() if "@" in k} == pytest.approx(
+        {k: v for k, v in expected.items() if "@" in k}, abs=1e-9)

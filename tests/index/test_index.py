@@ -134,7 +134,7 @@ def test_error_wording(tmp_path: Path) -> None:
         index.add(np.ones((2, 3)))
     with pytest.raises(DataError, match=r"queries must have shape \(m, 4\)"):
         index.search(np.ones((1, 5)), 3)
-    with pytest.raises(ConfigError, match="k must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="k: expected an integer ≥ 1, got 0; ask for at least one item"):
         index.search(np.ones((1, 4)), 0)
     with pytest.raises(UnknownNameError, match="unknown index kind 'annoy'; choose one of: exact, hnsw, ivf"):
         make_index("annoy", 4)

@@ -63,7 +63,7 @@ def test_retrieve_pads_when_too_few_unseen() -> None:
     cands = retrieve(build_index(vectors, "hnsw"), np.ones((2, 4), np.float32), np.array([0, 1]), seen, 3)
     assert cands.items[0].tolist() == [3, -1, -1] and np.isneginf(cands.scores[0, 1:]).all()
     assert len(set(cands.items[1].tolist())) == 3 and (cands.items[1] >= 0).all()  # all four items tie
-    with pytest.raises(ConfigError, match="n_candidates must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="n_candidates: expected an integer ≥ 1, got 0; ask for at least one item"):
         retrieve(build_index(vectors, "exact"), np.ones((2, 4), np.float32), np.array([0]), seen, 0)
 
 

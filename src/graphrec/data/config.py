@@ -29,7 +29,7 @@ class DataConfig:
     valid_ratio: float = 0.1  # fraction of each user's training items carved out for validation
     leave_last_n: int = 1  # leave_last: the N latest items of each user go to test (and N more to valid)
     temporal_cut: float = 0.8  # temporal: quantile of timestamps; later interactions go to test
-    unseen_policy: str = "drop"  # drop (counted, logged) | error: held-out users/items never seen in training
+    unseen_policy: str = "miss"  # miss (scored as misses) | drop (counted, logged) | error: held-out ids unseen in train
     # Inductive evaluation: this share of the training items (seeded) is withheld from training entirely — after the
     # split, so valid/test are the same as without it; their ids are listed in the run's data_stats.json.
     holdout_items: float = 0.0

@@ -26,6 +26,9 @@ class Dataset:
     test: sp.csr_matrix
     stats: dict[str, Any] = field(default_factory=dict)
     train_timestamps: np.ndarray | None = None  # per training interaction, in `train`'s CSR order (if known)
+    # data.unseen_policy = "miss": per held-out split, the distinct (user_id, item_id) pairs (external ids, object
+    # arrays) naming a user or item that training never saw — not in the matrices, counted as misses by evaluation.
+    unseen: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     @property
     def num_users(self) -> int:

@@ -11,10 +11,13 @@ Two sources:
 Id maps are built from the **training rows only** (sorted, so integer ids 0..n-1 map to themselves).
 
 **Unseen policy.** A validation or test row naming a user or item that never occurs in training cannot be scored.
-With ``unseen_policy = "drop"`` (default) such rows are dropped, counted in
-``stats["unseen_dropped"] = {"valid": {"rows", "users", "items"}, "test": {...}}`` (rows dropped, distinct unseen
-users, distinct unseen items) and logged at WARNING. With ``"error"`` a DataError names the file, the count and the
-first offending id.
+With ``unseen_policy = "miss"`` (default) such rows stay part of the split as misses, like the official LightGCN
+evaluator (whose item count spans train and test, so such items are never recommended): they are not in the
+matrices, but ``Dataset.unseen[split]`` holds their distinct (user_id, item_id) pairs, which evaluation counts in
+the users' targets (an unknown user scores 0), and logged at INFO. With ``"drop"`` they are dropped (logged at
+WARNING). Either way they are counted in ``stats["unseen"] = {"valid": {"rows", "users", "items"}, "test": {...}}``
+(rows, distinct unseen users, distinct unseen items) and ``stats["unseen_policy"]`` says what was done.
+With ``"error"`` a DataError names the file, the count and the first offending id.
 
 Every other removal is counted in ``stats`` too: ``duplicates`` (repeated (user, item) rows in train),
 ``heldout_duplicates`` ({"valid", "test"}: repeats inside a held-out split), ``heldout_overlap_train``
@@ -43,7 +46,7 @@ from graphrec.seeding import numpy_rng
 logger = logging.getLogger(__name__)
 
 SPLITS = ("auto", "given", "random", "leave_last", "temporal", "user_temporal")
-UNSEEN_POLICIES = ("drop", "error")
+UNSEEN_POLICIES = ("miss", "drop", "error")
 _TEST_STREAM, _VALID_STREAM, _HOLDOUT_STREAM = 101, 102, 103  # numpy_rng streams: test split, valid carve, held-out items
 
 Frames = dict[str, pd.DataFrame]
@@ -86,7 +89,9 @@ def _check_config(config: DataConfig) -> None:
     if config.split not in SPLITS:
         raise ConfigError(f"data.split = '{config.split}' is not supported; choose one of: {', '.join(SPLITS)}")
     if config.unseen_policy not in UNSEEN_POLICIES:
-        raise ConfigError(f"data.unseen_policy = '{config.unseen_policy}' is not supported; choose drop or error")
+        raise ConfigError(
+            f"data.unseen_policy = '{config.unseen_policy}' is not supported; choose one of: miss, drop, error"
+        )
     for name in ("test_ratio", "valid_ratio"):
         value = getattr(config, name)
         if not 0.0 <= value < 1.0:
@@ -195,10 +200,13 @@ def _build_dataset(frames: Frames, names: dict[str, str], policy: str, stats: di
     train_rows = _indices(train, user_index, item_index)
     matrices = {"train": _csr(*train_rows, shape)}
     train_keys = _csr_keys(matrices["train"])
-    stats.update(unseen_dropped={}, heldout_duplicates={}, heldout_overlap_train={})
+    stats.update(unseen={}, unseen_policy=policy, heldout_duplicates={}, heldout_overlap_train={})
+    unseen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in ("valid", "test"):
         rows = _heldout_indices(frames[split], user_index, item_index, names[split], policy, stats, split)
         matrices[split] = _heldout_csr(rows, train_keys, shape, split, stats)
+        if policy == "miss":
+            unseen[split] = _unseen_pairs(frames[split], rows)
     stats.update(
         num_users=shape[0], num_items=shape[1],
         num_train=int(matrices["train"].nnz), num_valid=int(matrices["valid"].nnz), num_test=int(matrices["test"].nnz),
@@ -208,7 +216,16 @@ def _build_dataset(frames: Frames, names: dict[str, str], policy: str, stats: di
         shape[0], shape[1], stats["num_train"], stats["num_valid"], stats["num_test"],
     )
     timestamps = _train_timestamps(train, train_rows, matrices["train"])
-    return Dataset(user_ids=user_ids, item_ids=item_ids, stats=stats, train_timestamps=timestamps, **matrices)
+    return Dataset(user_ids=user_ids, item_ids=item_ids, stats=stats, train_timestamps=timestamps,
+                   unseen=unseen if policy == "miss" else None, **matrices)
+
+
+def _unseen_pairs(frame: pd.DataFrame, rows_cols: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (user_id, item_id) pairs of `frame`'s rows whose user or item index is -1, as object arrays."""
+    rows, cols = rows_cols
+    unseen = (rows < 0) | (cols < 0)
+    pairs = frame.loc[unseen, ["user_id", "item_id"]].drop_duplicates()
+    return (pairs["user_id"].to_numpy(dtype=object), pairs["item_id"].to_numpy(dtype=object))
 
 
 def _train_timestamps(
@@ -243,7 +260,8 @@ def _csr_keys(matrix: sp.csr_matrix) -> np.ndarray:
 def _heldout_indices(
     frame: pd.DataFrame, users: pd.Index, items: pd.Index, name: str, policy: str, stats: dict[str, Any], split: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a held-out frame with rows naming unseen users/items dropped (counted) or rejected."""
+    """Indices of a held-out frame's rows (-1 where training never saw the id); rejected under policy "error",
+    counted otherwise. The matrices keep only the rows whose user and item are both known."""
     rows, cols = _indices(frame, users, items)
     unseen = (rows < 0) | (cols < 0)
     count = int(unseen.sum())
@@ -256,17 +274,16 @@ def _heldout_indices(
         value = value.item() if isinstance(value, np.generic) else value  # 7, not np.int64(7)
         raise DataError(
             f"{name}: {count} rows name users or items never seen in training (first: {which} id {value!r}); "
-            'set data.unseen_policy = "drop" to drop them (they are counted in stats), or fix the split'
+            'set data.unseen_policy = "miss" to count them as misses (or "drop" to drop them), or fix the split'
         )
-    stats["unseen_dropped"][split] = {
-        "rows": count, "users": int(len(pd.unique(bad_users))), "items": int(len(pd.unique(bad_items)))
-    }
+    counts = {"rows": count, "users": int(len(pd.unique(bad_users))), "items": int(len(pd.unique(bad_items)))}
+    stats["unseen"][split] = counts
     if count:
-        logger.warning(
-            "%s: dropped %d of %d rows naming users or items never seen in training (%d unseen users, %d unseen items)",
-            name, count, len(frame), stats["unseen_dropped"][split]["users"], stats["unseen_dropped"][split]["items"],
-        )
-    return rows[~unseen], cols[~unseen]
+        action = "dropped" if policy == "drop" else "kept as misses"
+        log = logger.warning if policy == "drop" else logger.info
+        log("%s: %s %d of %d rows naming users or items never seen in training (%d unseen users, %d unseen items)",
+            name, action, count, len(frame), counts["users"], counts["items"])
+    return rows, cols
 
 
 def _heldout_csr(
@@ -275,7 +292,8 @@ def _heldout_csr(
 ) -> sp.csr_matrix:
     """CSR of held-out pairs minus repeats (counted) and minus training positives (`train_keys`, sorted; counted)."""
     rows, cols = rows_cols
-    keys = np.sort(_keys(rows, cols, shape[1]))
+    known = (rows >= 0) & (cols >= 0)
+    keys = np.sort(_keys(rows[known], cols[known], shape[1]))
     unique_keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
     stats["heldout_duplicates"][split] = int(len(keys) - len(unique_keys))
     position = np.minimum(np.searchsorted(train_keys, unique_keys), max(len(train_keys) - 1, 0))

@@ -13,14 +13,23 @@ Let ``r_1..r_K`` be the hit indicators of the top-K list (``r_j = 1`` when the i
 * ``mrr@K       = 1 / j*`` where ``j*`` is the rank of the first hit within the top K, or ``0`` without one
 
 Every metric is averaged over the users with ``|T(u)| >= 1``; users without targets are skipped entirely and
-``num_users`` reports how many were averaged. Scores are computed chunk by chunk of users into one preallocated
+``num_users`` reports how many were averaged.
+
+**Held-out data that training never saw** (:class:`UnseenTargets`, ``data.unseen_policy = "miss"``, the default)
+counts as misses, as in the official LightGCN evaluator, whose item count spans train and test so that such items
+are simply never recommended: an interaction naming an unknown item stays in ``|T(u)|`` (it lowers recall and the
+IDCG's length), and a user unknown to training scores 0 on every metric and counts in ``num_users``. The result
+then also reports ``unseen_interactions`` and ``unseen_users``.
+
+Scoring, masking, top-k (ties: smaller item index first) and chunking are :mod:`graphrec.retrieval`'s. Scores are computed chunk by chunk of users into one preallocated
 buffer, so memory is ``chunk_size × num_items`` floats and the results do not depend on the chunk size.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,9 +37,22 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.errors import ConfigError, DataError
+from graphrec.retrieval import (
+    DotScorer,
+    Scorer,
+    capped_chunk_size,
+    check_k,
+    combine_exclude,
+    gather_rows,
+    mask_seen,
+    top_k,
+    user_chunks,
+)
+from graphrec.retrieval import top_k_items as _top_k_items
 
 if TYPE_CHECKING:
     from graphrec.data.dataset import Dataset
+    from graphrec.data.idmap import IdMap
     from graphrec.models.base import Recommender
 
 logger = logging.getLogger(__name__)
@@ -50,67 +72,57 @@ def _canonical_csr(matrix: sp.spmatrix | sp.sparray, shape: tuple[int, int], wha
     return csr
 
 
-def _combine_exclude(
-    exclude: sp.spmatrix | sp.sparray | Sequence[sp.spmatrix | sp.sparray] | None, shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """The union of the exclusion matrices' nonzero patterns, as one canonical CSR matrix."""
-    if exclude is None:
-        parts: list[sp.spmatrix | sp.sparray] = []
-    elif isinstance(exclude, (list, tuple)):
-        parts = list(exclude)
-    else:
-        parts = [exclude]
-    combined = sp.csr_matrix(shape, dtype=np.float32)
-    for part in parts:
-        mat = sp.csr_matrix(part, dtype=np.float32)
-        if mat.shape != shape:
-            raise DataError(f"exclude matrix has shape {mat.shape}, expected {shape}; pass a users × items matrix")
-        combined = combined + abs(mat)
-    return _canonical_csr(combined, shape, "exclude")
+_combine_exclude = combine_exclude  # two-stage ranking's name for it
 
 
-def _gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(local_row, col) int64 coordinates of the stored entries of CSR `rows`, local_row indexing into `rows`."""
-    starts = indptr[rows].astype(np.int64)
-    counts = indptr[rows + 1].astype(np.int64) - starts
-    total = int(counts.sum())
-    local = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts - starts, counts)
-    return local, indices[offsets].astype(np.int64)
+@dataclass(frozen=True)
+class UnseenTargets:
+    """Held-out interactions of one split that no model can hit, because training never saw their user or item.
 
-
-def _mask_scores(scores: torch.Tensor, exclude: sp.csr_matrix, rows: np.ndarray) -> None:
-    """Set `scores[i, j] = -inf` in place wherever item j is excluded for user `rows[i]` (scores contiguous)."""
-    local, cols = _gather_rows(exclude.indptr, exclude.indices, rows)
-    if local.size:
-        flat = torch.from_numpy(local * scores.shape[1] + cols)
-        scores.view(-1).index_fill_(0, flat, float("-inf"))
-
-
-def row_topk(scores: torch.Tensor, k: int, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.topk(scores, k, dim=1)`` (sorted, largest first), computed faster by pruning blocks of columns.
-
-    The k largest entries of a row lie in the k blocks (of `block` consecutive columns) with the largest block
-    maxima: an entry outside them is beaten by k block maxima. So only those k × block candidates, plus the
-    ragged tail of columns, go through the final topk. Identical to torch.topk except for the order of ties.
+    ``per_user`` int64 (num_users,): each known user's held-out interactions naming an unknown item (they stay in
+    the user's ``|T(u)|``); ``users``: distinct held-out users unknown to training (each scores 0 and counts in
+    ``num_users``); ``user_interactions``: their held-out interactions.
     """
-    n, m = scores.shape
-    num_blocks = m // block
-    if num_blocks < 4 * k:
-        return torch.topk(scores, k, dim=1, largest=True, sorted=True)
-    block_max = scores[:, : num_blocks * block].reshape(n, num_blocks, block).amax(dim=2)
-    best_blocks = torch.topk(block_max, k, dim=1, sorted=False).indices
-    cand = (best_blocks.unsqueeze(2) * block + torch.arange(block)).reshape(n, k * block)
-    cand = torch.cat([cand, torch.arange(num_blocks * block, m).expand(n, -1)], dim=1)
-    values, pos = torch.topk(scores.gather(1, cand), k, dim=1, largest=True, sorted=True)
-    return values, cand.gather(1, pos)
+
+    per_user: np.ndarray
+    users: int = 0
+    user_interactions: int = 0
+
+    @property
+    def interactions(self) -> int:
+        return int(self.per_user.sum()) + self.user_interactions
+
+    @classmethod
+    def of(cls, user_idx: np.ndarray, user_ids: np.ndarray, num_users: int) -> UnseenTargets:
+        """From distinct held-out pairs that name something unknown: their user index (-1: unknown user) and
+        external user id."""
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        known = user_idx >= 0
+        per_user = np.bincount(user_idx[known], minlength=num_users).astype(np.int64)
+        unknown_ids = np.asarray(user_ids, dtype=object)[~known]
+        return cls(per_user, len({str(u) for u in unknown_ids}), int((~known).sum()))
+
+    @classmethod
+    def none(cls, num_users: int) -> UnseenTargets:
+        return cls(np.zeros(num_users, dtype=np.int64))
+
+    def report(self) -> dict[str, int]:
+        return {"unseen_interactions": self.interactions, "unseen_users": self.users}
+
+
+def unseen_targets(pairs: tuple[np.ndarray, np.ndarray], users: IdMap) -> UnseenTargets:
+    """:class:`UnseenTargets` of distinct held-out (user_id, item_id) pairs naming a user or item that training
+    never saw, in the index space of the id map `users`."""
+    user_ids = np.asarray(pairs[0], dtype=object)
+    return UnseenTargets.of(users.indices(user_ids) if len(user_ids) else np.zeros(0, np.int64), user_ids,
+                            len(users))
 
 
 def _hit_matrix(
     top_idx: np.ndarray, top_val: np.ndarray, target: sp.csr_matrix, rows: np.ndarray, num_items: int
 ) -> np.ndarray:
     """Boolean (n, k) matrix: is `top_idx[i, j]` a target item of user `rows[i]` (and not a masked item)?"""
-    local, cols = _gather_rows(target.indptr, target.indices, rows)
+    local, cols = gather_rows(target.indptr, target.indices, rows)
     keys = local * num_items + cols  # sorted: rows ascend locally and CSR column indices are sorted
     query = np.arange(len(rows), dtype=np.int64)[:, None] * num_items + top_idx
     pos = np.searchsorted(keys, query)
@@ -138,33 +150,52 @@ def _per_user_metrics(hits: np.ndarray, num_targets: np.ndarray, ks: Sequence[in
 
 
 def _validate_ks(ks: Sequence[int], num_items: int) -> list[int]:
-    """`ks` as a list of positive ints no larger than the number of items."""
-    out = [int(k) for k in ks]
-    if not out or any(k < 1 for k in out):
-        raise ConfigError(f"ks must be a non-empty list of positive integers, got {list(ks)}; e.g. ks = [10, 20]")
+    """`ks` as a non-empty list of ints ≥ 1 (each checked by retrieval.check_k), none larger than `num_items`."""
+    if isinstance(ks, (int, np.integer)) or len(ks) == 0:
+        raise ConfigError(f"ks: expected a non-empty list of integers ≥ 1, got {ks!r}; e.g. ks = [10, 20]")
+    out = [check_k(k, "ks") for k in ks]
     if max(out) > num_items:
         raise ConfigError(f"ks contains {max(out)} but there are only {num_items} items; use smaller cut-offs")
     return out
 
 
-def _check_embeddings(user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
-    """Raise unless the embeddings are 2-D with the same dimension."""
-    if user_emb.dim() != 2 or item_emb.dim() != 2 or user_emb.shape[1] != item_emb.shape[1]:
-        raise DataError(
-            f"embeddings must be (num_users, d) and (num_items, d), got {tuple(user_emb.shape)} and "
-            f"{tuple(item_emb.shape)}"
-        )
+def model_scorer(model: Recommender) -> Scorer:
+    """The scorer of `model`, in eval mode and without grad (its training mode is restored afterwards).
+
+    The one place evaluation asks a model for its scores: today the dot product of ``model.embeddings()``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            user_emb, item_emb = model.embeddings()
+    finally:
+        model.train(was_training)
+    return DotScorer(user_emb, item_emb)
 
 
-def _chunks(rows: np.ndarray, chunk_size: int, show_progress: bool) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, slice) pairs of consecutive slices of `rows` of at most `chunk_size`, optionally with a progress bar."""
-    starts: Iterator[int] | range = range(0, len(rows), chunk_size)
-    if show_progress:
-        from tqdm.auto import tqdm
+@torch.no_grad()
+def evaluate_scorer(
+    scorer: Scorer,
+    target: sp.csr_matrix,
+    exclude: sp.csr_matrix | list[sp.csr_matrix] | None,
+    ks: list[int],
+    chunk_size: int = 2048,
+    show_progress: bool = False,
+    unseen: UnseenTargets | None = None,
+) -> dict[str, float]:
+    """Full-ranking metrics (see the module docstring) of `scorer`'s scores against `target` (users × items).
 
-        starts = tqdm(starts, desc="evaluating", unit="chunk", leave=False)
-    for start in starts:
-        yield start, rows[start : start + chunk_size]
+    Returns ``recall@K``, ``ndcg@K``, ``precision@K``, ``hit_rate@K`` and ``mrr@K`` for every K in `ks`, plus
+    ``num_users`` (the int count of users averaged over); with `unseen`, also ``unseen_interactions`` and
+    ``unseen_users`` (held-out data training never saw, counted as misses).
+    """
+    _, per_user = evaluate_scorer_users(scorer, target, exclude, ks, chunk_size, show_progress=show_progress,
+                                        unseen=unseen)
+    result = mean_metrics(per_user, unseen.users if unseen is not None else 0)
+    if unseen is not None:
+        result.update(unseen.report())
+    return result
 
 
 @torch.no_grad()
@@ -176,39 +207,29 @@ def evaluate_embeddings(
     ks: list[int],
     chunk_size: int = 2048,
     show_progress: bool = False,
+    unseen: UnseenTargets | None = None,
 ) -> dict[str, float]:
-    """Full-ranking metrics (see the module docstring) of `user_emb @ item_emb.T` against `target`.
-
-    Returns ``recall@K``, ``ndcg@K``, ``precision@K``, ``hit_rate@K`` and ``mrr@K`` for every K in `ks`, plus
-    ``num_users`` (the int count of users with at least one target, over which everything is averaged).
-    """
-    _, per_user = evaluate_users(user_emb, item_emb, target, exclude, ks, chunk_size, show_progress=show_progress)
-    return mean_metrics(per_user)
+    """:func:`evaluate_scorer` of the dot-product scores ``user_emb @ item_emb.T``."""
+    return evaluate_scorer(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size, show_progress, unseen)
 
 
-def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
-    """The metrics of `evaluate_embeddings` from per-user values: one mean per metric, plus ``num_users``."""
-    n = len(next(iter(per_user.values()))) if per_user else 0
-    result: dict[str, float] = {name: (float(v.mean()) if n else 0.0) for name, v in per_user.items()}
+def mean_metrics(per_user: dict[str, np.ndarray], unseen_users: int = 0) -> dict[str, float]:
+    """The metrics of `evaluate_scorer` from per-user values: one mean per metric, plus ``num_users``;
+    `unseen_users` users unknown to training count as zeros."""
+    n = (len(next(iter(per_user.values()))) if per_user else 0) + unseen_users
+    result: dict[str, float] = {name: (float(v.sum() / n) if n else 0.0) for name, v in per_user.items()}
     result["num_users"] = n
     if n == 0:
         logger.warning("no user has a target item; every metric is reported as 0.0")
     return result
 
 
-# At most this many scores (rows × items, float32: 512 MiB) per chunk: 2048 users × 2M items would be 16 GiB.
-MAX_CHUNK_SCORES = 2**27
-
-
-def capped_chunk_size(chunk_size: int, num_items: int) -> int:
-    """Rows scored at once against all `num_items` items: `chunk_size`, lowered to keep a chunk's score matrix
-    within MAX_CHUNK_SCORES (every full-ranking loop goes through this, so memory is bounded on any catalogue)."""
-    return min(chunk_size, max(1, MAX_CHUNK_SCORES // max(num_items, 1)))
-
-
-def users_with_targets(target: sp.csr_matrix) -> np.ndarray:
-    """int64 indices of the users with at least one target item, ascending (the users metrics average over)."""
-    return np.flatnonzero(np.diff(sp.csr_matrix(target).indptr) > 0).astype(np.int64)
+def users_with_targets(target: sp.csr_matrix, unseen: UnseenTargets | None = None) -> np.ndarray:
+    """int64 indices of the users with at least one target item (counting `unseen` ones), ascending."""
+    counts = np.diff(sp.csr_matrix(target).indptr)
+    if unseen is not None:
+        counts = counts + unseen.per_user
+    return np.flatnonzero(counts > 0).astype(np.int64)
 
 
 @torch.no_grad()
@@ -222,31 +243,48 @@ def evaluate_users(
     rows: np.ndarray | None = None,
     show_progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`evaluate_scorer_users` of the dot-product scores ``user_emb @ item_emb.T``."""
+    return evaluate_scorer_users(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size, rows,
+                                 show_progress)
+
+
+@torch.no_grad()
+def evaluate_scorer_users(
+    scorer: Scorer,
+    target: sp.csr_matrix,
+    exclude: sp.csr_matrix | list[sp.csr_matrix] | None,
+    ks: list[int],
+    chunk_size: int = 2048,
+    rows: np.ndarray | None = None,
+    show_progress: bool = False,
+    unseen: UnseenTargets | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-user metric values: ``(rows, {"recall@K": float64 (len(rows),), ...})`` for the users `rows` (default:
-    :func:`users_with_targets`; every given user must have a target). Used by `evaluate_embeddings` and by the
+    :func:`users_with_targets`; every given user must have a target). Used by `evaluate_scorer` and by the
     distributed evaluation, which gathers these values from every rank before taking one mean."""
-    _check_embeddings(user_emb, item_emb)
-    num_users, num_items = user_emb.shape[0], item_emb.shape[0]
+    num_users, num_items = target.shape[0], scorer.num_items
     ks = _validate_ks(ks, num_items)
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
     target = _canonical_csr(target, (num_users, num_items), "target")
-    excl = _combine_exclude(exclude, (num_users, num_items))
-    users_u = user_emb.detach().cpu().float().contiguous()
-    items_t = item_emb.detach().cpu().float().T
+    excl = combine_exclude(exclude, (num_users, num_items))
     num_targets_all = np.diff(target.indptr).astype(np.int64)
-    rows_all = users_with_targets(target) if rows is None else np.asarray(rows, dtype=np.int64)
+    if unseen is not None:
+        num_targets_all = num_targets_all + unseen.per_user
+    rows_all = users_with_targets(target, unseen) if rows is None else np.asarray(rows, dtype=np.int64)
     assert (num_targets_all[rows_all] > 0).all(), "evaluate_users: every user must have a target item"
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
     per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
-    chunk_size = capped_chunk_size(chunk_size, num_items)
-    buffer = torch.empty((min(chunk_size, max(len(rows_all), 1)), num_items), dtype=torch.float32)
+    size = capped_chunk_size(chunk_size, num_items)
+    dot = scorer if isinstance(scorer, DotScorer) else None  # dot products go into one preallocated buffer
+    buffer = torch.empty((min(size, max(len(rows_all), 1)), num_items)) if dot is not None else None
     max_k = max(ks)
-    for start, chunk in _chunks(rows_all, chunk_size, show_progress):
-        scores = buffer[: len(chunk)]
-        torch.mm(users_u[torch.from_numpy(chunk)], items_t, out=scores)
-        _mask_scores(scores, excl, chunk)
-        top_val, top_idx = row_topk(scores, max_k)
+    for start, chunk in user_chunks(rows_all, chunk_size, num_items, "evaluating" if show_progress else None):
+        users = torch.from_numpy(chunk)
+        if dot is not None and buffer is not None:
+            scores = dot.score(users, out=buffer[: len(chunk)])
+        else:
+            scores = scorer.score(users).float().contiguous()
+        mask_seen(scores, excl, chunk)
+        top_val, top_idx = top_k(scores, max_k)
         hits = _hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
         for name, values in _per_user_metrics(hits, num_targets_all[chunk], ks).items():
             per_user[name][start : start + len(chunk)] = values
@@ -256,32 +294,32 @@ def evaluate_users(
 def evaluate_model(
     model: Recommender, dataset: Dataset, split: str, ks: list[int], chunk_size: int = 2048
 ) -> dict[str, float]:
-    """Evaluate `model` on `split` ("valid": train items excluded; "test": train and valid items excluded).
+    """Evaluate `model` on `split` ("valid": train items excluded; "test": train and valid items excluded), with
+    the split's held-out data unknown to training counted as misses when the dataset kept it (policy "miss").
 
     The model is put in eval mode under ``torch.no_grad()`` and restored to its previous mode afterwards.
     """
-    user_emb, item_emb, exclude = split_inputs(model, dataset, split)
-    return evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
+    scorer, exclude = split_inputs(model, dataset, split)
+    return evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size,
+                           unseen=dataset_unseen(dataset, split))
 
 
-def split_inputs(
-    model: Recommender, dataset: Dataset, split: str
-) -> tuple[torch.Tensor, torch.Tensor, list[sp.csr_matrix]]:
-    """What evaluating `model` on `split` needs: its embeddings (eval mode, no grad) and the matrices to exclude."""
+def dataset_unseen(dataset: Dataset, split: str) -> UnseenTargets | None:
+    """The split's held-out pairs unknown to training as :class:`UnseenTargets` (None unless the dataset was
+    loaded with ``data.unseen_policy = "miss"``)."""
+    pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
+    return None if pairs is None else unseen_targets(pairs, dataset.user_ids)
+
+
+def split_inputs(model: Recommender, dataset: Dataset, split: str) -> tuple[Scorer, list[sp.csr_matrix]]:
+    """What evaluating `model` on `split` needs: its scorer (eval mode, no grad) and the matrices to exclude."""
     if split == "valid":
         exclude = [dataset.train]
     elif split == "test":
         exclude = [dataset.train, dataset.valid]
     else:
         raise ConfigError(f"cannot evaluate on split '{split}'; choose one of: valid, test")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            user_emb, item_emb = model.embeddings()
-    finally:
-        model.train(was_training)
-    return user_emb, item_emb, exclude
+    return model_scorer(model), exclude
 
 
 @torch.no_grad()
@@ -293,33 +331,7 @@ def top_k_items(
     exclude: sp.csr_matrix | None,
     chunk_size: int = 2048,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` highest-scoring non-excluded items of each user in `user_idx`, best first.
-
-    Returns ``(indices, scores)``, int64 and float32 arrays of shape ``(len(user_idx), k)``. Excluded items are
-    never returned: when a user has fewer than `k` non-excluded items, the row is padded on the right with
-    index ``-1`` and score ``-inf``. Ties in score are broken arbitrarily.
-    """
-    _check_embeddings(user_emb, item_emb)
-    num_users, num_items = user_emb.shape[0], item_emb.shape[0]
-    if k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k}")
-    user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
-    if user_idx.size and (user_idx.min() < 0 or user_idx.max() >= num_users):
-        raise DataError(f"user indices must lie in [0, {num_users}), got range [{user_idx.min()}, {user_idx.max()}]")
-    excl = _combine_exclude(exclude, (num_users, num_items))
-    k_eff = min(k, num_items)
-    indices = np.full((len(user_idx), k), -1, dtype=np.int64)
-    values = np.full((len(user_idx), k), -np.inf, dtype=np.float32)
-    users_u = user_emb.detach().cpu().float()
-    items_t = item_emb.detach().cpu().float().T
-    chunk_size = capped_chunk_size(chunk_size, num_items)
-    for start in range(0, len(user_idx), chunk_size):
-        rows = user_idx[start : start + chunk_size]
-        scores = (users_u[torch.from_numpy(rows)] @ items_t).contiguous()
-        _mask_scores(scores, excl, rows)
-        top_val, top_idx = row_topk(scores, k_eff)
-        top_val_np, top_idx_np = top_val.numpy(), top_idx.numpy().astype(np.int64)
-        valid = top_val_np > -np.inf
-        indices[start : start + len(rows), :k_eff] = np.where(valid, top_idx_np, -1)
-        values[start : start + len(rows), :k_eff] = np.where(valid, top_val_np, -np.inf)
-    return indices, values
+    """:func:`graphrec.retrieval.top_k_items` of the dot-product scores ``user_emb @ item_emb.T``: the `k` best
+    non-excluded items of each user, best first, ties by smaller item index, padded with -1 / -inf."""
+    return _top_k_items(DotScorer(user_emb, item_emb), user_idx, k, exclude, chunk_size,
+                        num_users=user_emb.shape[0])

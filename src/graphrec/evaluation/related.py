@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.errors import DataError
-from graphrec.evaluation.metrics import capped_chunk_size
+from graphrec.retrieval import capped_chunk_size
 
 
 def last_item_pairs(train: sp.csr_matrix, held_out: sp.csr_matrix, timestamps: np.ndarray | None) -> np.ndarray:

@@ -134,12 +134,6 @@ def as_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.ndarr
     return array
 
 
-def check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k!r}")
-    return int(k)
-
-
 def check_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     """Reject option values that are not positive integers (None means "automatic"); return the options."""
     for name, value in options.items():

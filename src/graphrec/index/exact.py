@@ -6,18 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from graphrec.errors import RunDirError
-from graphrec.index.base import as_vectors, check_k, check_options, padded, register_backend, write_meta
+from graphrec.index.base import as_vectors, check_options, padded, register_backend, write_meta
 from graphrec.io import atomic_write
+from graphrec.retrieval import check_k, top_k
 
 VECTORS_FILE = "vectors.npy"
 
 
 class ExactIndex:
-    """Scores every stored vector for every query. Ties are broken by the smaller id, so results are exact and
-    deterministic.
+    """Scores every stored vector for every query, ranked by graphrec.retrieval.top_k (ties: the smaller id
+    first), so results are exact and deterministic.
 
     Options: ``chunk_size`` — queries scored at once (memory is a few chunk_size × n arrays; default 512).
     """
@@ -60,7 +60,8 @@ class ExactIndex:
         stored = self._buffer[: self._n]
         for start in range(0, len(queries), self.chunk_size):
             block = queries[start : start + self.chunk_size] @ stored.T
-            scores[start : start + len(block)], ids[start : start + len(block)] = _top_k(block, k_eff)
+            if k_eff:
+                scores[start : start + len(block)], ids[start : start + len(block)] = top_k(block, k_eff)
         return padded(scores, ids, k)
 
     def options(self) -> dict[str, Any]:
@@ -72,34 +73,6 @@ class ExactIndex:
         stored = np.ascontiguousarray(self._buffer[: self._n])
         atomic_write(directory / VECTORS_FILE, lambda tmp: _save_npy(tmp, stored))
         write_meta(directory, self, self.options())
-
-
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest entries of each row, best first, ties by column index.
-
-    torch.topk of k+1 finds the top k fast; only rows where the k-th and (k+1)-th values tie (so the cut is
-    ambiguous) take the slow tie-exact path.
-    """
-    n, m = scores.shape
-    if k == 0:
-        return scores[:, :0], np.empty((n, 0), dtype=np.int64)
-    width = min(k + 1, m)
-    values, cand = torch.topk(torch.from_numpy(scores), width, dim=1, sorted=True)
-    values, cand = values.numpy(), cand.numpy()
-    cand_scores, cand = values[:, :k], cand[:, :k]
-    order = np.lexsort((cand, -cand_scores), axis=1)
-    out_scores = np.take_along_axis(cand_scores, order, axis=1)
-    out_ids = np.take_along_axis(cand, order, axis=1).astype(np.int64)
-    if width > k:
-        for row in np.flatnonzero(values[:, k - 1] == values[:, k]):
-            out_scores[row], out_ids[row] = _top_k_row_ties(scores[row], k)
-    return out_scores, out_ids
-
-
-def _top_k_row_ties(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest entries of one row, ties by column index (a stable sort of the whole row)."""
-    order = np.argsort(-row, kind="stable")[:k]
-    return row[order], order.astype(np.int64)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from graphrec.errors import DataError, RunDirError
-from graphrec.index.base import as_vectors, check_k, check_options, padded, register_backend, write_meta
+from graphrec.index.base import as_vectors, check_options, padded, register_backend, write_meta
 from graphrec.io import atomic_write
+from graphrec.retrieval import check_k
 
 logger = logging.getLogger(__name__)
 

@@ -1,61 +1,34 @@
 """Scorers: what a model's state turns into for ranking. A scorer answers ``score(user_idx)`` with a (B × num_items)
 float32 matrix and ``similar(item_idx)`` with a (B × num_items) item–item matrix; both are pure.
 
-- :class:`DotScorer` — final embeddings: score = U[u] · Iᵀ, similar = I[i] · Iᵀ.
+- :class:`DotScorer` (graphrec.retrieval) — final embeddings: score = U[u] · Iᵀ, similar = I[i] · Iᵀ.
 - :class:`SparseItemScorer` — a user's item history times an item–item matrix: score = R[u] · S, similar = S[i]
   (item-neighbourhood models such as ItemKNN, which have no per-item embedding).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.retrieval import DotScorer
+from graphrec.retrieval import Scorer as RankingScorer
 
-@runtime_checkable
-class Scorer(Protocol):
-    """What ranking needs from a model: every item's score for a batch of users."""
+__all__ = ["DotScorer", "Scorer", "SparseItemScorer"]
 
-    @property
-    def num_users(self) -> int: ...
 
-    @property
-    def num_items(self) -> int: ...
+class Scorer(RankingScorer, Protocol):
+    """What a model's state becomes for ranking: retrieval's Scorer (``num_items``, ``score``) plus the user count
+    and item–item scores."""
 
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        """(len(user_idx), num_items) float32 scores, no gradient."""
-        ...
+    num_users: int
 
     def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
         """(len(item_idx), num_items) float32 item–item similarities, no gradient."""
         ...
-
-
-class DotScorer:
-    """f(u, v) = <users[u], items[v]> over fixed final embeddings."""
-
-    def __init__(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        if users.ndim != 2 or items.ndim != 2 or users.shape[1] != items.shape[1]:
-            raise ValueError(f"user and item embeddings must be 2-D of one width, got {tuple(users.shape)} "
-                             f"and {tuple(items.shape)}")
-        self.users, self.items = users, items
-
-    @property
-    def num_users(self) -> int:
-        return int(self.users.shape[0])
-
-    @property
-    def num_items(self) -> int:
-        return int(self.items.shape[0])
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.users[user_idx] @ self.items.T
-
-    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        return self.items[item_idx] @ self.items.T
 
 
 class SparseItemScorer:
@@ -66,14 +39,7 @@ class SparseItemScorer:
             raise ValueError(f"history {history.shape} and similarity {similarity.shape} do not compose")
         self.history = sp.csr_matrix(history, dtype=np.float32)
         self.similarity = sp.csr_matrix(similarity, dtype=np.float32)
-
-    @property
-    def num_users(self) -> int:
-        return int(self.history.shape[0])
-
-    @property
-    def num_items(self) -> int:
-        return int(self.similarity.shape[1])
+        self.num_users, self.num_items = int(history.shape[0]), int(similarity.shape[1])
 
     def score(self, user_idx: torch.Tensor) -> torch.Tensor:
         rows = self.history[np.asarray(user_idx, dtype=np.int64)]

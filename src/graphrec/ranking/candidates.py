@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.errors import ConfigError, DataError
+from graphrec.errors import ConfigError
+
 # The evaluator's own helpers, so two-stage metrics are defined exactly like full-ranking ones.
-from graphrec.evaluation.metrics import (_canonical_csr, _combine_exclude, _hit_matrix, _per_user_metrics,
-                                         _validate_ks)
+from graphrec.evaluation.metrics import _canonical_csr, _hit_matrix, _per_user_metrics, _validate_ks
 from graphrec.index import VectorIndex
+from graphrec.retrieval import check_k, check_users, combine_exclude, rank_candidates
 
 
 @dataclass
@@ -56,13 +57,9 @@ def retrieve(
     matrices, united) marks the items a user must not get back (training items; plus validation items when
     evaluating on test).
     """
-    if n_candidates < 1:
-        raise ConfigError(f"n_candidates must be a positive integer, got {n_candidates}")
-    user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
-    if user_idx.size and (user_idx.min() < 0 or user_idx.max() >= len(user_vectors)):
-        raise DataError(f"user indices must lie in [0, {len(user_vectors)}), got range "
-                        f"[{user_idx.min()}, {user_idx.max()}]")
-    seen = _combine_exclude(exclude, (len(user_vectors), len(index)))
+    n_candidates = check_k(n_candidates, "n_candidates")
+    user_idx = check_users(user_idx, len(user_vectors))
+    seen = combine_exclude(exclude, (len(user_vectors), len(index)))
     items = np.full((len(user_idx), n_candidates), -1, dtype=np.int64)
     scores = np.full((len(user_idx), n_candidates), -np.inf, dtype=np.float32)
     wanted = n_candidates + np.diff(seen.indptr)[user_idx]
@@ -82,18 +79,9 @@ def retrieve(
 
 
 def top_k_of(candidates: Candidates, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` best candidates of each row by `scores` (n, c), best first (ties: retrieval order), padded -1/-inf."""
-    if k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k}")
-    masked = np.where(candidates.valid, scores, -np.inf).astype(np.float32)
-    order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
-    out_items = np.full((len(masked), k), -1, dtype=np.int64)
-    out_scores = np.full((len(masked), k), -np.inf, dtype=np.float32)
-    top_scores = np.take_along_axis(masked, order, axis=1)
-    out_scores[:, : order.shape[1]] = top_scores
-    out_items[:, : order.shape[1]] = np.where(top_scores > -np.inf,
-                                              np.take_along_axis(candidates.items, order, axis=1), -1)
-    return out_items, out_scores
+    """The `k` best candidates of each row by `scores` (n, c), best first, padded -1/-inf; ties by the smaller
+    item index (graphrec.retrieval.rank_candidates)."""
+    return rank_candidates(candidates.items, scores, k)
 
 
 def evaluate_ranked(

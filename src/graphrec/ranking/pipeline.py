@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from graphrec.index import VectorIndex
 from graphrec.ranking.candidates import retrieve, top_k_of
 from graphrec.ranking.rankers import Ranker, RankingContext
+from graphrec.retrieval import check_k
 
 
 def two_stage(
@@ -28,6 +29,7 @@ def two_stage(
     Returns ``(items, scores)`` (len(user_idx), k), int64 item indices and float32 scores, padded -1 / -inf.
     Users are processed `chunk_size` at a time, so memory is chunk_size × n_candidates × dim floats.
     """
+    k = check_k(k)
     user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
     exclude = context.history if exclude is None else exclude
     items = np.full((len(user_idx), k), -1, dtype=np.int64)

@@ -23,6 +23,7 @@ import torch
 from graphrec.data.idmap import IdMap
 from graphrec.index import VectorIndex
 from graphrec.models.scoring import SparseItemScorer
+from graphrec.retrieval import check_k, rank_candidates, top_k
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ class ServingState:
         return base if extra is None else np.concatenate([base, extra])
 
     def recommend(self, user_id: Any, k: int) -> Ranked:
-        """Top-k unseen items: index candidates (depth max(candidates, k), seen removed) ranked by exact score.
-        Unknown users, and users without interactions or with a zero vector, get the popular items."""
+        """Top-k unseen items: index candidates (depth max(candidates, k), seen removed) ranked by exact score
+        (graphrec.retrieval: ties by the smaller item index). Unknown users, and users without interactions or
+        with a zero vector, get the popular items."""
+        k = check_k(k)
         user_idx = self.users.lookup(user_id)
         if user_idx is None:
             return self.popular(k, _EMPTY)
@@ -133,7 +136,9 @@ class ServingState:
         return self._rank(candidates[:depth], vector, k)
 
     def similar(self, item_id: Any, k: int) -> Ranked:
-        """The k items nearest the item by inner product (itself excluded); popular items for a zero vector."""
+        """The k items nearest the item by inner product (itself excluded; ties by the smaller item index);
+        popular items for a zero vector."""
+        k = check_k(k)
         item_idx = self.items.index(item_id)
         if self.scorer is not None:
             scores = self.scorer.similar(torch.tensor([item_idx])).numpy()[0]
@@ -146,19 +151,22 @@ class ServingState:
         return self._rank(candidates[candidates != item_idx], vector, k)
 
     def popular(self, k: int, exclude: np.ndarray) -> Ranked:
+        """The k most popular items not in `exclude` (ties by the smaller item index)."""
+        k = check_k(k)
         order = self._popular_items()
         top = order[: k + len(exclude)]
         if len(exclude):
             top = top[~np.isin(top, exclude)]
-        top = top[:k]
-        return Ranked(top, self.popularity.data[top].astype(np.float32), "popular")
+        items, scores = rank_candidates(top, self.popularity.data[top], k)
+        return Ranked(items, scores, "popular")
 
     def _popular_items(self) -> np.ndarray:
-        """Items by popularity, re-sorted at most every popularity_refresh_s seconds (a sort is ~ms per call)."""
+        """Items by popularity (retrieval.top_k's order), re-sorted at most every popularity_refresh_s seconds
+        (a sort is ~ms per call)."""
         now = time.monotonic()
         if now - self._popular_at >= self._popularity_refresh_s or len(self._popular_order) == 0:
             counts = self.popularity.view()
-            self._popular_order = np.lexsort((np.arange(len(counts)), -counts))  # ties: lower position first
+            self._popular_order = top_k(counts[None, :], len(counts))[1][0] if len(counts) else _EMPTY
             self._popular_at = now
         return self._popular_order
 
@@ -175,9 +183,9 @@ class ServingState:
 
     def _top(self, scores: np.ndarray, k: int) -> Ranked:
         """The k best of a full score row, -inf (masked) excluded."""
-        order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # equal scores: smaller index first
-        order = order[np.isfinite(scores[order])]
-        return Ranked(order, scores[order].astype(np.float32))
+        values, order = top_k(np.asarray(scores, dtype=np.float32)[None, :], k)  # ties: smaller index first
+        keep = np.isfinite(values[0])
+        return Ranked(order[0][keep], values[0][keep])
 
     def _search(self, vector: np.ndarray, depth: int) -> np.ndarray:
         assert self.index is not None
@@ -188,9 +196,9 @@ class ServingState:
         return ids[ids >= 0]
 
     def _rank(self, candidates: np.ndarray, vector: np.ndarray, k: int) -> Ranked:
-        scores = self.item_vectors.data[candidates] @ vector
-        order = np.argsort(-scores, kind="stable")[:k]  # by exact score; ties keep the index's order
-        return Ranked(candidates[order], scores[order])
+        """The candidates ranked by exact score, best first (graphrec.retrieval.rank_candidates)."""
+        items, scores = rank_candidates(candidates, self.item_vectors.data[candidates] @ vector, k)
+        return Ranked(items, scores)
 
     def item_entries(self, ranked: Ranked) -> list[dict[str, Any]]:
         id_of = self.items.id_of

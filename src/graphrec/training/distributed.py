@@ -163,24 +163,35 @@ class Distributed:
     def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, target: Any, exclude: Any,
                             ks: list[int], chunk_size: int) -> dict[str, float]:
         """`evaluate_embeddings` with the users split across ranks: per-user values gathered, then one mean."""
-        from graphrec.evaluation.metrics import evaluate_users, mean_metrics, users_with_targets
+        from graphrec.retrieval import DotScorer
 
-        rows = users_with_targets(target)
+        return self.evaluate_scorer(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size)
+
+    def evaluate_scorer(self, scorer: Any, target: Any, exclude: Any, ks: list[int], chunk_size: int,
+                        unseen: Any = None) -> dict[str, float]:
+        """`evaluate_scorer` with the users split across ranks: per-user values gathered, then one mean."""
+        from graphrec.evaluation.metrics import evaluate_scorer_users, mean_metrics, users_with_targets
+
+        rows = users_with_targets(target, unseen)
         start, stop = shard_range(len(rows), self.rank, self.world_size)
-        _, per_user = evaluate_users(user_emb, item_emb, target, exclude, ks, chunk_size, rows=rows[start:stop])
+        _, per_user = evaluate_scorer_users(scorer, target, exclude, ks, chunk_size, rows=rows[start:stop],
+                                            unseen=unseen)
         names = list(per_user)
         local = torch.from_numpy(np.stack([per_user[name] for name in names], axis=1).reshape(-1, len(names)))
         everything = self.gather_rows(local).numpy()
         assert everything.shape[0] == len(rows), "every evaluated user is gathered exactly once"
-        return mean_metrics({name: everything[:, j] for j, name in enumerate(names)})
+        result = mean_metrics({name: everything[:, j] for j, name in enumerate(names)},
+                              unseen.users if unseen is not None else 0)
+        return result if unseen is None else {**result, **unseen.report()}
 
     def evaluate_model(self, model: torch.nn.Module, dataset: Any, split: str, ks: list[int],
                        chunk_size: int) -> dict[str, float]:
         """`evaluate_model` on this rank's replica (identical on every rank), users split across ranks."""
-        from graphrec.evaluation.metrics import split_inputs
+        from graphrec.evaluation.metrics import dataset_unseen, split_inputs
 
-        user_emb, item_emb, exclude = split_inputs(model, dataset, split)
-        return self.evaluate_embeddings(user_emb, item_emb, dataset.split(split), exclude, ks, chunk_size)
+        scorer, exclude = split_inputs(model, dataset, split)
+        return self.evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size,
+                                    dataset_unseen(dataset, split))
 
 
 def _batch_rows(batch: Any) -> tuple[int, tuple[str, ...]]:
