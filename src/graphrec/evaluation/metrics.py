@@ -162,16 +162,15 @@ def _validate_ks(ks: Sequence[int], num_items: int) -> list[int]:
 def model_scorer(model: Recommender) -> Scorer:
     """The scorer of `model`, in eval mode and without grad (its training mode is restored afterwards).
 
-    The one place evaluation asks a model for its scores: today the dot product of ``model.embeddings()``.
+    The one place evaluation asks a model for its scores: ``model.scorer()`` (the declared interface).
     """
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            user_emb, item_emb = model.embeddings()
+            return model.scorer()
     finally:
         model.train(was_training)
-    return DotScorer(user_emb, item_emb)
 
 
 @torch.no_grad()
