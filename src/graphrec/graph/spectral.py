@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 
 def normalized_interactions(train: sp.spmatrix) -> sp.csr_matrix:
@@ -31,7 +31,7 @@ def randomized_svd(
 
     Each power iteration costs two sparse-dense products; the QR steps keep the basis orthonormal.
     """
-    rng = numpy_rng(seed, stream=11)
+    rng = numpy_rng(seed, Stream.SPECTRAL_SVD)
     width = min(rank + oversample, min(matrix.shape))
     basis = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32))[0]
     for _ in range(power_iterations):
@@ -54,7 +54,7 @@ def spectral_embeddings(train: sp.spmatrix, dim: int, std: float, seed: int) -> 
     spread = float(np.concatenate([users.ravel(), items.ravel()]).std()) or 1.0
     users, items = users * (std / spread), items * (std / spread)
     if rank < dim:
-        noise = numpy_rng(seed, stream=12)
+        noise = numpy_rng(seed, Stream.SPECTRAL_NOISE)
         users = np.hstack([users, noise.normal(0, std, (users.shape[0], dim - rank))])
         items = np.hstack([items, noise.normal(0, std, (items.shape[0], dim - rank))])
     return users.astype(np.float32), items.astype(np.float32)

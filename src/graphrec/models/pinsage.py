@@ -19,13 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
-from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 
-POOLINGS = ("importance", "mean", "max")
-WALK_SAMPLERS = ("walks", "pixie")
+from graphrec.config.models import POOLINGS, WALK_SAMPLERS  # noqa: F401 - the declared choices, re-exported
 
 
 class Convolve(nn.Module):
@@ -58,16 +55,6 @@ def pool(messages: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, how: 
 
 class PinSAGE(ItemGraphModel):
     name = "pinsage"
-
-    @classmethod
-    def check_options(cls, config: ModelConfig) -> None:
-        if config.pooling not in POOLINGS:
-            raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
-        if config.walk_sampler not in WALK_SAMPLERS:
-            raise ConfigError(f"model.walk_sampler must be one of {', '.join(WALK_SAMPLERS)}, "
-                              f"got {config.walk_sampler!r}")
-        if config.pixie_steps < 1:
-            raise ConfigError(f"model.pixie_steps must be at least 1, got {config.pixie_steps}")
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature
         super().__init__(*args, **kwargs)

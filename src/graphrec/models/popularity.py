@@ -8,7 +8,7 @@ import torch
 
 from graphrec.models._checks import check_train
 from graphrec.models.base import Recommender
-from graphrec.models.config import ModelConfig
+from graphrec.config.models import PopularityConfig
 
 
 class Popularity(Recommender):
@@ -24,7 +24,7 @@ class Popularity(Recommender):
     name = "popularity"
     trainable = False
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: PopularityConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
         counts = np.asarray(sp.csc_matrix(train).getnnz(axis=0), dtype=np.float32)

@@ -16,12 +16,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from graphrec.config import RunConfig
+from graphrec.config.train import EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.base import Recommender
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
 from graphrec.samplers.dynamic import select_hardest
+from graphrec.seeding import Stream
 
 
 class Objective(Protocol):
@@ -39,11 +40,11 @@ class Objective(Protocol):
 class EdgeObjective:
     """BPR / BCE over shuffled training edges, with uniform or dynamic (hardest-of-M) negatives."""
 
-    def __init__(self, model: Recommender, dataset: Dataset, config: RunConfig) -> None:
-        self.model, self.train = model, config.train
-        self.loss_fn = get_loss(config.train.loss)
-        self.batcher = EdgeBatcher(dataset.train, config.train.batch_size, seed=config.seed)
-        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed + 1)
+    def __init__(self, model: Recommender, dataset: Dataset, train: EdgeTrainConfig, seed: int) -> None:
+        self.model, self.train = model, train
+        self.loss_fn = get_loss(train.loss)
+        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=seed, stream=Stream.EDGE_BATCHES)
+        self.sampler = UniformNegativeSampler(dataset.train, seed=seed, stream=Stream.NEGATIVES)
         self.num_batches = self.batcher.num_batches
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -74,18 +75,20 @@ class EdgeObjective:
         self.sampler.load_state_dict(state["sampler"])
 
 
-def make_objective(model: Recommender, dataset: Dataset, config: RunConfig) -> Objective:
-    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs"); with
-    ``model.fanouts`` set, edges on sampled computation graphs (`graphrec.training.sampled`)."""
-    if config.model.fanouts is not None:
+def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, seed: int) -> Objective:
+    """The objective the model trains with (its class attribute ``objective``: "edges" or "item_pairs"), given its
+    train section (the objective's class) and the run's seed; with ``model.fanouts`` set, edges on sampled
+    computation graphs (`graphrec.training.sampled`)."""
+    fanouts = getattr(model.config, "fanouts", None)
+    if fanouts is not None:
         from graphrec.training.sampled import SampledEdgeObjective
 
-        return SampledEdgeObjective(model, dataset, config)
+        return SampledEdgeObjective(model, dataset, train, seed, fanouts)
     if getattr(model, "objective", "edges") == "item_pairs":
         from graphrec.training.item_pairs import ItemPairObjective
 
-        return ItemPairObjective(model, dataset, config)
-    return EdgeObjective(model, dataset, config)
+        return ItemPairObjective(model, dataset, train, seed)
+    return EdgeObjective(model, dataset, train, seed)
 
 
 def as_int64(values: np.ndarray) -> torch.Tensor:
