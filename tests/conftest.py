@@ -20,9 +20,10 @@ def planted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def tiny_config(data_dir: Path, model: str, epochs: int = 10, **train: object):
-    """A fast RunConfig for tests: small tables, few epochs; `train` overrides [train] keys. Keys of the shared fast
-    settings that the model (or its objective) does not have are left out (popularity trains nothing)."""
+def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dict | None = None, **train: object):
+    """A fast RunConfig for tests: small tables, few epochs; `train` overrides [train] keys and `model_options`
+    [model] keys. Keys of the shared fast settings that the model (or its objective) does not have are left out
+    (popularity trains nothing)."""
     from graphrec.config import MODEL_CONFIGS, TRAIN_CONFIGS, config_from_dict
     from graphrec.config.params import section_fields
 
@@ -39,6 +40,7 @@ def tiny_config(data_dir: Path, model: str, epochs: int = 10, **train: object):
     model_cls = MODEL_CONFIGS[model]
     model_keys = section_fields(model_cls)
     train_keys = section_fields(TRAIN_CONFIGS[model_cls.objective])
-    values["model"] = {"name": model, **{k: v for k, v in model_values.items() if k in model_keys}}
+    values["model"] = {"name": model, **{k: v for k, v in model_values.items() if k in model_keys},
+                       **(model_options or {})}
     values["train"] = {**{k: v for k, v in train_values.items() if k in train_keys}, **train}
     return config_from_dict(values)

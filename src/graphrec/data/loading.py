@@ -126,11 +126,6 @@ def _load_interactions(
     path: Path, config: DataConfig, seed: int, stats: dict[str, Any]
 ) -> tuple[Frames, dict[str, str]]:
     """Read one file, clean it, split it into train / valid / test."""
-    if config.split == "given":
-        raise ConfigError(
-            "data.split = 'given' needs data.path (a directory with train.txt and test.txt); "
-            "for one interactions file choose split = 'random', 'leave_last', 'temporal' or 'user_temporal'"
-        )
     frame = read_interactions(path, config)
     frame, stats["implicit_dropped"] = preprocess.to_implicit(frame, config.rating_threshold)
     frame, stats["duplicates"] = preprocess.deduplicate(frame)
