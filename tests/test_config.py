@@ -28,7 +28,9 @@ from graphrec.config.params import coerce, constraints_of, describe_type, error_
 from graphrec.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = [DataConfig, EvalConfig, FeatureConfig, ModelConfig, ItemGraphConfig, TrainConfig,
+from graphrec.service.config import ServeConfig  # noqa: E402 - a section built from CLI flags, same checks
+
+SECTIONS = [ServeConfig, DataConfig, EvalConfig, FeatureConfig, ModelConfig, ItemGraphConfig, TrainConfig,
             *MODEL_CONFIGS.values(), *TRAIN_CONFIGS.values()]
 
 

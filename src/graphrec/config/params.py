@@ -200,7 +200,7 @@ def _default_of(f: dataclasses.Field) -> Any:
 
 
 _NOUNS = {int: ("an integer", "integers"), float: ("a finite float", "finite floats"), str: ("a string", "strings"),
-          bool: ("true or false", "booleans")}
+          bool: ("true or false", "booleans"), Any: ("a value", "values")}
 
 
 def describe_type(hint: Any, plural: bool = False) -> str:
@@ -240,6 +240,8 @@ def coerce(value: Any, hint: Any) -> tuple[bool, Any]:
         items = {k: coerce(v, typing.get_args(hint)[1]) for k, v in value.items()}
         ok = all(isinstance(k, str) for k in value) and all(ok for ok, _ in items.values())
         return ok, {k: v for k, (_, v) in items.items()}
+    if hint is Any:
+        return True, value
     if isinstance(value, bool):
         return hint is bool, value
     if hint is float and isinstance(value, (int, float)):
