@@ -24,12 +24,20 @@ from graphrec.config import (
     config_to_toml,
     load_config,
 )
-from graphrec.config.params import coerce, constraints_of, describe_type, error_message, example_of, section_fields
+from graphrec.config.params import (
+    coerce,
+    constraints_of,
+    describe_type,
+    error_message,
+    example_of,
+    section_fields,
+)
 from graphrec.errors import ConfigError
+from graphrec.service.config import (
+    ServeConfig,  # a section built from CLI flags, with the same checks
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-from graphrec.service.config import ServeConfig  # noqa: E402 - a section built from CLI flags, same checks
-
 SECTIONS = [ServeConfig, DataConfig, EvalConfig, FeatureConfig, ModelConfig, ItemGraphConfig, TrainConfig,
             *MODEL_CONFIGS.values(), *TRAIN_CONFIGS.values()]
 
@@ -54,8 +62,8 @@ def test_int_promoted_to_float() -> None:
         ("train.lr=-1", "train.lr: expected a float > 0, got -1.0; set e.g. train.lr = 0.005"),
         ("train.lr=inf", "train.lr: expected a finite float, got inf; set e.g. train.lr = 0.005"),
         ("train.l2_reg=nan", "train.l2_reg: expected a finite float, got nan; set e.g. train.l2_reg = 0.0001"),
-        ("model.layer_weights=[nan, 0.5, 0.5, 0.5]", "model.layer_weights: expected a list of finite floats, got "
-         "[nan, 0.5, 0.5, 0.5]; set e.g. model.layer_weights = [0.25, 0.25, 0.25, 0.25], or leave it unset"),
+        ("model.layer_weights=[nan, 0.5, 0.5, 0.5]", ("model.layer_weights: expected a list of finite floats, got "
+         "[nan, 0.5, 0.5, 0.5]; set e.g. model.layer_weights = [0.25, 0.25, 0.25, 0.25], or leave it unset")),
     ],
 )
 def test_override_errors(override: str, message: str) -> None:
@@ -97,12 +105,12 @@ def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"train": {"metric": "ndcg@50"}}, 'train.metric: expected "<metric>@<k>" with <metric> one of recall, ndcg, '
-     'precision, hit_rate, mrr and <k> in eval.ks = [10, 20], got "ndcg@50"; set e.g. train.metric = "ndcg@20"'),
-    ({"train": {"sparse_updates": True}}, "train.sparse_updates: expected false while model.fanouts is unset (only "
-     "sampled training has sparse table gradients), got true; set e.g. train.sparse_updates = false"),
-    ({"model": {"name": "pinsage"}}, 'features.catalogue: expected an item catalogue file: model "pinsage" has no '
-     'other input (or set model.use_id_embedding = true), got none; set e.g. features.catalogue = "movies.csv"'),
+    ({"train": {"metric": "ndcg@50"}}, ('train.metric: expected "<metric>@<k>" with <metric> one of recall, ndcg, '
+     'precision, hit_rate, mrr and <k> in eval.ks = [10, 20], got "ndcg@50"; set e.g. train.metric = "ndcg@20"')),
+    ({"train": {"sparse_updates": True}}, ("train.sparse_updates: expected false while model.fanouts is unset (only "
+     "sampled training has sparse table gradients), got true; set e.g. train.sparse_updates = false")),
+    ({"model": {"name": "pinsage"}}, ('features.catalogue: expected an item catalogue file: model "pinsage" has no '
+     'other input (or set model.use_id_embedding = true), got none; set e.g. features.catalogue = "movies.csv"')),
     ({"seed": -1}, "seed: expected an integer ≥ 0, got -1; set e.g. seed = 2020"),
 ])
 def test_rules_across_sections(values: dict[str, Any], message: str) -> None:
@@ -167,7 +175,7 @@ def test_every_declared_rule_raises_the_template(cls: type) -> None:
         broken = cls()
         for key, value in rule.violation.items():
             object.__setattr__(broken, key, value)
-        f, hint = section_fields(cls)[rule.key]
+        _, hint = section_fields(cls)[rule.key]
         expected = rule.check(broken)
         assert expected is not None
         assert str(info.value) == error_message(f"{cls.section}.{rule.key}", expected, getattr(broken, rule.key),

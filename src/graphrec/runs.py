@@ -33,10 +33,10 @@ import torch
 
 from graphrec.config import RunConfig, config_from_dict, config_to_dict, config_to_toml
 from graphrec.data import Dataset, IdMap, load_dataset
+from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.errors import ConfigError, RunDirError
 from graphrec.evaluation import evaluate_embeddings, top_k_items
 from graphrec.io import atomic_write, atomic_write_text
-from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.models import Recommender, build_model, get_model_class
 from graphrec.seeding import seed_everything
 from graphrec.training.checkpoint import load_checkpoint

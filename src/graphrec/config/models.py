@@ -102,15 +102,15 @@ FANOUTS_RULE = Rule("fanouts", _fanouts, lambda c: [10] * c.num_layers, {"fanout
 class LightGCNConfig(MFConfig):
     """LightGCN: K propagation layers combined with weights α_k; optional neighbour-sampled training."""
 
-    rules = (Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers), {"layer_weights": [0.5, 0.5]}),
-             FANOUTS_RULE)
+    rules = (Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers),
+                  {"layer_weights": [0.5, 0.5]}), FANOUTS_RULE)
     name: str = _name("lightgcn")
     num_layers: int = param(3, Interval(int, 0, None))
     # LightGCN alpha_k; None = 1/(K+1) each
-    layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))
+    layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))  # noqa: RUF009
     # Mini-batch training on sampled computation graphs (graph.sampled): neighbours drawn per node for layers 1..K;
     # None trains with full propagation. Validation and inference always propagate over the full graph.
-    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)
+    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
 
 
 @dataclass
@@ -125,7 +125,7 @@ class NGCFConfig(ModelConfig):
     message_dropout: float = param(0.1, DROPOUT)  # dropout on each layer's output messages
     node_dropout: float = param(0.0, DROPOUT)  # fraction of graph edges dropped per training step
     leaky_relu_slope: float = param(0.2, Interval(float, 0, None))
-    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)
+    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
 
 
 def _has_input(config: ItemGraphConfig) -> str | None:

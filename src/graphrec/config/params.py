@@ -174,7 +174,8 @@ def param(default: Any = dataclasses.MISSING, *constraints: Constraint, example:
     error message suggests (default: the default value). Mutable defaults are copied per instance."""
     metadata = {"constraints": constraints, "example": example}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata=metadata)
+        frozen = json.dumps(default)
+        return dataclasses.field(default_factory=lambda: json.loads(frozen), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -237,9 +238,9 @@ def coerce(value: Any, hint: Any) -> tuple[bool, Any]:
     if origin is dict:
         if not isinstance(value, dict):
             return False, value
-        items = {k: coerce(v, typing.get_args(hint)[1]) for k, v in value.items()}
-        ok = all(isinstance(k, str) for k in value) and all(ok for ok, _ in items.values())
-        return ok, {k: v for k, (_, v) in items.items()}
+        entries = {k: coerce(v, typing.get_args(hint)[1]) for k, v in value.items()}
+        ok = all(isinstance(k, str) for k in value) and all(ok for ok, _ in entries.values())
+        return ok, {k: v for k, (_, v) in entries.items()}
     if hint is Any:
         return True, value
     if isinstance(value, bool):

@@ -22,15 +22,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphrec.config.models import LEGACY_MODEL_KEYS, LightGCNConfig, ModelConfig, model_config_class
-from graphrec.config.params import Interval, Rule, Section, error_message, literal, param, section_fields, validate
-from graphrec.config.sections import DataConfig, EvalConfig, FeatureConfig, METRIC_NAMES, metric_names
-from graphrec.config.train import TRAIN_CONFIGS, EdgeTrainConfig, TrainSection
+import tomllib
+
+from graphrec.config.models import (
+    LEGACY_MODEL_KEYS,
+    ItemGraphConfig,
+    LightGCNConfig,
+    ModelConfig,
+    model_config_class,
+)
+from graphrec.config.params import (
+    Interval,
+    Rule,
+    Section,
+    error_message,
+    literal,
+    param,
+    section_fields,
+    validate,
+)
+from graphrec.config.sections import (
+    METRIC_NAMES,
+    DataConfig,
+    EvalConfig,
+    FeatureConfig,
+    metric_names,
+)
+from graphrec.config.train import TRAIN_CONFIGS, TrainSection
 from graphrec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +77,8 @@ def _sparse_updates(config: RunConfig) -> str | None:
 
 def _catalogue(config: RunConfig) -> str | None:
     model = config.model
-    if getattr(model, "use_features", False) and not model.use_id_embedding and config.features.catalogue is None:
+    if (isinstance(model, ItemGraphConfig) and model.use_features and not model.use_id_embedding
+            and config.features.catalogue is None):
         return (f'an item catalogue file: model "{model.name}" has no other input '
                 "(or set model.use_id_embedding = true)")
     return None
@@ -115,7 +138,7 @@ def _get(config: Any, dotted: str) -> Any:
     return config
 
 
-def _owner(cls: type, config_name: str | None) -> str:
+def _owner(cls: type[Section], config_name: str | None) -> str:
     if issubclass(cls, ModelConfig):
         return f'model "{config_name}"'
     if cls in TRAIN_CONFIGS.values():
@@ -124,7 +147,7 @@ def _owner(cls: type, config_name: str | None) -> str:
     return f"[{cls.section}]"
 
 
-def section_from_dict(cls: type, values: dict[str, Any], model_name: str | None = None,
+def section_from_dict(cls: type[Section], values: dict[str, Any], model_name: str | None = None,
                       dropped: list[str] | None = None) -> Any:
     """Build section `cls` from a dict, refusing keys it does not have. With a `dropped` list (lenient parsing), the
     keys earlier versions wrote for every model and objective are left out instead and appended to it."""
@@ -164,7 +187,8 @@ def config_from_dict(values: dict[str, Any], lenient: bool = False) -> RunConfig
     unknown = sorted(set(values) - {"seed", *_SECTIONS})
     if unknown:
         raise ConfigError(
-            f"unknown section or key '{unknown[0]}' in config; valid ones are: {', '.join(sorted(['seed', *_SECTIONS]))}"
+            f"unknown section or key '{unknown[0]}' in config; valid ones are: "
+            f"{', '.join(sorted(['seed', *_SECTIONS]))}"
         )
     for name in _SECTIONS:
         if name in values and not isinstance(values[name], dict):
@@ -200,7 +224,8 @@ def _read(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"config file '{path}' is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}") from exc
+        kind = path.suffix.lstrip(".").upper() or "TOML"
+        raise ConfigError(f"config file '{path}' is not valid {kind}: {exc}") from exc
 
 
 def _parse_literal(text: str) -> Any:

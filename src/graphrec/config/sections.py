@@ -73,7 +73,7 @@ class EvalConfig(Section):
 
     section = "eval"
 
-    ks: list[int] = param([10, 20], Each(POSITIVE), Length(minimum=1))
+    ks: list[int] = param([10, 20], Each(POSITIVE), Length(minimum=1))  # noqa: RUF009
     chunk_size: int = param(2048, POSITIVE)
 
 
@@ -85,11 +85,11 @@ class FeatureConfig(Section):
 
     catalogue: str | None = param(None, example="movies.csv")  # CSV/TSV with one row per item (MovieLens: movies.csv)
     item_col: str = "movieId"
-    text_cols: list[str] = param(["title"])
-    categorical_cols: list[str] = param(["genres"])
+    text_cols: list[str] = param(["title"])  # noqa: RUF009
+    categorical_cols: list[str] = param(["genres"])  # noqa: RUF009
     categorical_sep: str = "|"
-    numeric_cols: list[str] = param([], example=["year"])
-    extract_numeric: dict[str, str] = param({"title": r"\((\d{4})\)\s*$"})
+    numeric_cols: list[str] = param([], example=["year"])  # noqa: RUF009
+    extract_numeric: dict[str, str] = param({"title": r"\((\d{4})\)\s*$"})  # noqa: RUF009
     tags: str | None = param(None, example="tags.csv")  # (item, tag) file whose tags join the item's text
     tag_col: str = "tag"
     # auto (sentence model if installed, else tfidf) | sentence | tfidf | none
@@ -105,4 +105,4 @@ def metric_names(ks: list[int]) -> list[str]:
     return [f"{name}@{k}" for k in ks for name in METRIC_NAMES]
 
 
-__all__: list[Any] = ["DataConfig", "EvalConfig", "FeatureConfig", "METRIC_NAMES", "metric_names"]
+__all__: list[Any] = ["METRIC_NAMES", "DataConfig", "EvalConfig", "FeatureConfig", "metric_names"]

@@ -78,9 +78,10 @@ class ItemPairTrainConfig(TrainConfig):
     loss: str = param("bpr", Options(PAIR_LOSSES))
     margin: float = param(0.1, Interval(float, 0, None))  # Δ of the max-margin loss
     shared_negatives: int = param(500, POSITIVE)  # uniform negatives shared by every pair of a mini-batch
-    hard_negatives: int = param(0, NON_NEGATIVE)  # hard negatives per query (with curriculum: epoch n's n − 1, capped)
+    hard_negatives: int = param(0, NON_NEGATIVE)  # hard negatives per query (curriculum: epoch n's n − 1, capped)
     curriculum: bool = True  # epoch 1 without hard negatives, epoch n with min(n − 1, hard_negatives)
-    hard_window: list[float] = param([0.02, 0.05], Each(Interval(float, 0, None)), Length(exact=2))  # PPR ranks
+    # rank window of q's personalised PageRank (values ≤ 1: fractions of the catalogue, larger: ranks)
+    hard_window: list[float] = param([0.02, 0.05], Each(Interval(float, 0, None)), Length(exact=2))  # noqa: RUF009
     hard_pool: int = param(64, POSITIVE)  # hard candidates kept per item (sampled from its window once)
     distance_weighted: int = param(0, NON_NEGATIVE)  # > 0: per query, this many shared negatives by distance weighting
     num_workers: int = param(0, NON_NEGATIVE)  # background processes sampling neighbourhoods; 0: in-process

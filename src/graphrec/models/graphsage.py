@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphrec.config.models import AGGREGATORS  # noqa: F401 - the declared choices, re-exported
 from graphrec.graph.blocks import NeighbourFn, UniformNeighbours
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.models.pinsage import pool
-
-from graphrec.config.models import AGGREGATORS  # noqa: F401 - the declared choices, re-exported
 
 
 class SageLayer(nn.Module):

@@ -17,11 +17,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.config.models import ItemGraphConfig
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
 from graphrec.models.base import Recommender
-from graphrec.config.models import ItemGraphConfig
 from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)

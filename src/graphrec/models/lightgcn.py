@@ -8,11 +8,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.config.models import LightGCNConfig
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
 from graphrec.graph.sampled import SampledGraph, gather_rows
 from graphrec.models._checks import check_train, init_tables
 from graphrec.models.base import Recommender
-from graphrec.config.models import LightGCNConfig
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphrec.config.models import POOLINGS, WALK_SAMPLERS  # noqa: F401 - the declared choices, re-exported
 from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
 from graphrec.models.itemgraph import ItemGraphModel
-
-from graphrec.config.models import POOLINGS, WALK_SAMPLERS  # noqa: F401 - the declared choices, re-exported
 
 
 class Convolve(nn.Module):

@@ -6,9 +6,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.config.models import PopularityConfig
 from graphrec.models._checks import check_train
 from graphrec.models.base import Recommender
-from graphrec.config.models import PopularityConfig
 
 
 class Popularity(Recommender):

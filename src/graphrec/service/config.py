@@ -26,7 +26,7 @@ class ServeConfig(Section):
     db: str | None = param(None, example="serving_events.sqlite3")  # SQLite event log; default RUN_DIR/...
     # hnsw | ivf | exact; a saved RUN_DIR/index of this kind is loaded, else one is built
     index: str = param("hnsw", Options(("hnsw", "ivf", "exact")))
-    index_options: dict[str, Any] = param({})  # passed to graphrec.index.make_index
+    index_options: dict[str, Any] = param({})  # noqa: RUF009 - passed to graphrec.index.make_index
     # retrieval depth: ANN candidates (after removing seen items) re-scored exactly
     candidates: int = param(200, Interval(int, 1, 100_000))
     max_k: int = param(1000, Interval(int, 1, 100_000))

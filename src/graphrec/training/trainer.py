@@ -20,16 +20,16 @@ from tqdm.auto import tqdm
 
 from graphrec.config.params import error_message
 from graphrec.config.sections import EvalConfig, metric_names
-from graphrec.config.train import ClosedFormTrainConfig, TrainConfig
+from graphrec.config.train import ClosedFormTrainConfig, EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError, TrainingError
 from graphrec.evaluation import evaluate_model
 from graphrec.io import atomic_write_text
 from graphrec.models.base import Recommender
-from graphrec.training.objectives import make_objective
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
-from graphrec.training.lazy_adam import LazyAdam
 from graphrec.training.distributed import Distributed
+from graphrec.training.lazy_adam import LazyAdam
+from graphrec.training.objectives import Objective, make_objective
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +101,16 @@ class Trainer:
         if train.metric not in metric_names(eval.ks):  # RunConfig checks this; a Trainer can be built without one
             raise ConfigError(error_message("train.metric", f"one of {', '.join(metric_names(eval.ks))} (eval.ks)",
                                             train.metric, f"ndcg@{eval.ks[-1]}"))
-        self.objective = make_objective(model, dataset, train, seed) if model.trainable else None
-        sparse = getattr(train, "sparse_updates", False)
-        if sparse and distributed is not None:
-            raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has no "
-                              "sparse all-reduce here); unset train.sparse_updates for torchrun training")
-        self.optimizer = (_make_optimizer(model, train.lr, train.weight_decay, sparse)
-                          if model.trainable else None)
+        self.objective: Objective | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        if model.trainable:
+            fit = self._fit_config
+            sparse = isinstance(fit, EdgeTrainConfig) and fit.sparse_updates
+            if sparse and distributed is not None:
+                raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has "
+                                  "no sparse all-reduce here); unset train.sparse_updates for torchrun training")
+            self.objective = make_objective(model, dataset, fit, seed)
+            self.optimizer = _make_optimizer(model, fit.lr, fit.weight_decay, sparse)
         self.state = TrainState()
         if distributed is not None:
             distributed.broadcast_parameters(model)
@@ -118,7 +121,7 @@ class Trainer:
             return self._fit_closed_form()
         if resume:
             self._resume()
-        train = self.train
+        train = self._fit_config
         while (stop_reason := self._stop_reason()) is None:
             started = time.perf_counter()
             loss = self._train_epoch()
@@ -135,7 +138,7 @@ class Trainer:
                            self.state.elapsed_seconds, stop_reason)
 
     def _stop_reason(self) -> str | None:
-        train, state = self.train, self.state
+        train, state = self._fit_config, self.state
         if state.epoch >= train.epochs:
             return "epochs"
         if train.patience and state.bad_evals >= train.patience:
@@ -146,7 +149,8 @@ class Trainer:
 
     def _train_epoch(self) -> float:
         self.model.train()
-        train, objective = self.train, self.objective
+        train, objective = self._fit_config, self.objective
+        assert objective is not None and self.optimizer is not None  # trainable models have both
         total, batches = 0.0, objective.epoch(self.state.epoch)
         bar = tqdm(batches, total=objective.num_batches, desc=f"epoch {self.state.epoch + 1}",
                    disable=not train.show_progress or not self._writes, leave=False)
@@ -167,6 +171,7 @@ class Trainer:
     def _backward(self, batch: Any) -> float:
         """Loss and gradients of one batch; under torch.distributed, of this rank's slice, then the all-reduce that
         makes every rank's gradient (and the returned loss) the global batch's."""
+        assert self.objective is not None
         share = 1.0
         if self.distributed is not None:
             batch, share = self.distributed.shard_batch(batch)
@@ -180,21 +185,28 @@ class Trainer:
         return self.distributed.all_reduce_gradients(self.model, share, value)
 
     @property
+    def _fit_config(self) -> TrainConfig:
+        """The train section of a model trained by gradient steps (closed-form models never get here)."""
+        assert isinstance(self.train, TrainConfig), "closed-form models are not trained"
+        return self.train
+
+    @property
     def _writes(self) -> bool:
         """Whether this process writes run artifacts (always, except the non-zero ranks of a distributed run)."""
         return self.distributed is None or self.distributed.is_main
 
     def _set_lr(self, global_step: int) -> None:
         """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
-        train = self.train
+        train = self._fit_config
         if train.lr_final is None:
             return
+        assert self.objective is not None and self.optimizer is not None
         progress = min(global_step / max(train.epochs * self.objective.num_batches - 1, 1), 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = train.lr + (train.lr_final - train.lr) * progress
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
-        train, state = self.train, self.state
+        train, state = self._fit_config, self.state
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
         at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs
         if self.dataset.valid.nnz == 0:
