@@ -190,7 +190,7 @@ def test_every_example_in_a_message_is_accepted() -> None:
 
 def test_parsing_a_config_does_not_import_torch() -> None:
     code = ("import sys, graphrec.config, graphrec.cli; graphrec.config.load_config(sys.argv[1]); "
-            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)")
+            "assert 'torch' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code, str(ROOT / "configs" / "gowalla_lightgcn.toml")], check=True)
 
 
