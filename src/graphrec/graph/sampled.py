@@ -28,7 +28,6 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from graphrec.errors import ConfigError
 from graphrec.graph.adjacency import csr_tensor
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.config.models import AGGREGATORS  # noqa: F401 - the declared choices, re-exported
+from graphrec.config.models import AGGREGATORS, GraphSAGEConfig  # noqa: F401 - choices re-exported
 from graphrec.graph.blocks import NeighbourFn, UniformNeighbours
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.models.pinsage import pool
@@ -49,6 +49,7 @@ class SageLayer(nn.Module):
 
 
 class GraphSAGE(ItemGraphModel):
+    config: GraphSAGEConfig
     name = "graphsage"
 
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:

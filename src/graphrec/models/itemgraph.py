@@ -19,7 +19,13 @@ from torch import nn
 
 from graphrec.config.models import ItemGraphConfig
 from graphrec.errors import ConfigError
-from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
+from graphrec.graph.blocks import (
+    Block,
+    ComputationGraph,
+    NeighbourFn,
+    TableNeighbours,
+    build_computation_graph,
+)
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
 from graphrec.models.base import Recommender
 from graphrec.seeding import Stream, numpy_rng
@@ -35,6 +41,7 @@ class ItemGraphModel(Recommender):
     """Base of PinSAGE and GraphSAGE; built as ``cls(num_users, num_items, config, train, item_features=…,
     train_timestamps=…)``."""
 
+    config: ItemGraphConfig
     objective: ClassVar[str] = "item_pairs"
     inputs: ClassVar[tuple[str, ...]] = ("item_features", "train_timestamps")
 

@@ -19,8 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.config.models import POOLINGS, WALK_SAMPLERS  # noqa: F401 - the declared choices, re-exported
-from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
+from graphrec.config.models import POOLINGS, WALK_SAMPLERS, PinSAGEConfig  # noqa: F401 - choices re-exported
+from graphrec.graph.blocks import (
+    ExactNeighbours,
+    NeighbourFn,
+    PixieNeighbours,
+    RandomWalkNeighbours,
+)
 from graphrec.models.itemgraph import ItemGraphModel
 
 
@@ -53,6 +58,7 @@ def pool(messages: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, how: 
 
 
 class PinSAGE(ItemGraphModel):
+    config: PinSAGEConfig
     name = "pinsage"
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the ItemGraphModel signature

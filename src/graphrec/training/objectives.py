@@ -11,7 +11,7 @@ Objectives own their random state and expose ``state_dict()`` / ``load_state_dic
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -83,12 +83,14 @@ def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, see
     if fanouts is not None:
         from graphrec.training.sampled import SampledEdgeObjective
 
-        return SampledEdgeObjective(model, dataset, train, seed, fanouts)
+        return SampledEdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed, fanouts)
     if getattr(model, "objective", "edges") == "item_pairs":
+        from graphrec.config.train import ItemPairTrainConfig
+        from graphrec.models.itemgraph import ItemGraphModel
         from graphrec.training.item_pairs import ItemPairObjective
 
-        return ItemPairObjective(model, dataset, train, seed)
-    return EdgeObjective(model, dataset, train, seed)
+        return ItemPairObjective(cast(ItemGraphModel, model), dataset, cast(ItemPairTrainConfig, train), seed)
+    return EdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
 
 
 def as_int64(values: np.ndarray) -> torch.Tensor:
