@@ -19,13 +19,7 @@ from torch import nn
 
 from graphrec.config.models import ItemGraphConfig
 from graphrec.errors import ConfigError
-from graphrec.graph.blocks import (
-    Block,
-    ComputationGraph,
-    NeighbourFn,
-    TableNeighbours,
-    build_computation_graph,
-)
+from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
 from graphrec.models.base import Recommender
 from graphrec.seeding import Stream, numpy_rng

@@ -10,12 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.config.models import NGCFConfig
-from graphrec.graph import (
-    SymmetricEdgeDropout,
-    csr_tensor,
-    normalized_adjacency,
-    propagate,
-)
+from graphrec.graph import SymmetricEdgeDropout, csr_tensor, normalized_adjacency, propagate
 from graphrec.graph.sampled import SampledGraph, gather_rows
 from graphrec.models._checks import check_train
 from graphrec.models.base import Recommender

@@ -20,12 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.config.models import POOLINGS, WALK_SAMPLERS, PinSAGEConfig  # noqa: F401 - choices re-exported
-from graphrec.graph.blocks import (
-    ExactNeighbours,
-    NeighbourFn,
-    PixieNeighbours,
-    RandomWalkNeighbours,
-)
+from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
 from graphrec.models.itemgraph import ItemGraphModel
 
 
