@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     torch.manual_seed(0)
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train)
-    objective = make_objective(model, dataset, config)
+    objective = make_objective(model, dataset, config.train, config.seed)
     optimizer = _make_optimizer(model, config.train.lr, config.train.weight_decay, config.train.sparse_updates)
     record["build_s"], record["rss_after_build_mib"] = time.perf_counter() - started, _peak_rss_mib()
     times, nodes = _train_steps(objective, optimizer, args.steps)

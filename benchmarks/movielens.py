@@ -87,13 +87,13 @@ def features_only_row(args: argparse.Namespace) -> dict:
     from graphrec.graph.walks import ItemGraph
     from graphrec.models.itemgraph import user_item_weights
     from graphrec.runs import model_inputs
-    from graphrec.seeding import numpy_rng
+    from graphrec.seeding import Stream, numpy_rng
 
     config = apply_overrides(load_config(ROOT / "configs" / "movielens_pinsage.toml"), data_overrides(args.data))
     dataset = load_dataset(config.data, seed=config.seed)
     features = torch.nn.functional.normalize(torch.from_numpy(model_inputs(config, dataset)["item_features"]), dim=1)
     weights = user_item_weights(ItemGraph(dataset.train), dataset.train, dataset.train_timestamps,
-                                config.model.user_recent_items, numpy_rng(0, 32))
+                                config.model.user_recent_items, numpy_rng(0, Stream.ITEM_USER_WALKS))
     users = torch.from_numpy(np.asarray(weights @ features.numpy(), dtype=np.float32))
     user_task = evaluate_embeddings(users, features, dataset.test, [dataset.train, dataset.valid], [20],
                                     unseen=dataset_unseen(dataset, "test"))  # unseen test items: misses

@@ -44,7 +44,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train)
     build_s = time.perf_counter() - started
-    objective = make_objective(model, dataset, config)
+    objective = make_objective(model, dataset, config.train, config.seed)
     optimizer = _make_optimizer(model, config.train.lr, config.train.weight_decay)
     batches = objective.epoch(0)
     started = time.perf_counter()

@@ -20,35 +20,27 @@ def planted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def tiny_config(data_dir: Path, model: str, epochs: int = 10, **train: object):
-    """A fast RunConfig for tests."""
-    from graphrec.config import RunConfig
+def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dict | None = None, **train: object):
+    """A fast RunConfig for tests: small tables, few epochs; `train` overrides [train] keys and `model_options`
+    [model] keys. Keys of the shared fast settings that the model (or its objective) does not have are left out
+    (popularity trains nothing)."""
+    from graphrec.config import MODEL_CONFIGS, TRAIN_CONFIGS, config_from_dict
+    from graphrec.config.params import section_fields
 
-    config = RunConfig(seed=7)
-    config.data.path = str(data_dir)
-    config.model.name = model
-    config.model.embedding_dim = 16
-    config.model.num_layers = 2
-    config.train.epochs = epochs
-    config.train.batch_size = 512
-    config.train.lr = 0.02
-    config.train.eval_every = 2
-    config.train.patience = 0
-    config.train.show_progress = False
-    config.eval.ks = [10, 20]
-    for key, value in train.items():
-        setattr(config.train, key, value)
+    model_values: dict[str, object] = {"embedding_dim": 16, "num_layers": 2}
+    train_values: dict[str, object] = {"epochs": epochs, "batch_size": 512, "lr": 0.02, "eval_every": 2,
+                                       "patience": 0, "show_progress": False}
+    values: dict[str, object] = {"seed": 7, "data": {"path": str(data_dir)}, "eval": {"ks": [10, 20]}}
     if model in ("pinsage", "graphsage"):  # feature models: the planted catalogue, item-pair training
-        config.features.catalogue = str(data_dir / "items.csv")
-        config.features.item_col = "item_id"
-        config.features.extract_numeric = {}
-        config.features.text_encoder = "tfidf"
-        config.features.text_dim = 8
-        config.model.num_neighbours = 5
-        config.model.num_walks = 10
-        config.model.hidden_dim = 32  # wider than the 14 input features, the neighbour half swamps the node's own
-        config.train.loss = "margin"
-        config.train.shared_negatives = 50
-        config.train.batch_size = 256
-        config.train.lr = 0.01
-    return config
+        values["features"] = {"catalogue": str(data_dir / "items.csv"), "item_col": "item_id", "extract_numeric": {},
+                              "text_encoder": "tfidf", "text_dim": 8}
+        # hidden_dim: wider than the 14 input features, the neighbour half swamps the node's own
+        model_values.update(num_neighbours=5, num_walks=10, hidden_dim=32)
+        train_values.update(loss="margin", shared_negatives=50, batch_size=256, lr=0.01)
+    model_cls = MODEL_CONFIGS[model]
+    model_keys = section_fields(model_cls)
+    train_keys = section_fields(TRAIN_CONFIGS[model_cls.objective])
+    values["model"] = {"name": model, **{k: v for k, v in model_values.items() if k in model_keys},
+                       **(model_options or {})}
+    values["train"] = {**{k: v for k, v in train_values.items() if k in train_keys}, **train}
+    return config_from_dict(values)

@@ -80,10 +80,12 @@ def test_recommend_text(run_dir: Path, capsys) -> None:
     ("argv", "message"),
     [
         (["recommend", "{run}", "--user", "no-such-user"], "user id 'no-such-user' is not known to this run"),
-        (["train", "--model", "nope", "--data", "{data}"], "unknown model 'nope'; choose one of:"),
+        (["train", "--model", "nope", "--data", "{data}"], 'model.name: expected one of "graphsage", "itemknn", '),
         (["train", "--model", "mf", "--data", "{missing}"], "does not exist"),
         (["evaluate", "{missing}", "--split", "test"], "has no config.json"),
-        (["train", "--model", "mf", "--data", "{data}", "--set", "train.lr=abc"], "train.lr: expected float"),
+        (["train", "--model", "mf", "--data", "{data}", "--set", "train.lr=abc"], 'train.lr: expected a finite float, got "abc"'),
+        (["train", "--model", "mf", "--data", "{data}", "--set", "model.num_layers=2"],
+         'model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, init, init_seed'),
         (["config", "show", "{missing}"], "does not exist"),
     ],
 )
@@ -107,7 +109,40 @@ def test_config_show_fills_defaults(tmp_path: Path, capsys) -> None:
     path.write_text('[model]\nname = "mf"\n')
     assert main(["config", "show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert 'name = "mf"' in out and "batch_size" in out
+    assert 'name = "mf"' in out and "batch_size" in out and "num_layers" not in out
+
+
+def test_config_show_lists_every_key_of_the_model_section(tmp_path: Path, capsys) -> None:
+    from graphrec.config import LightGCNConfig
+    from graphrec.config.params import section_fields
+
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nname = "lightgcn"\n')
+    assert main(["config", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    model = out.split("[model]\n")[1].split("\n[")[0]
+    for key in section_fields(LightGCNConfig):
+        assert f"\n{key} = " in "\n" + model or f"# {key} = none (unset)" in model, key
+
+
+def test_bad_value_exits_2_before_the_data_or_torch(tmp_path: Path) -> None:
+    """The config is checked first: the missing data directory is never looked at, torch is never imported."""
+    code = ("import sys; from graphrec.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "train", "--model", "lightgcn", "--data",
+                           str(tmp_path / "missing"), "--set", "train.lr=-1"], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "graphrec: error: train.lr: expected a float > 0, got -1.0; set e.g. train.lr = 0.005\n"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_diverging_training_exits_1_naming_epoch_and_step(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(tmp_path / "run"), "--epochs",
+            "2", "--no-progress", "--set", "train.lr=1e30", "--set", "train.batch_size=512"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("graphrec: error: training diverged: the loss of epoch 1, step "), err
+    assert "lower train.lr (now 1e+30)" in err[0]
 
 
 def test_python_dash_m_entry_point(run_dir: Path) -> None:

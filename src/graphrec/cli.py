@@ -1,6 +1,10 @@
 """The `graphrec` command: parse arguments, call one library function, map errors to exit codes.
 
-Exit codes: 0 ok; 2 usage, config or data error (one line on stderr); 1 any other failure.
+Exit codes: 0 ok; 2 usage, config or data error (one line on stderr); 1 any other failure, including training
+that diverged (a non-finite loss: TrainingError, one line naming the epoch and step).
+
+Config errors come first: `train` builds and checks the whole config (torch-free) before importing the training
+modules or touching the data.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from graphrec.errors import ConfigError, GraphrecError
+from graphrec.config.models import MODEL_CONFIGS
+from graphrec.errors import ConfigError, GraphrecError, TrainingError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -31,7 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("--config", help="TOML config file")
-    p.add_argument("--model", help="model name (popularity, mf, lightgcn, ngcf, pinsage, graphsage)")
+    p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
     p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--epochs", type=int)
@@ -115,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="config utilities")
     config_sub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
-    show = config_sub.add_parser("show", help="print a config file with every default filled in")
+    show = config_sub.add_parser("show", help="print a config file with every default filled in (unset keys as "
+                                              "comments)")
     show.add_argument("file")
     return parser
 
@@ -131,19 +137,20 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
         overrides.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    if args.no_progress:
-        overrides.append("train.show_progress=false")
-    config = apply_overrides(config, overrides + list(args.set))
     if args.data:
-        config.data.path, config.data.interactions = args.data, None
+        overrides += [f"data.path={json.dumps(args.data)}", "data.interactions=none"]
+    config = apply_overrides(config, overrides + list(args.set))
+    if args.no_progress and hasattr(config.train, "show_progress"):  # closed-form models show no progress anyway
+        config = apply_overrides(config, ["train.show_progress=false"])
     return config
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    config = _resolve_train_config(args)  # checked before the heavy imports and before the data is touched
     from graphrec.runs import train
     from graphrec.training.distributed import is_main_process
 
-    summary = train(_resolve_train_config(args), args.out, resume=args.resume)
+    summary = train(config, args.out, resume=args.resume)
     if is_main_process():  # under torchrun every rank returns the summary; print it once
         print(json.dumps(summary, indent=2))
     return EXIT_OK
@@ -275,7 +282,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     from graphrec.config import config_to_toml, load_config
 
-    print(config_to_toml(load_config(args.file)), end="")
+    print(config_to_toml(load_config(args.file), show_unset=True), end="")
     return EXIT_OK
 
 
@@ -290,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return _COMMANDS[args.command](args)
+    except TrainingError as exc:
+        print(f"graphrec: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except GraphrecError as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

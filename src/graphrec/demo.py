@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from graphrec.config import RunConfig
+from graphrec.config import RunConfig, config_from_dict
 from graphrec.data import generate_demo_dir
 from graphrec.errors import ConfigError
 from graphrec.runs import evaluate_run, load_run, recommend, train
@@ -19,17 +19,12 @@ DEMO_MODELS = ("popularity", "mf", "lightgcn")
 
 def demo_config(data_dir: Path, model: str, epochs: int, seed: int, show_progress: bool) -> RunConfig:
     """The demo's settings: small data, so larger learning rate, frequent validation."""
-    config = RunConfig(seed=seed)
-    config.data.path = str(data_dir)
-    config.model.name = model
-    config.model.embedding_dim = 32
-    config.train.epochs = epochs
-    config.train.batch_size = 1024
-    config.train.lr = 0.01
-    config.train.eval_every = 5
-    config.train.patience = 3
-    config.train.show_progress = show_progress
-    return config
+    values: dict[str, Any] = {"seed": seed, "data": {"path": str(data_dir)}, "model": {"name": model}}
+    if model != "popularity":  # closed form: nothing to train
+        values["model"]["embedding_dim"] = 32
+        values["train"] = {"epochs": epochs, "batch_size": 1024, "lr": 0.01, "eval_every": 5, "patience": 3,
+                           "show_progress": show_progress}
+    return config_from_dict(values)
 
 
 _MARKER = ".graphrec-demo"

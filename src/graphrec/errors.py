@@ -37,6 +37,10 @@ class UnknownIdError(GraphrecError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class TrainingError(GraphrecError, ArithmeticError):
+    """Training cannot go on: the loss became non-finite (nan or inf)."""
+
+
 class RunDirError(GraphrecError, FileNotFoundError):
     """A run directory is missing or lacks an expected artifact."""
 

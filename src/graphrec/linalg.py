@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 
 def randomized_svd(
@@ -19,7 +19,7 @@ def randomized_svd(
 
     Each power iteration costs two sparse-dense products; the QR steps keep the basis orthonormal.
     """
-    rng = numpy_rng(seed, stream=11)
+    rng = numpy_rng(seed, Stream.SPECTRAL_SVD)
     width = min(rank + oversample, *matrix.shape)
     basis = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32))[0]
     for _ in range(power_iterations):

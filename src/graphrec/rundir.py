@@ -116,7 +116,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
             raise RunDirError(
                 f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'"
             )
-    config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    # lenient: earlier versions saved every model and train key, whichever the model used
+    config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")), lenient=True)
     user_ids = IdMap.load(run_dir / "user_ids.json", kind="user")
     item_ids = IdMap.load(run_dir / "item_ids.json", kind="item")
     with np.load(run_dir / "train_interactions.npz", allow_pickle=False) as edges:

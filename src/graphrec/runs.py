@@ -75,6 +75,7 @@ def train(
 def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callbacks: Sequence[Callback],
            distributed: Distributed | None) -> dict[str, Any]:
     started = time.perf_counter()
+    config.validate()  # again: fields may have been changed in place since the config was built
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if distributed is not None:  # the default name holds the time: take rank 0's
         run_dir = Path(distributed.from_main_object(str(run_dir)))
@@ -91,7 +92,8 @@ def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callback
         distributed.barrier()
     seed_everything(config.seed)
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
-    trainer = Trainer(model, dataset, config, run_dir, callbacks, distributed=distributed)
+    trainer = Trainer(model, dataset, config.train, config.eval, config.seed, run_dir, callbacks,
+                      distributed=distributed, metadata=config_to_dict(config))
     result = trainer.fit(resume=resume)
     if writes:
         plot_training_curve(trainer.state.history, config.train.metric, run_dir / "training_curve.png",

@@ -139,14 +139,18 @@ def test_load_interactions_file(tmp_path: Path, split: str) -> None:
 
 def test_split_settings_are_checked(tmp_path: Path) -> None:
     generate_demo_dir(tmp_path, seed=0, num_users=20, num_items=15, interactions_per_user=4)
-    with pytest.raises(ConfigError, match="already split"):
-        load_dataset(DataConfig(path=str(tmp_path), split="random"), seed=0)
-    with pytest.raises(ConfigError, match="data.split = 'bogus' is not supported"):
-        load_dataset(DataConfig(path=str(tmp_path), split="bogus"), seed=0)
-    with pytest.raises(ConfigError, match="data.unseen_policy = 'keep' is not supported"):
-        load_dataset(DataConfig(path=str(tmp_path), unseen_policy="keep"), seed=0)
-    with pytest.raises(ConfigError, match="needs data.path"):
-        load_dataset(DataConfig(interactions=str(tmp_path / "train.txt"), split="given"), seed=0)
+    with pytest.raises(ConfigError, match="data.split: expected \"auto\" or \"given\" while data.path is set"):
+        DataConfig(path=str(tmp_path), split="random")
+    with pytest.raises(ConfigError, match='data.split: expected one of "auto", "given", .*, got "bogus"'):
+        DataConfig(path=str(tmp_path), split="bogus")
+    with pytest.raises(ConfigError, match='data.unseen_policy: expected one of "miss", "drop", "error", got "keep"'):
+        DataConfig(path=str(tmp_path), unseen_policy="keep")
+    with pytest.raises(ConfigError, match='"given" needs data.path'):
+        DataConfig(interactions=str(tmp_path / "train.txt"), split="given")
+    changed = DataConfig(path=str(tmp_path))
+    changed.split = "random"  # changed in place after it was built: load_dataset checks again, before reading
+    with pytest.raises(ConfigError, match="data.split: expected"):
+        load_dataset(changed, seed=0)
 
 
 def test_temporal_split_without_timestamps(tmp_path: Path) -> None:
@@ -173,5 +177,5 @@ def test_holdout_items_leaves_the_split_alone_and_withholds_the_items(tmp_path: 
     for name in ("train", "test"):  # the same split, minus the withheld items' rows
         expected = {(u, i) for u, i in pairs(full, name) if i not in set(withheld)}
         assert pairs(cut, name) == expected
-    with pytest.raises(ConfigError, match=r"data.holdout_items = 1.0 must be in \[0, 1\)"):
-        load_dataset(DataConfig(interactions=str(path), holdout_items=1.0), seed=0)
+    with pytest.raises(ConfigError, match=r"data.holdout_items: expected a float in \[0, 1\), got 1.0"):
+        DataConfig(interactions=str(path), holdout_items=1.0)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from graphrec.data import DataConfig, read_interactions
-from graphrec.data.readers import read_delimited, read_lightgcn_txt, read_parquet, read_recbole_inter
+from graphrec.data.readers import detect_format, read_delimited, read_lightgcn_txt, read_parquet, read_recbole_inter
 from graphrec.errors import ConfigError, DataError, DataFileNotFoundError
 
 HINT = "the LightGCN format is 'user item item …'"
@@ -179,8 +179,10 @@ def test_dispatch_lightgcn_txt_and_unknown_extension(tmp_path: Path) -> None:
         read_interactions(weird, DataConfig())
     assert "unknown interactions format '.json'" in str(err.value)
     assert ".csv, .tsv, .parquet, .inter" in str(err.value) and "set data.format" in str(err.value)
-    with pytest.raises(ConfigError, match=re.escape("data.format = 'xml' is not supported")):
-        read_interactions(weird, DataConfig(format="xml"))
+    with pytest.raises(ConfigError, match='data.format: expected one of "auto", "lightgcn", .*, got "xml"'):
+        DataConfig(format="xml")
+    with pytest.raises(ConfigError, match="data.format = 'xml' is not supported"):  # the reader, called directly
+        detect_format(weird, "xml")
     forced = tmp_path / "data.dat"
     _frame().to_csv(forced, index=False)
     assert len(read_interactions(forced, DataConfig(format="csv"))) == 4

@@ -13,8 +13,9 @@ import torch
 
 from graphrec.data.synthetic import generate_interactions
 from graphrec.errors import ConfigError
-from graphrec.graph.sampled import NeighbourSampler, check_fanouts
-from graphrec.models import NGCF, LightGCN, ModelConfig
+from graphrec.graph.sampled import NeighbourSampler
+from graphrec.config import model_config
+from graphrec.models import LightGCN, NGCF
 
 NUM_USERS, NUM_ITEMS = 120, 90
 
@@ -28,7 +29,7 @@ def interactions() -> sp.csr_matrix:
 
 def _model(cls: type, train: sp.csr_matrix, fanouts: list[int] | None = None):
     torch.manual_seed(0)
-    return cls(NUM_USERS, NUM_ITEMS, ModelConfig(embedding_dim=8, num_layers=3, fanouts=fanouts), train)
+    return cls(NUM_USERS, NUM_ITEMS, model_config(cls.name, embedding_dim=8, num_layers=3, fanouts=fanouts), train)
 
 
 def _max_degree(model) -> int:
@@ -104,7 +105,7 @@ def test_touched_nodes_are_bounded_by_the_batch_not_the_graph(tmp_path: Path) ->
         frame = read_lightgcn_txt(tmp_path / str(edges) / "train.txt")
         shape = (summary["config"]["num_users"], summary["config"]["num_items"])
         train = sp.csr_matrix((np.ones(len(frame), dtype=np.float32), (frame["user_id"], frame["item_id"])), shape)
-        model = LightGCN(*shape, ModelConfig(embedding_dim=4, num_layers=2), train)
+        model = LightGCN(*shape, model_config("lightgcn", embedding_dim=4, num_layers=2), train)
         rng = np.random.default_rng(0)
         seeds = np.concatenate([rng.choice(shape[0], batch, replace=False),
                                 shape[0] + rng.choice(shape[1], batch, replace=False)])
@@ -116,19 +117,19 @@ def test_touched_nodes_are_bounded_by_the_batch_not_the_graph(tmp_path: Path) ->
     assert big_edges < 1.2 * mid_edges and big_nodes < 1.2 * mid_nodes  # a sampled step does not
 
 
-def test_fanouts_are_checked() -> None:
-    check_fanouts(None, 3)
-    check_fanouts([10, 5, 1], 3)
+@pytest.mark.parametrize("name", ["lightgcn", "ngcf"])
+def test_fanouts_are_checked(name: str) -> None:
+    model_config(name, num_layers=3)
+    model_config(name, num_layers=3, fanouts=[10, 5, 1])
     with pytest.raises(ConfigError) as info:
-        check_fanouts([10, 10], 3)
+        model_config(name, num_layers=3, fanouts=[10, 10])
     assert str(info.value) == (
-        "model.fanouts: expected 3 positive integers (neighbours sampled per node, one per layer, num_layers = 3), "
-        "got [10, 10]; e.g. [10, 10, 10], or leave it unset for full propagation")
-    with pytest.raises(ConfigError, match=r"got \[10, 0\]"):
-        check_fanouts([10, 0], 2)
+        "model.fanouts: expected 3 neighbours-per-node counts (one per layer, model.num_layers = 3), "
+        "got [10, 10]; set e.g. model.fanouts = [10, 10, 10], or leave it unset")
+    with pytest.raises(ConfigError, match=r"model.fanouts: expected a list of integers ≥ 1, got \[10, 0\]"):
+        model_config(name, num_layers=2, fanouts=[10, 0])
 
 
-def test_ngcf_refuses_edge_dropout_with_fanouts(interactions: sp.csr_matrix) -> None:
-    config = ModelConfig(num_layers=2, fanouts=[5, 5], node_dropout=0.1)
-    with pytest.raises(ConfigError, match=re.escape("model.node_dropout: edge dropout is not applied on sampled")):
-        NGCF(NUM_USERS, NUM_ITEMS, config, interactions)
+def test_ngcf_refuses_edge_dropout_with_fanouts() -> None:
+    with pytest.raises(ConfigError, match="model.node_dropout: expected 0 while model.fanouts is set"):
+        model_config("ngcf", num_layers=2, fanouts=[5, 5], node_dropout=0.1)

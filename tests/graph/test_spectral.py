@@ -10,7 +10,7 @@ from graphrec.errors import ConfigError
 from graphrec.graph import normalized_adjacency
 from graphrec.graph.spectral import normalized_interactions, randomized_svd, spectral_embeddings
 from graphrec.models import build_model
-from graphrec.models.config import ModelConfig
+from graphrec.config import model_config
 
 
 def _random_train(seed: int = 0) -> sp.csr_matrix:
@@ -46,7 +46,7 @@ def test_spectral_embeddings_scale_and_shape() -> None:
 def test_models_accept_svd_init_and_reject_unknown() -> None:
     train = _random_train()
     for name in ("mf", "lightgcn"):
-        model = build_model(ModelConfig(name=name, embedding_dim=8, init="svd"), 60, 40, train)
+        model = build_model(model_config(name=name, embedding_dim=8, init="svd"), 60, 40, train)
         assert np.isfinite(model.user_embedding.weight.detach().numpy()).all()
-    with pytest.raises(ConfigError, match=re.escape("model.init: expected 'normal' or 'svd', got 'xavier'")):
-        build_model(ModelConfig(name="mf", init="xavier"), 60, 40, train)
+    with pytest.raises(ConfigError, match='model.init: expected one of "normal", "svd", got "xavier"'):
+        model_config(name="mf", init="xavier")

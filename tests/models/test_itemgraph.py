@@ -10,7 +10,8 @@ import torch
 
 from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import ExactNeighbours
-from graphrec.models import ModelConfig, build_model
+from graphrec.config import model_config
+from graphrec.models import build_model
 from graphrec.models.pinsage import pool
 
 
@@ -29,7 +30,7 @@ VARIANTS = [("pinsage", {"pooling": "importance"}), ("pinsage", {"pooling": "mea
 def test_layerwise_inference_equals_per_node_computation(name: str, options: dict) -> None:
     train, features = graph_and_features()
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4,
+    model = build_model(model_config(name=name, num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4,
                                     **options), 40, 25, train, item_features=features).eval()
     with torch.no_grad():
         users, items = model.embeddings()
@@ -40,7 +41,7 @@ def test_layerwise_inference_equals_per_node_computation(name: str, options: dic
 
 def test_inductive_embedding_equals_in_graph_embedding_feature_only() -> None:
     train, features = graph_and_features(1)
-    config = ModelConfig(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4)
+    config = model_config(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4)
     torch.manual_seed(0)
     full = build_model(config, 40, 25, train, item_features=features).eval()
     new_item = 24  # the last index, so removing and re-adding it keeps every other item's index
@@ -64,7 +65,7 @@ def test_inductive_embedding_equals_in_graph_embedding_feature_only() -> None:
 
 def test_add_items_checks_feature_shape() -> None:
     train, features = graph_and_features()
-    model = build_model(ModelConfig(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train,
+    model = build_model(model_config(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train,
                         item_features=features)
     with pytest.raises(DataError, match=r"new item features: expected shape \(1, 6\), got \(1, 5\)"):
         model.embed_items(np.zeros((1, 5)), [np.array([0])])
@@ -82,20 +83,22 @@ def test_pooling_weights_and_empty_neighbourhoods() -> None:
 def test_config_errors_say_how_to_fix() -> None:
     train, features = graph_and_features()
     with pytest.raises(ConfigError, match="has no input: set features.catalogue"):
-        build_model(ModelConfig(name="pinsage"), 40, 25, train)
-    with pytest.raises(ConfigError, match="model.pooling must be one of importance, mean, max"):
-        build_model(ModelConfig(name="pinsage", pooling="sum"), 40, 25, train, item_features=features)
-    with pytest.raises(ConfigError, match="model.aggregator must be one of mean, pool, lstm"):
-        build_model(ModelConfig(name="graphsage", aggregator="gcn"), 40, 25, train, item_features=features)
-    with pytest.raises(ConfigError, match="model.walk_sampler must be one of walks, pixie, got 'node2vec'"):
-        build_model(ModelConfig(name="pinsage", walk_sampler="node2vec"), 40, 25, train, item_features=features)
+        build_model(model_config(name="pinsage"), 40, 25, train)
+    with pytest.raises(ConfigError, match='model.pooling: expected one of "importance", "mean", "max", got "sum"'):
+        model_config(name="pinsage", pooling="sum")
+    with pytest.raises(ConfigError, match='model.aggregator: expected one of "mean", "pool", "lstm", got "gcn"'):
+        model_config(name="graphsage", aggregator="gcn")
+    with pytest.raises(ConfigError, match='model.walk_sampler: expected one of "walks", "pixie", got "node2vec"'):
+        model_config(name="pinsage", walk_sampler="node2vec")
+    with pytest.raises(ConfigError, match="model.num_layers: expected an integer ≥ 1, got 0"):
+        model_config(name="graphsage", num_layers=0)
 
 
 def test_pixie_training_neighbourhoods_are_visited_items_with_importance_weights() -> None:
     train, features = graph_and_features()
     blocks = (np.arange(40)[:, None] < 20) == (np.arange(25)[None, :] < 13)  # two halves no walk crosses
     train = sp.csr_matrix(train.toarray() * blocks)
-    model = build_model(ModelConfig(name="pinsage", walk_sampler="pixie", num_neighbours=4, pixie_steps=200), 40, 25,
+    model = build_model(model_config(name="pinsage", walk_sampler="pixie", num_neighbours=4, pixie_steps=200), 40, 25,
                         train, item_features=features)
     nodes = np.arange(25)
     found = model.training_neighbours(np.random.default_rng(0))(nodes)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.models import NGCF, LightGCN, ModelConfig, Objective, Popularity, build_model
+from graphrec.config import model_config
+from graphrec.models import LightGCN, NGCF, Objective, Popularity, build_model
 
 from ._reference import dense_laplacian, lightgcn_reference, ngcf_reference, random_train
 
@@ -15,7 +16,7 @@ U, I = 7, 9
 
 def test_popularity_scores_are_item_counts() -> None:
     train = random_train()
-    model = Popularity(U, I, ModelConfig(name="popularity"), train)
+    model = Popularity(U, I, model_config(name="popularity"), train)
     users, items = model.embeddings()
     assert users.shape == (U, 1) and items.shape == (I, 1) and items.dtype == torch.float32
     counts = torch.from_numpy(train.toarray().sum(0)).float()
@@ -25,7 +26,7 @@ def test_popularity_scores_are_item_counts() -> None:
 
 def test_mf_scores_are_dot_products() -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name="mf", embedding_dim=5, init_std=0.1), U, I, random_train())
+    model = build_model(model_config(name="mf", embedding_dim=5, init_std=0.1), U, I, random_train())
     users, items = model.embeddings()
     torch.testing.assert_close(model.score(torch.tensor([2, 0])), users[[2, 0]] @ items.T)
     assert 0.05 < float(users.detach().std()) < 0.2
@@ -38,7 +39,7 @@ def test_mf_scores_are_dot_products() -> None:
 def test_lightgcn_matches_dense_reference(weights: list[float] | None) -> None:
     torch.manual_seed(0)
     train = random_train()
-    config = ModelConfig(name="lightgcn", embedding_dim=4, num_layers=3, layer_weights=weights)
+    config = model_config(name="lightgcn", embedding_dim=4, num_layers=3, layer_weights=weights)
     model = LightGCN(U, I, config, train)
     users, items = model.embeddings()
     e0 = torch.cat(model.ego_embeddings()).detach().double()
@@ -50,7 +51,7 @@ def test_lightgcn_matches_dense_reference(weights: list[float] | None) -> None:
 def test_lightgcn_gradient_matches_dense_reference() -> None:
     torch.manual_seed(1)
     train = random_train()
-    model = LightGCN(U, I, ModelConfig(embedding_dim=3, num_layers=2), train)
+    model = LightGCN(U, I, model_config("lightgcn", embedding_dim=3, num_layers=2), train)
     users, items = model.embeddings()
     (users.sum() * 2 + (items**2).sum()).backward()
     e0 = torch.cat(model.ego_embeddings()).detach().double().requires_grad_()
@@ -61,27 +62,24 @@ def test_lightgcn_gradient_matches_dense_reference() -> None:
 
 
 def test_lightgcn_layer_weights_length_is_validated() -> None:
-    config = ModelConfig(name="lightgcn", num_layers=3, layer_weights=[0.5, 0.5])
-    with pytest.raises(ConfigError, match=r"model\.layer_weights: expected 4 weights .* got 2"):
-        LightGCN(U, I, config, random_train())
+    with pytest.raises(ConfigError, match=r"model\.layer_weights: expected 4 weights .* got \[0\.5, 0\.5\]"):
+        model_config(name="lightgcn", num_layers=3, layer_weights=[0.5, 0.5])
 
 
 def test_train_shape_is_validated() -> None:
     with pytest.raises(DataError, match=r"expected shape \(8, 9\)"):
-        build_model(ModelConfig(name="mf"), 8, I, random_train())
+        build_model(model_config(name="mf"), 8, I, random_train())
 
 
 @pytest.mark.parametrize("field", ["message_dropout", "node_dropout"])
 def test_ngcf_dropout_rates_are_validated(field: str) -> None:
-    config = ModelConfig(name="ngcf")
-    setattr(config, field, 1.0)
-    with pytest.raises(ConfigError, match=f"model.{field}"):
-        NGCF(U, I, config, random_train())
+    with pytest.raises(ConfigError, match=f"model.{field}: expected a float in \\[0, 1\\), got 1.0"):
+        model_config(name="ngcf", **{field: 1.0})
 
 
 def _ngcf(**overrides: float) -> NGCF:
     torch.manual_seed(0)
-    config = ModelConfig(name="ngcf", embedding_dim=4, num_layers=3, message_dropout=0.3, node_dropout=0.3)
+    config = model_config(name="ngcf", embedding_dim=4, num_layers=3, message_dropout=0.3, node_dropout=0.3)
     for key, value in overrides.items():
         setattr(config, key, value)
     model = NGCF(U, I, config, random_train())

@@ -9,7 +9,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from graphrec.errors import UnknownNameError
-from graphrec.models import MODELS, ModelConfig, Recommender, build_model, get_model_class
+from graphrec.config import MODEL_CONFIGS, model_config
+from graphrec.config.params import section_fields
+from graphrec.models import MODELS, Recommender, build_model, get_model_class
 
 from ._reference import random_train
 
@@ -19,6 +21,14 @@ U, I = 7, 9
 def test_registry_names() -> None:
     assert sorted(MODELS) == ["graphsage", "itemknn", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
+
+
+def test_every_model_has_a_config_class_and_every_config_class_a_model() -> None:
+    assert set(MODELS) == set(MODEL_CONFIGS)
+    for name, cls in MODEL_CONFIGS.items():
+        assert cls().name == name and cls.objective.value in ("edges", "item_pairs", "closed_form")
+    for name, model in MODELS.items():  # the model and its config section declare one objective
+        assert model.objective is MODEL_CONFIGS[name].objective, name
 
 
 def test_unknown_model_name_error_wording() -> None:
@@ -31,7 +41,9 @@ def test_unknown_model_name_error_wording() -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_state_dict_round_trip_gives_identical_scores(name: str, tmp_path: Path) -> None:
     train = random_train()
-    config = ModelConfig(name=name, embedding_dim=4, num_layers=2, node_dropout=0.2, use_id_embedding=True)
+    small = {"embedding_dim": 4, "num_layers": 2, "node_dropout": 0.2, "use_id_embedding": True}
+    keys = section_fields(MODEL_CONFIGS[name])
+    config = model_config(name, **{k: v for k, v in small.items() if k in keys})
     torch.manual_seed(0)
     original = build_model(config, U, I, train).eval()
     path = tmp_path / "model.safetensors"

@@ -8,11 +8,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.config import RunConfig
+from graphrec.config import ItemPairTrainConfig, model_config
 from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.graph.ppr import ItemPageRank, window_bounds
-from graphrec.models import ModelConfig, build_model
+from graphrec.models import build_model
 from graphrec.training.item_pairs import (
     ItemPairObjective,
     co_engagement_pairs,
@@ -32,16 +32,13 @@ def make_dataset(seed: int = 0, users: int = 60, items: int = 80) -> Dataset:
 
 
 def make_objective(dataset: Dataset, **train: object) -> ItemPairObjective:
-    config = RunConfig(seed=3)
-    config.model = ModelConfig(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=5,
-                               num_walks=10)
-    config.train.batch_size, config.train.shared_negatives, config.train.loss = 32, 20, "margin"
-    for key, value in train.items():
-        setattr(config.train, key, value)
+    model_section = model_config(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=5,
+                                 num_walks=10)
+    section = ItemPairTrainConfig(**{"batch_size": 32, "shared_negatives": 20, "loss": "margin", **train})
     features = np.random.default_rng(0).normal(size=(dataset.num_items, 4)).astype(np.float32)
-    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, item_features=features,
+    model = build_model(model_section, dataset.num_users, dataset.num_items, dataset.train, item_features=features,
                         train_timestamps=dataset.train_timestamps)
-    return ItemPairObjective(model, dataset, config)
+    return ItemPairObjective(model, dataset, section, seed=3)
 
 
 def test_pairs_are_consecutive_items_of_a_user_by_time() -> None:

@@ -49,7 +49,8 @@ def test_lr_decays_linearly(planted_dir: Path, tmp_path: Path) -> None:
 
     config = tiny_config(planted_dir, "mf", epochs=3, lr=0.01, lr_final=0.001)
     dataset = load_dataset(config.data, seed=0)
-    trainer = Trainer(build_model(config.model, dataset.num_users, dataset.num_items, dataset.train), dataset, config)
+    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train)
+    trainer = Trainer(model, dataset, config.train, config.eval, config.seed)
     last = 3 * trainer.objective.num_batches - 1
     trainer._set_lr(0)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
@@ -61,7 +62,8 @@ def test_lr_decays_linearly(planted_dir: Path, tmp_path: Path) -> None:
 
 def test_bad_negative_settings(planted_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="train.negative_candidates: expected an integer ≥ 1, got 0"):
-        train(tiny_config(planted_dir, "mf", epochs=1, negative_candidates=0), tmp_path / "run")
+        tiny_config(planted_dir, "mf", epochs=1, negative_candidates=0)
+    assert not (tmp_path / "run").exists()
 
 
 def test_dns_trains(planted_dir: Path, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,33 @@ def test_without_validation_split_keeps_the_last_model(planted_dir: Path, tmp_pa
     best = load_run(tmp_path / "run").model.user_embedding.weight.detach().numpy()
     tensors, _ = read_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     np.testing.assert_array_equal(best, tensors["model.user_embedding.weight"].numpy())
+
+
+def test_non_finite_loss_stops_training_naming_epoch_and_step(planted_dir: Path, tmp_path: Path) -> None:
+    from graphrec.errors import TrainingError
+
+    with pytest.raises(TrainingError) as info:  # Adam steps of ~1e30 overflow float32 scores within a few steps
+        train(tiny_config(planted_dir, "mf", epochs=3, lr=1e30), tmp_path / "run")
+    message = str(info.value)
+    assert re.fullmatch(r"training diverged: the loss of epoch 1, step \d+ \(of \d+\) is (nan|inf); lower train.lr "
+                        r"\(now 1e\+30\) or check the data", message), message
+    assert isinstance(info.value, ArithmeticError)
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_run_directories_of_earlier_versions_still_load(planted_dir: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Earlier versions saved all 22 model keys and every train key in config.json, whichever the model used."""
+    from ..test_config import OLD_MODEL, OLD_TRAIN
+
+    run_dir = tmp_path / "run"
+    train(tiny_config(planted_dir, "mf", epochs=1), run_dir)
+    scores = load_run(run_dir).model.score(np.arange(3)).numpy()
+    saved = json.loads((run_dir / "config.json").read_text())
+    saved["model"] = {**OLD_MODEL, **saved["model"]}
+    saved["train"] = {**OLD_TRAIN, **saved["train"]}
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level("WARNING"):
+        loaded = load_run(run_dir)
+    assert caplog.text.count("earlier version's config") == 1 and "model.num_layers" in caplog.text
+    np.testing.assert_array_equal(loaded.model.score(np.arange(3)).numpy(), scores)

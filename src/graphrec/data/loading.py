@@ -35,26 +35,28 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graphrec.config.params import validate
 from graphrec.data import preprocess, splits
 from graphrec.data.config import DataConfig
 from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.data.readers import LIGHTGCN_HINT, read_interactions, read_lightgcn_txt
 from graphrec.errors import ConfigError, DataError, DataFileNotFoundError
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("auto", "given", "random", "leave_last", "temporal", "user_temporal")
-UNSEEN_POLICIES = ("miss", "drop", "error")
-_TEST_STREAM, _VALID_STREAM, _HOLDOUT_STREAM = 101, 102, 103  # numpy_rng streams: test split, valid carve, held-out items
+_TEST_STREAM, _VALID_STREAM, _HOLDOUT_STREAM = Stream.TEST_SPLIT, Stream.VALID_SPLIT, Stream.HOLDOUT_ITEMS
 
 Frames = dict[str, pd.DataFrame]
 
 
 def load_dataset(config: DataConfig, seed: int) -> Dataset:
-    """Read, clean and split the interactions `config` points at; `config.seed` (if set) overrides `seed`."""
-    _check_config(config)
+    """Read, clean and split the interactions `config` points at; `config.seed` (if set) overrides `seed`.
+
+    The config's declared constraints (graphrec.config.sections) are checked again first, before any file is read,
+    in case fields were changed in place since it was built."""
+    validate(config)
     seed = int(config.seed if config.seed is not None else seed)
     stats: dict[str, Any] = {}
     if config.path:
@@ -85,27 +87,6 @@ def _withhold_items(
     return train[keep]
 
 
-def _check_config(config: DataConfig) -> None:
-    if config.split not in SPLITS:
-        raise ConfigError(f"data.split = '{config.split}' is not supported; choose one of: {', '.join(SPLITS)}")
-    if config.unseen_policy not in UNSEEN_POLICIES:
-        raise ConfigError(
-            f"data.unseen_policy = '{config.unseen_policy}' is not supported; choose one of: miss, drop, error"
-        )
-    for name in ("test_ratio", "valid_ratio"):
-        value = getattr(config, name)
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"data.{name} = {value} must be in [0, 1); use e.g. 0.2")
-    if not 0.0 < config.temporal_cut < 1.0:
-        raise ConfigError(f"data.temporal_cut = {config.temporal_cut} must be in (0, 1); use e.g. 0.8")
-    if not 0.0 <= config.holdout_items < 1.0:
-        raise ConfigError(f"data.holdout_items = {config.holdout_items} must be in [0, 1); use e.g. 0.1")
-    if config.leave_last_n < 1:
-        raise ConfigError(f"data.leave_last_n = {config.leave_last_n} must be at least 1")
-    if config.min_user_interactions < 0 or config.min_item_interactions < 0:
-        raise ConfigError("data.min_user_interactions and data.min_item_interactions must be >= 0")
-
-
 # --------------------------------------------------------------------------------------------- sources
 
 
@@ -121,11 +102,6 @@ def _load_directory(
     for required in needed:
         if not (root / required).is_file():
             raise DataFileNotFoundError(f"directory '{root}' has no {required}; {hint}")
-    if config.split not in ("auto", "given"):
-        raise ConfigError(
-            f"data.split = '{config.split}' applies to data.interactions; the directory '{root}' is already split "
-            "(set data.split = 'given' or 'auto')"
-        )
     _warn_ignored(config)
     train, stats["duplicates"] = preprocess.deduplicate(read_lightgcn_txt(root / "train.txt"))
     test = read_lightgcn_txt(root / "test.txt") if (root / "test.txt").is_file() else train.iloc[:0]
@@ -153,11 +129,6 @@ def _load_interactions(
     path: Path, config: DataConfig, seed: int, stats: dict[str, Any]
 ) -> tuple[Frames, dict[str, str]]:
     """Read one file, clean it, split it into train / valid / test."""
-    if config.split == "given":
-        raise ConfigError(
-            "data.split = 'given' needs data.path (a directory with train.txt and test.txt); "
-            "for one interactions file choose split = 'random', 'leave_last', 'temporal' or 'user_temporal'"
-        )
     frame = read_interactions(path, config)
     frame, stats["implicit_dropped"] = preprocess.to_implicit(frame, config.rating_threshold)
     frame, stats["duplicates"] = preprocess.deduplicate(frame)

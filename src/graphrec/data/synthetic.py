@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.io import atomic_write_text
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def generate_interactions(
     """
     if min(num_users, num_items, num_communities, interactions_per_user) < 1 or not 0.0 <= noise <= 1.0:
         raise ValueError("sizes must be positive and noise in [0, 1]")
-    rng = numpy_rng(seed, stream=0)
+    rng = numpy_rng(seed, Stream.SYNTH_INTERACTIONS)
     user_comm = _assign_communities(num_users, num_communities, rng)
     item_comm = _assign_communities(num_items, num_communities, rng)
     mixture = (1.0 - noise) * _item_weights(item_comm, num_communities, rng) + noise / num_items
@@ -126,7 +126,7 @@ def generate_demo_dir(out_dir: str | Path, seed: int = 0, test_ratio: float = 0.
     from graphrec.data.splits import split_random
 
     frame = generate_interactions(seed=seed, **kw)
-    train, test = split_random(frame, test_ratio, numpy_rng(seed, stream=1))
+    train, test = split_random(frame, test_ratio, numpy_rng(seed, Stream.SYNTH_SPLIT))
     write_catalogue(np.asarray(frame.attrs["item_community"]), Path(out_dir) / "items.csv", seed)
     return write_lightgcn_dir(train, test, out_dir)
 
@@ -134,7 +134,7 @@ def generate_demo_dir(out_dir: str | Path, seed: int = 0, test_ratio: float = 0.
 def write_catalogue(item_community: np.ndarray, path: str | Path, seed: int, noise: float = 0.3) -> Path:
     """An item catalogue ``item_id,title,genres`` whose words and genre mostly (1 − `noise`) follow each item's
     planted community, so item features carry signal but not the whole answer."""
-    rng = numpy_rng(seed, stream=5)
+    rng = numpy_rng(seed, Stream.SYNTH_CATALOGUE)
     num_comm = int(item_community.max(initial=0)) + 1
     vocab = [[f"w{c}x{j}" for j in range(6)] for c in range(num_comm)]
     rows = ["item_id,title,genres"]

@@ -35,14 +35,14 @@ import numpy as np
 
 from graphrec.errors import ConfigError
 from graphrec.io import atomic_write, atomic_write_text
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
 RNG_BLOCK_USERS = 4096  # users per random-number block: the unit of determinism (chunks are whole blocks)
 FORMATS = ("lightgcn", "parquet")
 EDGES_PER_USER, EDGES_PER_ITEM = 34, 25  # Gowalla: 1,027,370 interactions, 29,858 users, 40,981 items
-_GLOBAL_STREAM, _BLOCK_STREAM = 0, 1
+_GLOBAL_STREAM, _BLOCK_STREAM = Stream.SYNTH_LARGE_GLOBAL, Stream.SYNTH_LARGE_BLOCKS
 _MIXTURE_ROUNDS = 8  # redraw rounds from the popularity mixture before the rest is drawn uniformly (always ends)
 
 

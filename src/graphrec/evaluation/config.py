@@ -1,13 +1,5 @@
-"""Configuration of full-ranking evaluation."""
+"""The [eval] config section (it lives in the torch-free graphrec.config.sections; re-exported here)."""
 
-from __future__ import annotations
+from graphrec.config.sections import EvalConfig
 
-from dataclasses import dataclass, field
-
-
-@dataclass
-class EvalConfig:
-    """Which cut-offs to report and how many users to score at once (results never depend on it)."""
-
-    ks: list[int] = field(default_factory=lambda: [10, 20])
-    chunk_size: int = 2048
+__all__ = ["EvalConfig"]

@@ -29,7 +29,6 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from graphrec.errors import ConfigError
 from graphrec.graph.adjacency import csr_tensor
 
 
@@ -98,18 +97,6 @@ class SampledGraph:
 
     def num_edges(self) -> int:
         return sum(len(layer.col) for layer in self.layers)
-
-
-def check_fanouts(fanouts: list[int] | None, num_layers: int) -> None:
-    """Raise ConfigError unless `fanouts` is None or has one positive entry per layer."""
-    if fanouts is None:
-        return
-    if len(fanouts) != num_layers or any(f < 1 for f in fanouts):
-        raise ConfigError(
-            f"model.fanouts: expected {num_layers} positive integers (neighbours sampled per node, one per layer, "
-            f"num_layers = {num_layers}), got {fanouts}; e.g. {[10] * num_layers}, "
-            "or leave it unset for full propagation"
-        )
 
 
 class NeighbourSampler:

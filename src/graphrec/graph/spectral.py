@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.linalg import randomized_svd
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 __all__ = ["normalized_interactions", "randomized_svd", "spectral_embeddings"]
 
@@ -39,7 +39,7 @@ def spectral_embeddings(train: sp.spmatrix, dim: int, std: float, seed: int) -> 
     spread = float(np.concatenate([users.ravel(), items.ravel()]).std()) or 1.0
     users, items = users * (std / spread), items * (std / spread)
     if rank < dim:
-        noise = numpy_rng(seed, stream=12)
+        noise = numpy_rng(seed, Stream.SPECTRAL_NOISE)
         users = np.hstack([users, noise.normal(0, std, (users.shape[0], dim - rank))])
         items = np.hstack([items, noise.normal(0, std, (items.shape[0], dim - rank))])
     return users.astype(np.float32), items.astype(np.float32)

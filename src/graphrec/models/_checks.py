@@ -1,12 +1,14 @@
-"""Validation shared by the model constructors (ConfigError / DataError with the fix in the message)."""
+"""What the model constructors share: the training-matrix check (DataError with the fix) and table initialisation.
+
+Config values are checked where they are declared (graphrec.config.models), when the config is built."""
 
 from __future__ import annotations
 
 import scipy.sparse as sp
 import torch
 
-from graphrec.errors import ConfigError, DataError
-from graphrec.models.config import ModelConfig
+from graphrec.config.models import MFConfig
+from graphrec.errors import DataError
 
 
 def check_train(train: sp.spmatrix, num_users: int, num_items: int) -> None:
@@ -20,38 +22,17 @@ def check_train(train: sp.spmatrix, num_users: int, num_items: int) -> None:
         )
 
 
-def check_embedding(config: ModelConfig) -> None:
-    """Raise ConfigError unless embedding_dim ≥ 1 and init_std > 0."""
-    if config.embedding_dim < 1:
-        raise ConfigError(f"model.embedding_dim: expected a positive integer, got {config.embedding_dim}; e.g. 64")
-    if not config.init_std > 0:
-        raise ConfigError(f"model.init_std: expected a positive float, got {config.init_std}; e.g. 0.1")
-
-
-def check_layers(config: ModelConfig) -> None:
-    """Raise ConfigError unless num_layers ≥ 0."""
-    if config.num_layers < 0:
-        raise ConfigError(f"model.num_layers: expected an integer ≥ 0, got {config.num_layers}; e.g. 3")
-
-
-def check_probability(value: float, field: str) -> None:
-    """Raise ConfigError unless 0 ≤ value < 1 (a dropout rate)."""
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(f"model.{field}: expected a rate in [0, 1), got {value}; e.g. 0.1, or 0 to disable")
-
-
-def init_tables(user_table: torch.nn.Embedding, item_table: torch.nn.Embedding, config: ModelConfig,
+def init_tables(user_table: torch.nn.Embedding, item_table: torch.nn.Embedding, config: MFConfig,
                 train: sp.spmatrix) -> None:
     """Initialise embedding tables: N(0, init_std²), or the spectral start of `graph.spectral` for init = "svd"."""
+    assert config.init in ("normal", "svd"), config.init  # declared choices (graphrec.config.models.INITS)
     if config.init == "normal":
         torch.nn.init.normal_(user_table.weight, std=config.init_std)
         torch.nn.init.normal_(item_table.weight, std=config.init_std)
-    elif config.init == "svd":
+    else:
         from graphrec.graph.spectral import spectral_embeddings
 
         users, items = spectral_embeddings(train, config.embedding_dim, config.init_std, config.init_seed)
         with torch.no_grad():
             user_table.weight.copy_(torch.from_numpy(users))
             item_table.weight.copy_(torch.from_numpy(items))
-    else:
-        raise ConfigError(f"model.init: expected 'normal' or 'svd', got {config.init!r}")

@@ -30,16 +30,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.models.config import ModelConfig
+from graphrec.config.models import ModelConfig, Objective  # Objective: declared beside each model's config
 from graphrec.models.scoring import DotScorer, Scorer
-
-
-class Objective(str, Enum):
-    """What a model trains with."""
-
-    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE), graphrec.training.objectives
-    ITEM_PAIRS = "item_pairs"  # related item pairs, max-margin (PinSAGE), graphrec.training.item_pairs
-    CLOSED_FORM = "closed_form"  # fitted at construction, no gradient steps
 
 
 class ModelInput(str, Enum):
@@ -100,6 +92,11 @@ class EmbeddingRecommender(Recommender):
 
 class SampledPropagation(ABC):
     """Training on neighbour-sampled computation graphs (`model.fanouts`, graphrec.training.sampled)."""
+
+    @property
+    @abstractmethod
+    def fanouts(self) -> list[int] | None:
+        """Neighbours drawn per node for layers 1..K when training sampled; None: full propagation."""
 
     @abstractmethod
     def propagation_matrix(self) -> torch.Tensor:

@@ -14,14 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.errors import ConfigError
+from graphrec.config.models import AGGREGATORS, GraphSAGEConfig  # noqa: F401 - choices re-exported
 from graphrec.graph.blocks import NeighbourFn, UniformNeighbours
 from graphrec.graph.walks import ItemGraph
-from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.models.pinsage import pool
-
-AGGREGATORS = ("mean", "pool", "lstm")
 
 
 class SageLayer(nn.Module):
@@ -53,12 +50,8 @@ class SageLayer(nn.Module):
 
 
 class GraphSAGE(ItemGraphModel):
+    config: GraphSAGEConfig
     name = "graphsage"
-
-    @classmethod
-    def check_options(cls, config: ModelConfig) -> None:
-        if config.aggregator not in AGGREGATORS:
-            raise ConfigError(f"model.aggregator must be one of {', '.join(AGGREGATORS)}, got {config.aggregator!r}")
 
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         return SageLayer(in_dim, self.config.hidden_dim, out_dim, self.config.aggregator)

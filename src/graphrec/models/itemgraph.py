@@ -18,19 +18,19 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.config.models import ItemGraphConfig
 from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
 from graphrec.models.base import (
     EmbeddingRecommender, Gather, InductiveItems, ModelInput, Objective, ShardedInference, UsersFromItems,
 )
-from graphrec.models.config import ModelConfig
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_STREAM = 31  # numpy_rng stream of the fixed inference neighbourhoods
-USER_STREAM = 32  # numpy_rng stream of the users' importance walks
+INFERENCE_STREAM = Stream.ITEM_INFERENCE_NEIGHBOURS  # numpy_rng stream of the fixed inference neighbourhoods
+USER_STREAM = Stream.ITEM_USER_WALKS  # numpy_rng stream of the users' importance walks
 INFERENCE_CHUNK = 4096  # items per chunk in layer-wise inference
 
 
@@ -52,17 +52,17 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
     """Base of PinSAGE and GraphSAGE; built as ``cls(num_users, num_items, config, train, item_features=…,
     train_timestamps=…)``."""
 
+    config: ItemGraphConfig
     objective: ClassVar[Objective] = Objective.ITEM_PAIRS
     inputs: ClassVar[tuple[ModelInput, ...]] = (ModelInput.ITEM_FEATURES, ModelInput.TRAIN_TIMESTAMPS)
     sharding: ClassVar[str] = "layer-wise item shards"
 
     def __init__(
-        self, num_users: int, num_items: int, config: ModelConfig, train: sp.csr_matrix,
+        self, num_users: int, num_items: int, config: ItemGraphConfig, train: sp.csr_matrix,
         item_features: np.ndarray | None = None, train_timestamps: np.ndarray | None = None,
     ) -> None:
         super().__init__(num_users, num_items, config, train)
-        self.check_options(config)
-        _check_config(config, item_features, num_items)
+        _check_inputs(config, item_features, num_items)
         self.train_matrix = sp.csr_matrix(train)
         self.graph = ItemGraph(self.train_matrix)
         features = item_features if config.use_features and item_features is not None else np.zeros((num_items, 0))
@@ -79,10 +79,6 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         self._user_weights: sp.csr_matrix | None = None
 
     # ------------------------------------------------------------------ what subclasses define
-    @classmethod
-    def check_options(cls, config: ModelConfig) -> None:
-        """Refuse model-specific options that are out of range (ConfigError naming the choices)."""
-
     @abstractmethod
     def make_layer(self, in_dim: int, out_dim: int) -> nn.Module:
         """One convolution layer: ``layer(h_src, block) -> h_dst`` (L2-normalised rows)."""
@@ -307,9 +303,8 @@ def _torch_block(block: Block) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
             torch.from_numpy(np.asarray(block.weight, dtype=np.float32)))
 
 
-def _check_config(config: ModelConfig, item_features: np.ndarray | None, num_items: int) -> None:
-    if config.num_layers < 1:
-        raise ConfigError(f"model.num_layers must be at least 1 for {config.name}, got {config.num_layers}")
+def _check_inputs(config: ItemGraphConfig, item_features: np.ndarray | None, num_items: int) -> None:
+    """The model needs an input (features given, or id embeddings) and one feature row per item."""
     has_features = config.use_features and item_features is not None and np.asarray(item_features).shape[1] > 0
     if not has_features and not config.use_id_embedding:
         raise ConfigError(

@@ -19,7 +19,7 @@ import torch
 
 from graphrec.models._checks import check_train
 from graphrec.models.base import Objective, Recommender
-from graphrec.models.config import ModelConfig
+from graphrec.config.models import ItemKNNConfig
 from graphrec.models.scoring import SparseItemScorer
 
 CELL_BUDGET = 1 << 24  # dense similarity cells per chunk (64 MiB of float32)
@@ -33,7 +33,7 @@ class ItemKNN(Recommender):
     neighbour_idx: torch.Tensor
     neighbour_sim: torch.Tensor
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: ItemKNNConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
         history = sp.csr_matrix(train, dtype=np.float32)

@@ -9,32 +9,23 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.errors import ConfigError
+from graphrec.config.models import LightGCNConfig
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
-from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
+from graphrec.graph.sampled import SampledGraph, gather_rows
 from graphrec.graph.shards import csr_rows, gathered_order, node_rows
-from graphrec.models._checks import check_embedding, check_layers, check_train, init_tables
+from graphrec.models._checks import check_train, init_tables
 from graphrec.models.base import EmbeddingRecommender, Gather, SampledPropagation, ShardedInference
-from graphrec.models.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_layer_weights(config: ModelConfig) -> list[float]:
-    """The layer-combination weights α_0..α_K: `config.layer_weights`, or 1/(K+1) each when unset.
-
-    Raises ConfigError when `config.layer_weights` does not have exactly K + 1 entries.
-    """
+def resolve_layer_weights(config: LightGCNConfig) -> list[float]:
+    """The layer-combination weights α_0..α_K: `config.layer_weights` (K + 1 of them, as the config checks), or
+    1/(K+1) each when unset."""
     k = config.num_layers
     if config.layer_weights is None:
         return [1.0 / (k + 1)] * (k + 1)
-    weights = [float(w) for w in config.layer_weights]
-    if len(weights) != k + 1:
-        raise ConfigError(
-            f"model.layer_weights: expected {k + 1} weights (one per layer 0..{k}, num_layers = {k}), "
-            f"got {len(weights)} ({weights}); give {k + 1} weights, or leave it unset for 1/{k + 1} each"
-        )
-    return weights
+    return [float(w) for w in config.layer_weights]
 
 
 class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
@@ -62,12 +53,9 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
     sharding = "row-sharded propagation"
     adj: torch.Tensor
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: LightGCNConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
-        check_embedding(config)
-        check_layers(config)
-        check_fanouts(config.fanouts, config.num_layers)
         self.num_layers = config.num_layers
         self.alpha = resolve_layer_weights(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
@@ -89,6 +77,10 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
             out = out + self.alpha[k] * x
         users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
         return users, items
+
+    @property
+    def fanouts(self) -> list[int] | None:
+        return self.config.fanouts
 
     def propagation_matrix(self) -> torch.Tensor:
         """Ã as a torch CSR tensor: what the neighbour sampler of `model.fanouts` draws from."""

@@ -6,9 +6,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.models._checks import check_embedding, check_train, init_tables
+from graphrec.config.models import MFConfig
+from graphrec.models._checks import check_train, init_tables
 from graphrec.models.base import EmbeddingRecommender
-from graphrec.models.config import ModelConfig
 
 
 class MF(EmbeddingRecommender):
@@ -21,10 +21,9 @@ class MF(EmbeddingRecommender):
 
     name = "mf"
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: MFConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
-        check_embedding(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
         self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
         init_tables(self.user_embedding, self.item_embedding, config, train)

@@ -9,12 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.errors import ConfigError
+from graphrec.config.models import NGCFConfig
 from graphrec.graph import SymmetricEdgeDropout, csr_tensor, normalized_adjacency, propagate
-from graphrec.graph.sampled import SampledGraph, check_fanouts, gather_rows
-from graphrec.models._checks import check_embedding, check_layers, check_probability, check_train
+from graphrec.graph.sampled import SampledGraph, gather_rows
+from graphrec.models._checks import check_train
 from graphrec.models.base import EmbeddingRecommender, SampledPropagation
-from graphrec.models.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +45,9 @@ class NGCF(EmbeddingRecommender, SampledPropagation):
 
     name = "ngcf"
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: NGCFConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
-        check_embedding(config)
-        check_layers(config)
-        check_probability(config.message_dropout, "message_dropout")
-        check_probability(config.node_dropout, "node_dropout")
-        check_fanouts(config.fanouts, config.num_layers)
-        if config.fanouts is not None and config.node_dropout > 0:
-            raise ConfigError(
-                "model.node_dropout: edge dropout is not applied on sampled computation graphs (model.fanouts is "
-                f"set), got {config.node_dropout}; set it to 0 (neighbour sampling already drops edges)"
-            )
         d = config.embedding_dim
         self.num_layers = config.num_layers
         self.slope = config.leaky_relu_slope
@@ -99,6 +88,10 @@ class NGCF(EmbeddingRecommender, SampledPropagation):
         out = torch.cat(outputs, dim=1)
         users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
         return users, items
+
+    @property
+    def fanouts(self) -> list[int] | None:
+        return self.config.fanouts
 
     def propagation_matrix(self) -> torch.Tensor:
         """𝓛 (no dropout) as a torch CSR tensor: what the neighbour sampler of `model.fanouts` draws from."""

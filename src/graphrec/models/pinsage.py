@@ -19,14 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.errors import ConfigError
+from graphrec.config.models import POOLINGS, WALK_SAMPLERS, PinSAGEConfig  # noqa: F401 - choices re-exported
 from graphrec.graph.blocks import ExactNeighbours, NeighbourFn, PixieNeighbours, RandomWalkNeighbours
 from graphrec.graph.walks import ItemGraph
-from graphrec.models.config import ModelConfig
 from graphrec.models.itemgraph import ItemGraphModel
-
-POOLINGS = ("importance", "mean", "max")
-WALK_SAMPLERS = ("walks", "pixie")
 
 
 class Convolve(nn.Module):
@@ -58,17 +54,8 @@ def pool(messages: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, how: 
 
 
 class PinSAGE(ItemGraphModel):
+    config: PinSAGEConfig
     name = "pinsage"
-
-    @classmethod
-    def check_options(cls, config: ModelConfig) -> None:
-        if config.pooling not in POOLINGS:
-            raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
-        if config.walk_sampler not in WALK_SAMPLERS:
-            raise ConfigError(f"model.walk_sampler must be one of {', '.join(WALK_SAMPLERS)}, "
-                              f"got {config.walk_sampler!r}")
-        if config.pixie_steps < 1:
-            raise ConfigError(f"model.pixie_steps must be at least 1, got {config.pixie_steps}")
 
     def make_dense(self, dim: int) -> nn.Module:
         return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))  # G₁, g, G₂

@@ -6,9 +6,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.config.models import PopularityConfig
 from graphrec.models._checks import check_train
 from graphrec.models.base import EmbeddingRecommender, Objective
-from graphrec.models.config import ModelConfig
 
 
 class Popularity(EmbeddingRecommender):
@@ -25,7 +25,7 @@ class Popularity(EmbeddingRecommender):
     objective = Objective.CLOSED_FORM
     item_counts: torch.Tensor
 
-    def __init__(self, num_users: int, num_items: int, config: ModelConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: PopularityConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
         counts = np.asarray(sp.csc_matrix(train).getnnz(axis=0), dtype=np.float32)

@@ -46,7 +46,7 @@ import torch
 from graphrec.errors import ConfigError, DataError, RunDirError
 from graphrec.io import atomic_write, atomic_write_text
 from graphrec.ranking.candidates import Candidates, is_member
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def fit_learned_ranker(
     if not users_with_pos.any():
         raise DataError("no retrieved candidate is a held-out interaction; nothing to learn a ranker from")
     features = candidate_features(candidates, context, names)
-    rng = numpy_rng(seed, 11)
+    rng = numpy_rng(seed, Stream.RANKER_PAIRS)
     in_scope = candidates.valid & users_with_pos[:, None]
     mean = features[in_scope].mean(axis=0, dtype=np.float64)
     std = np.maximum(features[in_scope].std(axis=0, dtype=np.float64), 1e-6)

@@ -16,12 +16,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
-SAMPLER_STREAM = 1  # numpy_rng stream of UniformNegativeSampler (distinct from EdgeBatcher's for the same seed)
-BATCHER_STREAM = 2  # numpy_rng stream of EdgeBatcher
+SAMPLER_STREAM = Stream.NEGATIVES  # numpy_rng stream of UniformNegativeSampler
+BATCHER_STREAM = Stream.EDGE_BATCHES  # numpy_rng stream of EdgeBatcher
 MAX_REJECTION_ROUNDS = 16  # afterwards the remaining draws are made exactly by rank (see `_draw_by_rank`)
 
 

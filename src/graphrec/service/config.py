@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphrec.config.params import Interval, Options, Section, param, validate
 from graphrec.errors import ConfigError
 
 TOKEN_ENV = "GRAPHREC_API_TOKEN"
@@ -14,32 +15,34 @@ DEFAULT_DB_NAME = "serving_events.sqlite3"
 
 
 @dataclass
-class ServeConfig:
-    """How the HTTP service runs. Defaults suit one process on a small machine."""
+class ServeConfig(Section):
+    """How the HTTP service runs. Defaults suit one process on a small machine. Values are checked when it is built
+    (graphrec.config.params; keys are named serve.<field>)."""
+
+    section = "serve"
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    db: str | None = None  # SQLite event log; default RUN_DIR/serving_events.sqlite3
-    index: str = "hnsw"  # hnsw | ivf | exact; a saved RUN_DIR/index of this kind is loaded, else one is built
-    index_options: dict[str, Any] = field(default_factory=dict)  # passed to graphrec.index.make_index
-    candidates: int = 200  # retrieval depth: ANN candidates (after removing seen items) re-scored exactly
-    max_k: int = 1000
-    max_body_bytes: int = 1_000_000
+    port: int = param(8000, Interval(int, 0, 65535))
+    db: str | None = param(None, example="serving_events.sqlite3")  # SQLite event log; default RUN_DIR/...
+    # hnsw | ivf | exact; a saved RUN_DIR/index of this kind is loaded, else one is built
+    index: str = param("hnsw", Options(("hnsw", "ivf", "exact")))
+    index_options: dict[str, Any] = param({})  # noqa: RUF009 - passed to graphrec.index.make_index
+    # retrieval depth: ANN candidates (after removing seen items) re-scored exactly
+    candidates: int = param(200, Interval(int, 1, 100_000))
+    max_k: int = param(1000, Interval(int, 1, 100_000))
+    max_body_bytes: int = param(1_000_000, Interval(int, 1024, None))
     writes_enabled: bool = True
-    token_file: str | None = None  # read when GRAPHREC_API_TOKEN is not set
+    token_file: str | None = param(None, example="api_token.txt")  # read when GRAPHREC_API_TOKEN is not set
     dev_no_auth: bool = False  # allow writes without a token (development only)
-    popularity_refresh_s: float = 1.0  # the popularity fallback list is re-sorted at most this often
+    # the popularity fallback list is re-sorted at most this often
+    popularity_refresh_s: float = param(1.0, Interval(float, 0, None))
 
     def db_path(self, run_dir: Path) -> Path:
         return Path(self.db) if self.db is not None else Path(run_dir) / DEFAULT_DB_NAME
 
     def check(self) -> None:
-        if not 1 <= self.candidates <= 100_000:
-            raise ConfigError(f"candidates must be between 1 and 100000, got {self.candidates}")
-        if not 1 <= self.max_k <= 100_000:
-            raise ConfigError(f"max_k must be between 1 and 100000, got {self.max_k}")
-        if self.max_body_bytes < 1024:
-            raise ConfigError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        """Check the declared constraints again (after fields were changed in place)."""
+        validate(self)
 
 
 def resolve_token(config: ServeConfig) -> str | None:

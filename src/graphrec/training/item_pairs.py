@@ -26,19 +26,19 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from graphrec.config import RunConfig
+from graphrec.config.train import ItemPairTrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ComputationGraph, build_computation_graph, pair_keys
 from graphrec.graph.ppr import ItemPageRank, rank_window, window_bounds
 from graphrec.models.itemgraph import ItemGraphModel
-from graphrec.seeding import numpy_rng, torch_generator
+from graphrec.seeding import Stream, numpy_rng, torch_generator
 
 logger = logging.getLogger(__name__)
 
-BATCH_STREAM = 41
-HARD_POOL_STREAM = 42
-DISTANCE_STREAM = 43
+BATCH_STREAM = Stream.PAIR_BATCHES
+HARD_POOL_STREAM = Stream.HARD_POOL
+DISTANCE_STREAM = Stream.DISTANCE_WEIGHTED
 PPR_CHUNK = 512
 
 
@@ -90,12 +90,12 @@ def curriculum_count(epoch: int, hard_negatives: int, curriculum: bool) -> int:
 class _Producer(TorchDataset):
     """Builds batch b of an epoch; picklable, so DataLoader workers can run it."""
 
-    def __init__(self, model: ItemGraphModel, pairs: np.ndarray, hard_pool: np.ndarray | None, config: RunConfig,
-                 epoch: int, num_hard: int) -> None:
+    def __init__(self, model: ItemGraphModel, pairs: np.ndarray, hard_pool: np.ndarray | None,
+                 train: ItemPairTrainConfig, seed: int, epoch: int, num_hard: int) -> None:
         self.graph, self.layers = model.graph, len(model.layers)
         self.sampler_factory = model.training_neighbours
         self.pairs, self.hard_pool, self.epoch, self.num_hard = pairs, hard_pool, epoch, num_hard
-        self.seed, self.train = config.seed, config.train
+        self.seed, self.train = seed, train
         self.order = _rng(self.seed, epoch, -1).permutation(len(pairs))
 
     def __len__(self) -> int:
@@ -129,17 +129,12 @@ def _identity(batch: PairBatch) -> PairBatch:
 class ItemPairObjective:
     """Max-margin (or BCE / BPR) over related item pairs with shared, hard and curriculum negatives."""
 
-    def __init__(self, model: ItemGraphModel, dataset: Dataset, config: RunConfig) -> None:
-        train = config.train
-        if train.loss not in ("margin", "bce", "bpr"):
-            raise ConfigError(f"train.loss = '{train.loss}' does not apply to item pairs; choose margin, bce or bpr")
-        if train.shared_negatives < 1:
-            raise ConfigError(f"train.shared_negatives must be at least 1, got {train.shared_negatives}")
-        self.model, self.config, self.train = model, config, train
-        self.pairs = co_engagement_pairs(dataset.train, dataset.train_timestamps, config.seed)
+    def __init__(self, model: ItemGraphModel, dataset: Dataset, train: ItemPairTrainConfig, seed: int) -> None:
+        self.model, self.train, self.seed = model, train, seed
+        self.pairs = co_engagement_pairs(dataset.train, dataset.train_timestamps, seed)
         if len(self.pairs) == 0:
             raise ConfigError("no co-engagement pairs: every user has a single training item")
-        self.hard_pool = (hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, config.seed)
+        self.hard_pool = (hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, seed)
                           if train.hard_negatives > 0 else None)
         self.num_batches = -(-len(self.pairs) // train.batch_size)
         logger.info("item-pair objective: %d pairs, %d batches per epoch", len(self.pairs), self.num_batches)
@@ -147,7 +142,7 @@ class ItemPairObjective:
     def producer(self, epoch: int) -> _Producer:
         """Batches of 0-based `epoch` (its curriculum: epoch + 1 − 1 hard negatives, capped)."""
         num_hard = curriculum_count(epoch + 1, self.train.hard_negatives, self.train.curriculum)
-        return _Producer(self.model, self.pairs, self.hard_pool, self.config, epoch, num_hard)
+        return _Producer(self.model, self.pairs, self.hard_pool, self.train, self.seed, epoch, num_hard)
 
     def epoch(self, epoch: int) -> Iterator[PairBatch]:
         producer = self.producer(epoch)

@@ -11,19 +11,20 @@ Objectives own their random state and expose ``state_dict()`` / ``load_state_dic
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 
-from graphrec.config import RunConfig
+from graphrec.config.train import EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.losses import get_loss, l2_penalty
 from graphrec.errors import ConfigError
-from graphrec.models.base import EmbeddingRecommender, Recommender
+from graphrec.models.base import EmbeddingRecommender, Recommender, SampledPropagation
 from graphrec.models.base import Objective as ModelObjective
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
 from graphrec.samplers.dynamic import select_hardest
+from graphrec.seeding import Stream
 
 
 class Objective(Protocol):
@@ -41,11 +42,11 @@ class Objective(Protocol):
 class EdgeObjective:
     """BPR / BCE over shuffled training edges, with uniform or dynamic (hardest-of-M) negatives."""
 
-    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, config: RunConfig) -> None:
-        self.model, self.train = model, config.train
-        self.loss_fn = get_loss(config.train.loss)
-        self.batcher = EdgeBatcher(dataset.train, config.train.batch_size, seed=config.seed)
-        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed + 1)
+    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, train: EdgeTrainConfig, seed: int) -> None:
+        self.model, self.train = model, train
+        self.loss_fn = get_loss(train.loss)
+        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=seed, stream=Stream.EDGE_BATCHES)
+        self.sampler = UniformNegativeSampler(dataset.train, seed=seed, stream=Stream.NEGATIVES)
         self.num_batches = self.batcher.num_batches
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -76,20 +77,26 @@ class EdgeObjective:
         self.sampler.load_state_dict(state["sampler"])
 
 
-def make_objective(model: Recommender, dataset: Dataset, config: RunConfig) -> Objective:
-    """The objective the model declares (``model.objective``: EDGES or ITEM_PAIRS); with ``model.fanouts`` set,
-    edges on sampled computation graphs (`graphrec.training.sampled`)."""
+def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, seed: int) -> Objective:
+    """The objective the model declares (``model.objective``: EDGES or ITEM_PAIRS), given its train section (the
+    objective's class) and the run's seed; with sampled propagation configured (``model.fanouts``), edges on
+    sampled computation graphs (`graphrec.training.sampled`)."""
     if not isinstance(model, EmbeddingRecommender) or model.objective is ModelObjective.CLOSED_FORM:
         raise ConfigError(f"model '{model.name}' is fitted in closed form and has no training objective")
-    if config.model.fanouts is not None:
+    if isinstance(model, SampledPropagation) and model.fanouts is not None:
         from graphrec.training.sampled import SampledEdgeObjective
 
-        return SampledEdgeObjective(model, dataset, config)
+        return SampledEdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed, model.fanouts)
     if model.objective is ModelObjective.ITEM_PAIRS:
+        from graphrec.config.train import ItemPairTrainConfig
+        from graphrec.models.itemgraph import ItemGraphModel
         from graphrec.training.item_pairs import ItemPairObjective
 
-        return ItemPairObjective(model, dataset, config)
-    return EdgeObjective(model, dataset, config)
+        if not isinstance(model, ItemGraphModel):
+            raise ConfigError(f"model '{model.name}' declares the item-pair objective, which trains item-graph "
+                              "models (pinsage, graphsage) only")
+        return ItemPairObjective(model, dataset, cast(ItemPairTrainConfig, train), seed)
+    return EdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
 
 
 def as_int64(values: np.ndarray) -> torch.Tensor:

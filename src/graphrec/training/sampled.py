@@ -19,21 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from graphrec.config import RunConfig
+from graphrec.config.train import EdgeTrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.graph.sampled import NeighbourSampler, SampledGraph
 from graphrec.losses import l2_penalty
 from graphrec.models.base import EmbeddingRecommender, SampledPropagation
 from graphrec.samplers.dynamic import select_hardest
-from graphrec.seeding import numpy_rng
+from graphrec.seeding import Stream, numpy_rng
 from graphrec.training.objectives import EdgeObjective
 
-SAMPLED_STREAM = 31  # numpy_rng stream of the neighbour sampling (keys: epoch, step)
+SAMPLED_STREAM = Stream.SAMPLED_NEIGHBOURS  # numpy_rng stream of the neighbour sampling (keys: epoch, step)
 
 
 @dataclass
@@ -47,19 +48,17 @@ class SampledBatch:
 class SampledEdgeObjective(EdgeObjective):
     """EdgeObjective with the forward restricted to each batch's sampled computation graph."""
 
-    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, config: RunConfig) -> None:
+    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, train: EdgeTrainConfig, seed: int,
+                 fanouts: list[int]) -> None:
         if not isinstance(model, SampledPropagation):
             raise ConfigError(
-                f"model.fanouts: model '{config.model.name}' has no sampled propagation (lightgcn and ngcf have); "
+                f"model.fanouts: model '{model.config.name}' has no sampled propagation (lightgcn and ngcf have); "
                 "unset model.fanouts"
             )
-        if config.train.score_refresh_steps < 0:
-            raise ConfigError(f"train.score_refresh_steps: expected an integer ≥ 0 (0: once per epoch), "
-                              f"got {config.train.score_refresh_steps}; e.g. 10")
-        super().__init__(model, dataset, config)
-        self.sparse = config.train.sparse_updates
-        self.neighbours = NeighbourSampler(model.propagation_matrix(), config.model.fanouts)
-        self.seed, self.num_users = config.seed, dataset.num_users
+        super().__init__(model, dataset, train, seed)
+        self.sparse = train.sparse_updates
+        self.neighbours = NeighbourSampler(model.propagation_matrix(), fanouts)
+        self.seed, self.num_users = seed, dataset.num_users
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def epoch(self, epoch: int) -> Iterator[SampledBatch]:

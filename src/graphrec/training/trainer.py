@@ -18,16 +18,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from graphrec.config import RunConfig, config_to_dict
+from graphrec.config.params import error_message
+from graphrec.config.sections import EvalConfig, metric_names
+from graphrec.config.train import ClosedFormTrainConfig, EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
-from graphrec.errors import ConfigError
-from graphrec.evaluation import METRIC_NAMES, evaluate_model
+from graphrec.errors import ConfigError, TrainingError
+from graphrec.evaluation import evaluate_model
 from graphrec.io import atomic_write_text
-from graphrec.models.base import Recommender
-from graphrec.training.objectives import make_objective
+from graphrec.models.base import EmbeddingRecommender, Recommender
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
-from graphrec.training.lazy_adam import LazyAdam
 from graphrec.training.distributed import Distributed
+from graphrec.training.lazy_adam import LazyAdam
+from graphrec.training.objectives import Objective, make_objective
 
 logger = logging.getLogger(__name__)
 
@@ -72,36 +74,44 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains one model on one dataset under one RunConfig, writing artifacts into `run_dir` (if given)."""
+    """Trains one model on one dataset with its train and eval sections, writing artifacts into `run_dir` (if given).
+
+    Models fitted in closed form (``trainable = False``) get a ClosedFormTrainConfig and no objective."""
 
     def __init__(
         self,
         model: Recommender,
         dataset: Dataset,
-        config: RunConfig,
+        train: TrainConfig | ClosedFormTrainConfig,
+        eval: EvalConfig,
+        seed: int,
         run_dir: str | Path | None = None,
         callbacks: Sequence[Callback] = (),
         distributed: Distributed | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         """`distributed`: this process's rank under torchrun (graphrec.training.distributed); batches are then
-        split across ranks with gradients all-reduced, validation is gathered, and only rank 0 writes."""
-        self.model, self.dataset, self.config = model, dataset, config
+        split across ranks with gradients all-reduced, validation is gathered, and only rank 0 writes.
+        `metadata`: the resolved run config (a dict), saved as is in every checkpoint."""
+        self.model, self.dataset, self.train, self.eval, self.seed = model, dataset, train, eval, seed
+        self.metadata = metadata or {}
         self.distributed = distributed
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
-        train = config.train
-        for name in ("num_negatives", "negative_candidates", "batch_size", "eval_every"):
-            if getattr(train, name) < 1:
-                raise ConfigError(f"train.{name}: expected an integer ≥ 1, got {getattr(train, name)}")
-        if train.metric not in _metric_names(config):
-            raise ConfigError(
-                f"train.metric '{train.metric}' is not reported; choose one of: {', '.join(_metric_names(config))} "
-                "(the cut-off must be in eval.ks)"
-            )
-        self.objective = make_objective(model, dataset, config) if model.trainable else None  # closed form: none
-        _check_sparse_updates(config, distributed)
-        self.optimizer = (_make_optimizer(model, train.lr, train.weight_decay, train.sparse_updates)
-                          if model.trainable else None)
+        if train.metric not in metric_names(eval.ks):  # RunConfig checks this; a Trainer can be built without one
+            raise ConfigError(error_message("train.metric", f"one of {', '.join(metric_names(eval.ks))} (eval.ks)",
+                                            train.metric, f"ndcg@{eval.ks[-1]}"))
+        self.objective: Objective | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        if model.trainable:
+            fit = self._fit_config
+            sparse = isinstance(fit, EdgeTrainConfig) and fit.sparse_updates
+            if sparse and distributed is not None:
+                raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has "
+                                  "no sparse all-reduce here); unset train.sparse_updates for torchrun training")
+            self.objective = make_objective(model, dataset, fit, seed)
+            assert isinstance(model, EmbeddingRecommender)  # make_objective refuses any other trainable model
+            self.optimizer = _make_optimizer(model, fit.lr, fit.weight_decay, sparse)
         self.state = TrainState()
         if distributed is not None:
             distributed.broadcast_parameters(model)
@@ -112,7 +122,7 @@ class Trainer:
             return self._fit_closed_form()
         if resume:
             self._resume()
-        train = self.config.train
+        train = self._fit_config
         while (stop_reason := self._stop_reason()) is None:
             started = time.perf_counter()
             loss = self._train_epoch()
@@ -129,7 +139,7 @@ class Trainer:
                            self.state.elapsed_seconds, stop_reason)
 
     def _stop_reason(self) -> str | None:
-        train, state = self.config.train, self.state
+        train, state = self._fit_config, self.state
         if state.epoch >= train.epochs:
             return "epochs"
         if train.patience and state.bad_evals >= train.patience:
@@ -140,7 +150,8 @@ class Trainer:
 
     def _train_epoch(self) -> float:
         self.model.train()
-        train, objective = self.config.train, self.objective
+        train, objective = self._fit_config, self.objective
+        assert objective is not None and self.optimizer is not None  # trainable models have both
         total, batches = 0.0, objective.epoch(self.state.epoch)
         bar = tqdm(batches, total=objective.num_batches, desc=f"epoch {self.state.epoch + 1}",
                    disable=not train.show_progress or not self._writes, leave=False)
@@ -148,6 +159,11 @@ class Trainer:
             self._set_lr(self.state.epoch * objective.num_batches + step)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._backward(batch)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"training diverged: the loss of epoch {self.state.epoch + 1}, step {step + 1} (of "
+                    f"{objective.num_batches}) is {loss}; lower train.lr (now {train.lr}) or check the data"
+                )
             self.optimizer.step()
             total += loss
             bar.set_postfix(loss=f"{loss:.4f}")
@@ -156,6 +172,7 @@ class Trainer:
     def _backward(self, batch: Any) -> float:
         """Loss and gradients of one batch; under torch.distributed, of this rank's slice, then the all-reduce that
         makes every rank's gradient (and the returned loss) the global batch's."""
+        assert self.objective is not None
         share = 1.0
         if self.distributed is not None:
             batch, share = self.distributed.shard_batch(batch)
@@ -169,21 +186,28 @@ class Trainer:
         return self.distributed.all_reduce_gradients(self.model, share, value)
 
     @property
+    def _fit_config(self) -> TrainConfig:
+        """The train section of a model trained by gradient steps (closed-form models never get here)."""
+        assert isinstance(self.train, TrainConfig), "closed-form models are not trained"
+        return self.train
+
+    @property
     def _writes(self) -> bool:
         """Whether this process writes run artifacts (always, except the non-zero ranks of a distributed run)."""
         return self.distributed is None or self.distributed.is_main
 
     def _set_lr(self, global_step: int) -> None:
         """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
-        train = self.config.train
+        train = self._fit_config
         if train.lr_final is None:
             return
+        assert self.objective is not None and self.optimizer is not None
         progress = min(global_step / max(train.epochs * self.objective.num_batches - 1, 1), 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = train.lr + (train.lr_final - train.lr) * progress
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
-        train, state = self.config.train, self.state
+        train, state = self._fit_config, self.state
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
         at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs
         if self.dataset.valid.nnz == 0:
@@ -208,13 +232,13 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         if self.distributed is not None:
-            return self.distributed.evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks,
-                                                   self.config.eval.chunk_size)
-        return evaluate_model(self.model, self.dataset, "valid", self.config.eval.ks, self.config.eval.chunk_size)
+            return self.distributed.evaluate_model(self.model, self.dataset, "valid", self.eval.ks,
+                                                   self.eval.chunk_size)
+        return evaluate_model(self.model, self.dataset, "valid", self.eval.ks, self.eval.chunk_size)
 
     def _fit_closed_form(self) -> TrainResult:
         valid = self.validate() if self.dataset.valid.nnz else {}
-        self.state.best_valid, self.state.best_value = valid, valid.get(self.config.train.metric, 0.0)
+        self.state.best_valid, self.state.best_value = valid, valid.get(self.train.metric, 0.0)
         self.state.history.append(asdict(EpochReport(0, 0.0, 0.0, 0.0, valid, True)))
         self._save_best()
         self._save_progress()
@@ -222,15 +246,15 @@ class Trainer:
 
     def _metadata(self) -> dict[str, Any]:
         return {
-            "config": config_to_dict(self.config),
+            "config": self.metadata,
             "state": asdict(self.state),
-            "objective": self.objective.state_dict(),
+            "objective": self.objective.state_dict() if self.objective is not None else {},
         }
 
     def _save_best(self) -> None:
         if self.run_dir is not None and self._writes:
             save_checkpoint(self.run_dir / BEST_MODEL_FILE, self.model, metadata={
-                "config": config_to_dict(self.config), "epoch": self.state.epoch, "valid": self.state.best_valid})
+                "config": self.metadata, "epoch": self.state.epoch, "valid": self.state.best_valid})
 
     def _save_progress(self) -> None:
         if self.run_dir is not None and self._writes:
@@ -248,26 +272,12 @@ class Trainer:
             return
         meta = load_checkpoint(path, self.model, self.optimizer, restore_rng=True)
         self.state = TrainState(**meta["state"])
-        self.objective.load_state_dict(meta["objective"])
+        if self.objective is not None:
+            self.objective.load_state_dict(meta["objective"])
         logger.info("resumed from %s at epoch %d", path, self.state.epoch)
 
 
-def _metric_names(config: RunConfig) -> list[str]:
-    return [f"{name}@{k}" for k in config.eval.ks for name in METRIC_NAMES]
-
-
-def _check_sparse_updates(config: RunConfig, distributed: Distributed | None) -> None:
-    if not config.train.sparse_updates:
-        return
-    if config.model.fanouts is None:
-        raise ConfigError("train.sparse_updates: only sampled training has sparse table gradients, and "
-                          "model.fanouts is unset; set model.fanouts (e.g. [10, 10, 10]) or unset train.sparse_updates")
-    if distributed is not None:
-        raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has no "
-                          "sparse all-reduce here); unset train.sparse_updates for torchrun training")
-
-
-def _make_optimizer(model: Recommender, lr: float, weight_decay: float,
+def _make_optimizer(model: EmbeddingRecommender, lr: float, weight_decay: float,
                     sparse_updates: bool = False) -> torch.optim.Optimizer:
     """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead).
     `sparse_updates`: LazyAdam, which updates only the table rows a step touched."""

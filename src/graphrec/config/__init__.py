@@ -1,0 +1,55 @@
+"""Run configuration: typed, per-model and per-objective sections, every value checked when the config is built.
+
+Torch-free (a test keeps it so): the CLI parses and checks a config before importing the heavy modules.
+
+- :mod:`graphrec.config.params` — declared constraints and the one error template;
+- :mod:`graphrec.config.models` — one section class per model, chosen by ``model.name``, each with its objective;
+- :mod:`graphrec.config.train` — the ``[train]`` classes, one per objective;
+- :mod:`graphrec.config.sections` — ``[data]``, ``[eval]``, ``[features]``;
+- :mod:`graphrec.config.run` — RunConfig, parsing, overrides, TOML.
+"""
+
+from graphrec.config.models import (
+    MODEL_CONFIGS,
+    GraphSAGEConfig,
+    ItemGraphConfig,
+    ItemKNNConfig,
+    LightGCNConfig,
+    MFConfig,
+    ModelConfig,
+    NGCFConfig,
+    Objective,
+    PinSAGEConfig,
+    PopularityConfig,
+    model_config,
+    model_config_class,
+)
+from graphrec.config.params import error_message, validate
+from graphrec.config.run import (
+    RETIRED_KEYS,
+    RunConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+    load_config,
+    section_from_dict,
+)
+from graphrec.config.sections import DataConfig, EvalConfig, FeatureConfig
+from graphrec.config.train import (
+    TRAIN_CONFIGS,
+    ClosedFormTrainConfig,
+    EdgeTrainConfig,
+    ItemPairTrainConfig,
+    TrainConfig,
+    TrainSection,
+)
+
+__all__ = [
+    "MODEL_CONFIGS", "RETIRED_KEYS", "TRAIN_CONFIGS", "ClosedFormTrainConfig", "DataConfig", "EdgeTrainConfig",
+    "EvalConfig", "FeatureConfig", "GraphSAGEConfig", "ItemGraphConfig", "ItemKNNConfig", "ItemPairTrainConfig",
+    "LightGCNConfig", "MFConfig", "ModelConfig", "NGCFConfig", "Objective", "PinSAGEConfig", "PopularityConfig",
+    "RunConfig", "TrainConfig", "TrainSection", "apply_overrides", "config_from_dict", "config_to_dict",
+    "config_to_toml", "error_message", "load_config", "model_config", "model_config_class", "section_from_dict",
+    "validate",
+]

@@ -1,0 +1,210 @@
+"""Model config sections: one class per registered model, holding exactly the keys that model uses.
+
+`[model] name = "..."` selects the class from :data:`MODEL_CONFIGS`; each class declares the training objective its
+model wants (:class:`Objective`), which selects the `[train]` section's class (graphrec.config.train). Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import ClassVar
+
+from graphrec.config.params import Each, Interval, Options, Rule, Section, param
+
+POSITIVE = Interval(int, 1, None)
+DROPOUT = Interval(float, 0, 1, closed="left")
+INITS = ("normal", "svd")
+POOLINGS = ("importance", "mean", "max")
+WALK_SAMPLERS = ("walks", "pixie")
+AGGREGATORS = ("mean", "pool", "lstm")
+
+
+class Objective(str, Enum):
+    """What a model is trained on."""
+
+    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf
+    ITEM_PAIRS = "item_pairs"  # related item pairs, shared and hard negatives: pinsage, graphsage
+    CLOSED_FORM = "closed_form"  # nothing trained: popularity, itemknn
+
+
+@dataclass
+class ModelConfig(Section):
+    """Base of the model sections; `name` selects the model (and the section's class) from the registry."""
+
+    section = "model"
+    objective: ClassVar[Objective] = Objective.EDGES
+
+    name: str = "lightgcn"
+
+
+def _name(model: str) -> str:
+    return param(model, Options((model,)))
+
+
+@dataclass
+class PopularityConfig(ModelConfig):
+    """Most-popular baseline: no hyperparameters."""
+
+    objective = Objective.CLOSED_FORM
+    name: str = _name("popularity")
+
+
+@dataclass
+class ItemKNNConfig(ModelConfig):
+    """Item-based k-nearest neighbours on cosine similarity of the training matrix's item columns."""
+
+    objective = Objective.CLOSED_FORM
+    name: str = _name("itemknn")
+    num_neighbours: int = param(100, POSITIVE)  # each item's top-N cosine neighbours kept
+    shrink: float = param(0.0, Interval(float, 0, None))  # added to the cosine denominator
+
+
+@dataclass
+class MFConfig(ModelConfig):
+    """Matrix factorisation: embedding tables only."""
+
+    name: str = _name("mf")
+    embedding_dim: int = param(64, POSITIVE)
+    init_std: float = param(0.1, Interval(float, 0, None, closed="neither"))  # N(0, init_std) initialisation
+    init: str = param("normal", Options(INITS))  # normal | svd (spectral start from the normalised interactions)
+    init_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD when init = "svd"
+
+
+def _layer_weights(config: LightGCNConfig) -> str | None:
+    if config.layer_weights is not None and len(config.layer_weights) != config.num_layers + 1:
+        return (f"{config.num_layers + 1} weights (one per layer 0..{config.num_layers}, "
+                f"model.num_layers = {config.num_layers})")
+    return None
+
+
+def _fanouts(config: LightGCNConfig | NGCFConfig) -> str | None:
+    if config.fanouts is not None and len(config.fanouts) != config.num_layers:
+        return (f"{config.num_layers} neighbours-per-node counts (one per layer, "
+                f"model.num_layers = {config.num_layers})")
+    return None
+
+
+def _node_dropout(config: NGCFConfig) -> str | None:
+    if config.fanouts is not None and config.node_dropout > 0:
+        return "0 while model.fanouts is set (edge dropout is not applied on sampled computation graphs)"
+    return None
+
+
+def _equal_weights(num_layers: int) -> list[float]:
+    return [round(1 / (num_layers + 1), 4)] * (num_layers + 1)
+
+
+FANOUTS_RULE = Rule("fanouts", _fanouts, lambda c: [10] * c.num_layers, {"fanouts": [10]})
+
+
+@dataclass
+class LightGCNConfig(MFConfig):
+    """LightGCN: K propagation layers combined with weights α_k; optional neighbour-sampled training."""
+
+    rules = (Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers),
+                  {"layer_weights": [0.5, 0.5]}), FANOUTS_RULE)
+    name: str = _name("lightgcn")
+    num_layers: int = param(3, Interval(int, 0, None))
+    # LightGCN alpha_k; None = 1/(K+1) each
+    layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))  # noqa: RUF009
+    # Mini-batch training on sampled computation graphs (graph.sampled): neighbours drawn per node for layers 1..K;
+    # None trains with full propagation. Validation and inference always propagate over the full graph.
+    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
+
+
+@dataclass
+class NGCFConfig(ModelConfig):
+    """NGCF: transformed propagation layers with message and node dropout (Xavier initialisation)."""
+
+    rules = (FANOUTS_RULE, Rule("node_dropout", _node_dropout, lambda c: 0.0, {"fanouts": [10, 10, 10],
+                                                                              "node_dropout": 0.1}))
+    name: str = _name("ngcf")
+    embedding_dim: int = param(64, POSITIVE)
+    num_layers: int = param(3, Interval(int, 0, None))
+    message_dropout: float = param(0.1, DROPOUT)  # dropout on each layer's output messages
+    node_dropout: float = param(0.0, DROPOUT)  # fraction of graph edges dropped per training step
+    leaky_relu_slope: float = param(0.2, Interval(float, 0, None))
+    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
+
+
+def _has_input(config: ItemGraphConfig) -> str | None:
+    if not config.use_features and not config.use_id_embedding:
+        return "true when model.use_features = false (the model needs an input: features or id embeddings)"
+    return None
+
+
+@dataclass
+class ItemGraphConfig(ModelConfig):
+    """The keys PinSAGE and GraphSAGE share: item features in, neighbourhoods on the item–user–item graph."""
+
+    objective = Objective.ITEM_PAIRS
+    rules = (Rule("use_id_embedding", _has_input, lambda c: True, {"use_features": False}),)
+    embedding_dim: int = param(64, POSITIVE)
+    num_layers: int = param(3, POSITIVE)
+    init_std: float = param(0.1, Interval(float, 0, None, closed="neither"))  # N(0, init_std) of the id embeddings
+    init_seed: int = param(0, Interval(int, 0, None))  # seed of the fixed inference and user-weight walks
+    hidden_dim: int = param(128, POSITIVE)  # width of the neighbour transform (PinSAGE's Q; GraphSAGE's pooling)
+    num_neighbours: int = param(10, POSITIVE)  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample per layer
+    use_features: bool = True  # feed the item features (features.catalogue) to the first layer
+    use_id_embedding: bool = False  # also learn an id embedding per item (not inductive: new items get zeros)
+    user_recent_items: int = param(50, POSITIVE)  # user vector = importance-weighted mean of this many recent items
+
+
+@dataclass
+class PinSAGEConfig(ItemGraphConfig):
+    """PinSAGE: random-walk importance neighbourhoods and importance pooling."""
+
+    name: str = _name("pinsage")
+    num_walks: int = param(50, POSITIVE)  # walks per node when sampling a neighbourhood
+    walk_length: int = param(2, POSITIVE)  # item → user → item steps per walk
+    # Training neighbourhoods: "walks" (num_walks walks of walk_length steps) or "pixie" (PinSAGE Algorithm 2: walks
+    # with restart, early-stopped once num_neighbours items have 4 visits, or after pixie_steps steps).
+    walk_sampler: str = param("walks", Options(WALK_SAMPLERS))
+    pixie_steps: int = param(1000, POSITIVE)
+    pooling: str = param("importance", Options(POOLINGS))  # γ: importance (visit-count weighted mean) | mean | max
+
+
+@dataclass
+class GraphSAGEConfig(ItemGraphConfig):
+    """GraphSAGE: uniformly sampled one-step neighbours and a mean / max-pool / LSTM aggregator."""
+
+    name: str = _name("graphsage")
+    aggregator: str = param("mean", Options(AGGREGATORS))
+
+
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
+    "popularity": PopularityConfig,
+    "itemknn": ItemKNNConfig,
+    "mf": MFConfig,
+    "lightgcn": LightGCNConfig,
+    "ngcf": NGCFConfig,
+    "pinsage": PinSAGEConfig,
+    "graphsage": GraphSAGEConfig,
+}
+
+# The keys every model config of earlier versions had (one ModelConfig for all): run directories hold all of them.
+LEGACY_MODEL_KEYS = frozenset({
+    "name", "embedding_dim", "num_layers", "layer_weights", "init_std", "init", "init_seed", "message_dropout",
+    "node_dropout", "leaky_relu_slope", "fanouts", "hidden_dim", "num_neighbours", "num_walks", "walk_length",
+    "walk_sampler", "pixie_steps", "pooling", "aggregator", "use_features", "use_id_embedding", "user_recent_items",
+})
+
+
+def model_config(name: str = "lightgcn", **values: object) -> ModelConfig:
+    """The config section of model `name` with `values` set (ConfigError for a key the model does not use)."""
+    from graphrec.config.run import section_from_dict
+
+    return section_from_dict(model_config_class(name), {"name": name, **values})
+
+
+def model_config_class(name: str) -> type[ModelConfig]:
+    """The config class of model `name`; ConfigError (the template) listing the registered names otherwise."""
+    from graphrec.config.params import error_message
+    from graphrec.errors import ConfigError
+
+    try:
+        return MODEL_CONFIGS[name]
+    except (KeyError, TypeError):
+        expected = Options(tuple(sorted(MODEL_CONFIGS))).describe()
+        raise ConfigError(error_message("model.name", expected, name, "lightgcn")) from None

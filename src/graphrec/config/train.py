@@ -1,0 +1,96 @@
+"""Training config sections: the keys every trained objective shares, and one class per objective with its own.
+
+`[train]` stays one flat table; it is parsed by :data:`TRAIN_CONFIGS`\\ [objective], the objective being the chosen
+model's (graphrec.config.models.Objective). Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphrec.config.models import Objective
+from graphrec.config.params import Each, Interval, Length, Options, Rule, Section, param
+
+POSITIVE = Interval(int, 1, None)
+NON_NEGATIVE = Interval(int, 0, None)
+EDGE_LOSSES = ("bpr", "bce")
+PAIR_LOSSES = ("margin", "bce", "bpr")
+
+
+@dataclass
+class ClosedFormTrainConfig(Section):
+    """Models fitted in closed form (popularity, itemknn) train nothing: only the validation metric is reported."""
+
+    section = "train"
+
+    metric: str = "ndcg@20"  # validation metric reported (must be one of eval.ks's, see RunConfig)
+
+
+@dataclass
+class TrainConfig(Section):
+    """Optimisation, validation and early-stopping settings shared by every trained objective."""
+
+    section = "train"
+
+    epochs: int = param(100, NON_NEGATIVE)
+    batch_size: int = param(8192, POSITIVE)
+    lr: float = param(0.005, Interval(float, 0, None, closed="neither"))
+    # linear decay from lr to lr_final over the planned steps (None: constant)
+    lr_final: float | None = param(None, Interval(float, 0, None), example=0.0005)
+    weight_decay: float = param(0.0, Interval(float, 0, None))  # Adam weight decay on non-embedding parameters
+    eval_every: int = param(5, POSITIVE)  # epochs between validation passes
+    metric: str = "ndcg@20"  # validation metric for early stopping and the best checkpoint (see RunConfig)
+    patience: int = param(5, NON_NEGATIVE)  # validation passes without improvement before stopping; 0: never stop
+    # stop after this many seconds of training (checked per epoch)
+    time_budget_s: float | None = param(None, Interval(float, 0, None, closed="neither"), example=3600.0)
+    show_progress: bool = True
+
+
+@dataclass
+class EdgeTrainConfig(TrainConfig):
+    """User–item edges with sampled negatives (MF, LightGCN, NGCF)."""
+
+    loss: str = param("bpr", Options(EDGE_LOSSES))
+    l2_reg: float = param(1e-4, Interval(float, 0, None))  # L2 on the batch's ego (layer-0) embeddings, as LightGCN
+    num_negatives: int = param(1, POSITIVE)
+    negative_candidates: int = param(1, POSITIVE)  # > 1: dynamic negative sampling, hardest of this many draws
+    # Sampled training (model.fanouts) with DNS: candidates are ranked by full-propagation embeddings recomputed
+    # (without gradients) every this many steps; 0: once per epoch.
+    score_refresh_steps: int = param(0, NON_NEGATIVE)
+    # Sampled training (model.fanouts) only: sparse embedding-table gradients and a lazy Adam that updates only the
+    # rows a step touched (graphrec.training.lazy_adam), so a step's cost does not grow with users + items.
+    sparse_updates: bool = False
+
+
+def _window_order(config: ItemPairTrainConfig) -> str | None:
+    low, high = config.hard_window
+    if not low < high:
+        return "a rank window [low, high] with low < high (values ≤ 1: fractions of the catalogue, else ranks)"
+    return None
+
+
+@dataclass
+class ItemPairTrainConfig(TrainConfig):
+    """Related item pairs (q, i) with shared, hard and curriculum negatives (PinSAGE, GraphSAGE)."""
+
+    rules = (Rule("hard_window", _window_order, lambda c: [0.02, 0.05], {"hard_window": [0.05, 0.02]}),)
+    # margin: max(0, z_q·z_n − z_q·z_i + margin); bce / bpr for ablations
+    loss: str = param("bpr", Options(PAIR_LOSSES))
+    margin: float = param(0.1, Interval(float, 0, None))  # Δ of the max-margin loss
+    shared_negatives: int = param(500, POSITIVE)  # uniform negatives shared by every pair of a mini-batch
+    hard_negatives: int = param(0, NON_NEGATIVE)  # hard negatives per query (curriculum: epoch n's n − 1, capped)
+    curriculum: bool = True  # epoch 1 without hard negatives, epoch n with min(n − 1, hard_negatives)
+    # rank window of q's personalised PageRank (values ≤ 1: fractions of the catalogue, larger: ranks)
+    hard_window: list[float] = param([0.02, 0.05], Each(Interval(float, 0, None)), Length(exact=2))  # noqa: RUF009
+    hard_pool: int = param(64, POSITIVE)  # hard candidates kept per item (sampled from its window once)
+    distance_weighted: int = param(0, NON_NEGATIVE)  # > 0: per query, this many shared negatives by distance weighting
+    num_workers: int = param(0, NON_NEGATIVE)  # background processes sampling neighbourhoods; 0: in-process
+
+
+TrainSection = ClosedFormTrainConfig | EdgeTrainConfig | ItemPairTrainConfig
+
+TRAIN_CONFIGS: dict[Objective, type[Section]] = {
+    Objective.EDGES: EdgeTrainConfig,
+    Objective.ITEM_PAIRS: ItemPairTrainConfig,
+    Objective.CLOSED_FORM: ClosedFormTrainConfig,
+}
