@@ -112,7 +112,7 @@ def _run(tied: dict[str, object]) -> LoadedRun:
     users, items = torch.from_numpy(tied["user_emb"]), torch.from_numpy(tied["item_emb"])  # type: ignore[arg-type]
     ids_u, ids_i = IdMap(list(range(100, 100 + NUM_USERS))), IdMap(list(range(500, 500 + NUM_ITEMS)))
     run = LoadedRun(Path("unused"), RunConfig(), None, ids_u, ids_i, tied["seen"])  # type: ignore[arg-type]
-    run._cache = (users, items)  # the model's embeddings, as LoadedRun caches them
+    run._scorer = DotScorer(users, items)  # the model's scorer, as LoadedRun caches it
     return run
 
 

@@ -128,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _resolve_train_config(args: argparse.Namespace) -> Any:
     from graphrec.config import RunConfig, apply_overrides, load_config
+    from graphrec.config.train import TrainConfig
 
     config = load_config(args.config) if args.config else RunConfig()
     overrides = []
@@ -140,7 +141,7 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
     if args.data:
         overrides += [f"data.path={json.dumps(args.data)}", "data.interactions=none"]
     config = apply_overrides(config, overrides + list(args.set))
-    if args.no_progress and hasattr(config.train, "show_progress"):  # closed-form models show no progress anyway
+    if args.no_progress and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
         config = apply_overrides(config, ["train.show_progress=false"])
     return config
 

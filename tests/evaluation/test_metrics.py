@@ -10,10 +10,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.config import model_config
 from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.errors import ConfigError, DataError
 from graphrec.evaluation import evaluate_embeddings, evaluate_model, top_k_items
+from graphrec.models.base import EmbeddingRecommender
 from graphrec.retrieval import top_k
 
 from .reference import reference_metrics
@@ -141,9 +143,11 @@ def test_bad_inputs_raise() -> None:
         evaluate_embeddings(u, torch.randn(6, 3), target, None, [2])
 
 
-class _FixedModel(nn.Module):
+class _FixedModel(EmbeddingRecommender):
+    name = "fixed"
+
     def __init__(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
-        super().__init__()
+        super().__init__(len(user_emb), len(item_emb), model_config("mf"), sp.csr_matrix((len(user_emb), len(item_emb))))
         self.user_emb, self.item_emb = nn.Parameter(user_emb), nn.Parameter(item_emb)
         self.modes: list[bool] = []
 

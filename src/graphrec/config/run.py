@@ -33,6 +33,7 @@ from graphrec.config.models import (
     ItemGraphConfig,
     LightGCNConfig,
     ModelConfig,
+    NGCFConfig,
     model_config_class,
 )
 from graphrec.config.params import (
@@ -52,7 +53,7 @@ from graphrec.config.sections import (
     FeatureConfig,
     metric_names,
 )
-from graphrec.config.train import TRAIN_CONFIGS, TrainSection
+from graphrec.config.train import TRAIN_CONFIGS, EdgeTrainConfig, TrainSection
 from graphrec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def _metric(config: RunConfig) -> str | None:
 
 
 def _sparse_updates(config: RunConfig) -> str | None:
-    if getattr(config.train, "sparse_updates", False) and getattr(config.model, "fanouts", None) is None:
+    fanouts = config.model.fanouts if isinstance(config.model, (LightGCNConfig, NGCFConfig)) else None
+    if isinstance(config.train, EdgeTrainConfig) and config.train.sparse_updates and fanouts is None:
         return "false while model.fanouts is unset (only sampled training has sparse table gradients)"
     return None
 
