@@ -12,7 +12,12 @@ from graphrec.batch import recommend_all
 from graphrec.errors import UnsupportedError
 from graphrec.inductive import similar_items
 from graphrec.models import (
-    MODELS, EmbeddingRecommender, InductiveItems, Objective, SampledPropagation, ShardedInference,
+    MODELS,
+    EmbeddingRecommender,
+    InductiveItems,
+    Objective,
+    SampledPropagation,
+    ShardedInference,
 )
 from graphrec.runs import evaluate_run, export_run, load_run, recommend, train
 

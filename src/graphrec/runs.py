@@ -31,12 +31,12 @@ import scipy.sparse as sp
 
 from graphrec.config import RunConfig, config_to_dict, config_to_toml
 from graphrec.data import Dataset, load_dataset
-from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer
-from graphrec.retrieval import Scorer, check_k, top_k_items
 from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.errors import ConfigError, UnsupportedError
+from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
+from graphrec.retrieval import Scorer, check_k, top_k_items
 from graphrec.rundir import LoadedRun, load_run
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env

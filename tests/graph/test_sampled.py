@@ -3,7 +3,6 @@ sampled, and bounded by the batch rather than the graph."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from graphrec.config import model_config
 from graphrec.data.synthetic import generate_interactions
 from graphrec.errors import ConfigError
 from graphrec.graph.sampled import NeighbourSampler
-from graphrec.config import model_config
-from graphrec.models import LightGCN, NGCF
+from graphrec.models import NGCF, LightGCN
 
 NUM_USERS, NUM_ITEMS = 120, 90
 

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from graphrec.config import model_config
 from graphrec.errors import ConfigError
 from graphrec.graph import normalized_adjacency
 from graphrec.graph.spectral import normalized_interactions, randomized_svd, spectral_embeddings
 from graphrec.models import build_model
-from graphrec.config import model_config
 
 
 def _random_train(seed: int = 0) -> sp.csr_matrix:

@@ -8,9 +8,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from graphrec.config import model_config
 from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import ExactNeighbours
-from graphrec.config import model_config
 from graphrec.models import build_model
 from graphrec.models.pinsage import pool
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphrec.errors import ConfigError, DataError
 from graphrec.config import model_config
-from graphrec.models import LightGCN, NGCF, Objective, Popularity, build_model
+from graphrec.errors import ConfigError, DataError
+from graphrec.models import NGCF, LightGCN, Objective, Popularity, build_model
 
 from ._reference import dense_laplacian, lightgcn_reference, ngcf_reference, random_train
 

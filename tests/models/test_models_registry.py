@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from graphrec.errors import UnknownNameError
 from graphrec.config import MODEL_CONFIGS, model_config
 from graphrec.config.params import section_fields
+from graphrec.errors import UnknownNameError
 from graphrec.models import MODELS, Recommender, build_model, get_model_class
 
 from ._reference import random_train

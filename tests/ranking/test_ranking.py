@@ -12,8 +12,16 @@ import torch
 from graphrec.errors import ConfigError, RunDirError
 from graphrec.evaluation import evaluate_embeddings, top_k_items
 from graphrec.index import build_index
-from graphrec.ranking import (ExactScoreRanker, LearnedRanker, RankingContext, evaluate_ranked,
-                              fit_learned_ranker, retrieve, top_k_of, two_stage)
+from graphrec.ranking import (
+    ExactScoreRanker,
+    LearnedRanker,
+    RankingContext,
+    evaluate_ranked,
+    fit_learned_ranker,
+    retrieve,
+    top_k_of,
+    two_stage,
+)
 from graphrec.seeding import numpy_rng
 
 NUM_USERS, NUM_ITEMS, DIM = 300, 600, 16

@@ -33,12 +33,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def spawn_world(fn, world_size: int, *args) -> None:  # noqa: ANN001 - a picklable module-level function
+def spawn_world(fn, world_size: int, *args) -> None:
     """Run fn(*args) in `world_size` processes with the torchrun environment variables set."""
     mp.start_processes(_launch, args=(world_size, free_port(), fn, args), nprocs=world_size, start_method="spawn")
 
 
-def _launch(rank: int, world_size: int, port: int, fn, args: tuple) -> None:  # noqa: ANN001
+def _launch(rank: int, world_size: int, port: int, fn, args: tuple) -> None:
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))

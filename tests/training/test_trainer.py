@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import graphrec.training.checkpoint as checkpoint_module
 from graphrec.runs import load_run, train
 from graphrec.training.checkpoint import read_checkpoint

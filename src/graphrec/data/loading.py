@@ -247,7 +247,7 @@ def _heldout_indices(
             f"{name}: {count} rows name users or items never seen in training (first: {which} id {value!r}); "
             'set data.unseen_policy = "miss" to count them as misses (or "drop" to drop them), or fix the split'
         )
-    counts = {"rows": count, "users": int(len(pd.unique(bad_users))), "items": int(len(pd.unique(bad_items)))}
+    counts = {"rows": count, "users": len(pd.unique(bad_users)), "items": len(pd.unique(bad_items))}
     stats["unseen"][split] = counts
     if count:
         action = "dropped" if policy == "drop" else "kept as misses"

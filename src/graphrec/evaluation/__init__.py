@@ -3,4 +3,4 @@
 from graphrec.evaluation.config import EvalConfig
 from graphrec.evaluation.metrics import METRIC_NAMES, evaluate_embeddings, evaluate_model, top_k_items
 
-__all__ = ["EvalConfig", "METRIC_NAMES", "evaluate_embeddings", "evaluate_model", "top_k_items"]
+__all__ = ["METRIC_NAMES", "EvalConfig", "evaluate_embeddings", "evaluate_model", "top_k_items"]

@@ -57,7 +57,7 @@ def related_item_metrics(ranks: np.ndarray, ks: tuple[int, ...] = (10,)) -> dict
     metrics = {f"hit_rate@{k}": float(np.mean(ranks <= k)) for k in ks}
     metrics["mrr"] = float(np.mean(1.0 / ranks))
     metrics["mrr_scaled"] = float(np.mean(1.0 / np.ceil(ranks / 100.0)))
-    metrics["num_pairs"] = int(len(ranks))
+    metrics["num_pairs"] = len(ranks)
     return metrics
 
 

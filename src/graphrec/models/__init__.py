@@ -8,7 +8,13 @@ import scipy.sparse as sp
 
 from graphrec.errors import UnknownNameError
 from graphrec.models.base import (
-    EmbeddingRecommender, InductiveItems, ModelInput, Objective, Recommender, SampledPropagation, ShardedInference,
+    EmbeddingRecommender,
+    InductiveItems,
+    ModelInput,
+    Objective,
+    Recommender,
+    SampledPropagation,
+    ShardedInference,
     UsersFromItems,
 )
 from graphrec.models.config import ModelConfig
@@ -54,23 +60,23 @@ def build_model(
 
 
 __all__ = [
+    "MF",
+    "MODELS",
+    "NGCF",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
     "ItemKNN",
+    "LightGCN",
+    "ModelConfig",
     "ModelInput",
     "Objective",
+    "PinSAGE",
+    "Popularity",
+    "Recommender",
     "SampledPropagation",
     "ShardedInference",
     "UsersFromItems",
-    "LightGCN",
-    "MF",
-    "MODELS",
-    "NGCF",
-    "PinSAGE",
-    "ModelConfig",
-    "Popularity",
-    "Recommender",
     "build_model",
     "get_model_class",
 ]

@@ -23,7 +23,13 @@ from graphrec.errors import ConfigError, DataError
 from graphrec.graph.blocks import Block, ComputationGraph, NeighbourFn, TableNeighbours, build_computation_graph
 from graphrec.graph.walks import ItemGraph, Neighbourhoods
 from graphrec.models.base import (
-    EmbeddingRecommender, Gather, InductiveItems, ModelInput, Objective, ShardedInference, UsersFromItems,
+    EmbeddingRecommender,
+    Gather,
+    InductiveItems,
+    ModelInput,
+    Objective,
+    ShardedInference,
+    UsersFromItems,
 )
 from graphrec.seeding import Stream, numpy_rng
 

@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.config.models import ItemKNNConfig
 from graphrec.models._checks import check_train
 from graphrec.models.base import Objective, Recommender
-from graphrec.config.models import ItemKNNConfig
 from graphrec.models.scoring import SparseItemScorer
 
 CELL_BUDGET = 1 << 24  # dense similarity cells per chunk (64 MiB of float32)

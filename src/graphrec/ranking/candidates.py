@@ -99,5 +99,5 @@ def evaluate_ranked(
     hits = _hit_matrix(np.maximum(items[with_targets], 0), scores[with_targets], target, rows, target.shape[1])
     per_user = _per_user_metrics(hits, num_targets[with_targets], ks)
     result: dict[str, float] = {name: float(v.mean()) if len(rows) else 0.0 for name, v in per_user.items()}
-    result["num_users"] = int(len(rows))
+    result["num_users"] = len(rows)
     return result

@@ -18,8 +18,8 @@ import torch
 
 from graphrec.config.train import EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
-from graphrec.losses import get_loss, l2_penalty
 from graphrec.errors import ConfigError
+from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.base import EmbeddingRecommender, Recommender, SampledPropagation
 from graphrec.models.base import Objective as ModelObjective
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
