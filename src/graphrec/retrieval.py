@@ -192,13 +192,14 @@ def _candidates(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
         ambiguous = values[:, k - 1] == values[:, k] if width > k else torch.zeros(n, dtype=torch.bool)
         return values[:, :k].contiguous(), indices[:, :k].contiguous(), ambiguous
     block_max = scores[:, : num_blocks * _BLOCK].reshape(n, num_blocks, _BLOCK).amax(dim=2)
-    best_max, best_blocks = torch.topk(block_max, k + 1, dim=1, sorted=True)
-    cand = (best_blocks[:, :k].unsqueeze(2) * _BLOCK + torch.arange(_BLOCK)).reshape(n, k * _BLOCK)
+    best_blocks = torch.topk(block_max, k, dim=1, sorted=False).indices
+    left_out_max = block_max.scatter(1, best_blocks, float("-inf")).amax(dim=1)  # the best block not chosen
+    cand = (best_blocks.unsqueeze(2) * _BLOCK + torch.arange(_BLOCK)).reshape(n, k * _BLOCK)
     cand = torch.cat([cand, torch.arange(num_blocks * _BLOCK, m).expand(n, -1)], dim=1)
     cand_scores = scores.gather(1, cand)
     values, pos = torch.topk(cand_scores, k, dim=1, largest=True, sorted=True)  # k + 1 would cost twice as much
-    kth = values[:, k - 1]
-    ambiguous = ((cand_scores >= kth[:, None]).sum(dim=1) > k) | (best_max[:, k] >= kth)
+    kth = values[:, k - 1].contiguous()
+    ambiguous = ((cand_scores >= kth[:, None]).sum(dim=1) > k) | (left_out_max >= kth)
     return values, cand.gather(1, pos), ambiguous
 
 
