@@ -44,11 +44,14 @@ def latency(index, queries: np.ndarray, k: int, single: int, seed: int) -> dict:
     _, ids = index.search(queries, k)
     batched = time.perf_counter() - started
     ms = np.array(times) * 1000
-    return {"single_p50_ms": round(float(np.percentile(ms, 50)), 4),
-            "single_p99_ms": round(float(np.percentile(ms, 99)), 4),
-            "single_mean_ms": round(float(ms.mean()), 4),
-            "batched_total_s": round(batched, 3), "batched_per_query_ms": round(batched * 1000 / len(queries), 4),
-            "ids": ids}
+    return {
+        "single_p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "single_p99_ms": round(float(np.percentile(ms, 99)), 4),
+        "single_mean_ms": round(float(ms.mean()), 4),
+        "batched_total_s": round(batched, 3),
+        "batched_per_query_ms": round(batched * 1000 / len(queries), 4),
+        "ids": ids,
+    }
 
 
 def sweep(kind: str, items: np.ndarray, users: np.ndarray, exact: np.ndarray, args, settings: list[dict]) -> list:
@@ -62,9 +65,17 @@ def sweep(kind: str, items: np.ndarray, users: np.ndarray, exact: np.ndarray, ar
         for name, value in setting["search"].items():
             setattr(index, name, value)
         lat = latency(index, users, args.k, args.single_queries, args.seed)
-        rows.append({"kind": kind, "build": build_options, "search": setting["search"], "options": index.options(),
-                     "build_s": round(build_s, 3), f"recall@{args.k}": round(recall_vs_exact(lat.pop("ids"), exact), 5),
-                     **lat})
+        rows.append(
+            {
+                "kind": kind,
+                "build": build_options,
+                "search": setting["search"],
+                "options": index.options(),
+                "build_s": round(build_s, 3),
+                f"recall@{args.k}": round(recall_vs_exact(lat.pop("ids"), exact), 5),
+                **lat,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -91,17 +102,35 @@ def main() -> None:
     build_s = time.perf_counter() - started
     lat = latency(exact_index, users, args.k, args.single_queries, args.seed)
     exact = lat.pop("ids")
-    exact_rows = [{"kind": "exact", "build": {}, "search": {}, "build_s": round(build_s, 3), f"recall@{args.k}": 1.0,
-                   **lat}]
+    exact_rows = [
+        {"kind": "exact", "build": {}, "search": {}, "build_s": round(build_s, 3), f"recall@{args.k}": 1.0, **lat}
+    ]
     print(json.dumps(exact_rows[0]), flush=True)
-    hnsw = sweep("hnsw", items, users, exact, args,
-                 [{"build": {"m": args.m, "ef_construction": args.ef_construction}, "search": {"ef_search": ef}}
-                  for ef in args.ef_search])
+    hnsw = sweep(
+        "hnsw",
+        items,
+        users,
+        exact,
+        args,
+        [
+            {"build": {"m": args.m, "ef_construction": args.ef_construction}, "search": {"ef_search": ef}}
+            for ef in args.ef_search
+        ],
+    )
     ivf_build = {} if args.nlist is None else {"nlist": args.nlist}
     ivf = sweep("ivf", items, users, exact, args, [{"build": ivf_build, "search": {"nprobe": p}} for p in args.nprobe])
-    result = {"run": args.run, "num_items": len(items), "num_queries": len(users), "dim": int(items.shape[1]),
-              "k": args.k, "date": date.today().isoformat(), "cpus": os.cpu_count(),
-              "machine": platform.machine(), "faiss_threads": _faiss_threads(), "rows": exact_rows + hnsw + ivf}
+    result = {
+        "run": args.run,
+        "num_items": len(items),
+        "num_queries": len(users),
+        "dim": int(items.shape[1]),
+        "k": args.k,
+        "date": date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "faiss_threads": _faiss_threads(),
+        "rows": exact_rows + hnsw + ivf,
+    }
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 

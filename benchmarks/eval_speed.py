@@ -1,6 +1,6 @@
 """Time full-ranking evaluation of every Gowalla test user (29,858 × 40,981 items, training items masked).
 
-    python benchmarks/eval_speed.py RUN_DIR [--data ../shared/data/gowalla] [--repeat 5] [--chunk-size 2048]
+python benchmarks/eval_speed.py RUN_DIR [--data ../shared/data/gowalla] [--repeat 5] [--chunk-size 2048]
 """
 
 from __future__ import annotations
@@ -35,9 +35,17 @@ def main() -> None:
         started = time.perf_counter()
         metrics = evaluate_embeddings(user_emb, item_emb, dataset.test, dataset.train, [20], args.chunk_size)
         timings.append(time.perf_counter() - started)
-    print(json.dumps({"num_users": metrics["num_users"], "threads": torch.get_num_threads(),
-                      "seconds_median": round(statistics.median(timings), 3), "seconds_min": round(min(timings), 3),
-                      "seconds_all": [round(t, 3) for t in timings]}))
+    print(
+        json.dumps(
+            {
+                "num_users": metrics["num_users"],
+                "threads": torch.get_num_threads(),
+                "seconds_median": round(statistics.median(timings), 3),
+                "seconds_min": round(min(timings), 3),
+                "seconds_all": [round(t, 3) for t in timings],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,22 @@ SECTION = "tuned"  # BENCHMARKS.md keeps one table per section between <!-- gowa
 def run_model(model: str, seed: int, data: Path, out: Path, budget_min: float | None, extra: list[str]) -> dict:
     """Train one model with one seed as its own process, then evaluate test once; time both."""
     run_dir = out / f"{model}-seed{seed}"
-    cmd = [sys.executable, "-m", "graphrec", "-q", "train", "--config", str(ROOT / "configs" / f"gowalla_{model}.toml"),
-           "--data", str(data), "--out", str(run_dir), "--no-progress", "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "graphrec",
+        "-q",
+        "train",
+        "--config",
+        str(ROOT / "configs" / f"gowalla_{model}.toml"),
+        "--data",
+        str(data),
+        "--out",
+        str(run_dir),
+        "--no-progress",
+        "--seed",
+        str(seed),
+    ]
     if budget_min is not None:
         cmd += ["--set", f"train.time_budget_s={budget_min * 60}"]
     for item in extra:
@@ -37,13 +51,23 @@ def run_model(model: str, seed: int, data: Path, out: Path, budget_min: float | 
     subprocess.run(cmd, check=True)
     train_wall = time.perf_counter() - started
     started = time.perf_counter()
-    evaluated = subprocess.run([sys.executable, "-m", "graphrec", "-q", "evaluate", str(run_dir), "--split", "test",
-                                "--k", "20", "--json"], check=True, capture_output=True, text=True)
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "graphrec", "-q", "evaluate", str(run_dir), "--split", "test", "--k", "20", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     eval_wall = time.perf_counter() - started
     summary = json.loads((run_dir / "summary.json").read_text())
-    return {"model": model, "seed": seed, "test": json.loads(evaluated.stdout), "summary": summary,
-            "train_process_s": round(train_wall, 1), "evaluate_process_s": round(eval_wall, 1),
-            "command": " ".join(cmd[1:])}
+    return {
+        "model": model,
+        "seed": seed,
+        "test": json.loads(evaluated.stdout),
+        "summary": summary,
+        "train_process_s": round(train_wall, 1),
+        "evaluate_process_s": round(eval_wall, 1),
+        "command": " ".join(cmd[1:]),
+    }
 
 
 def _mean_std(values: list[float]) -> str:
@@ -76,8 +100,10 @@ def table(rows: list[dict], command: str, section: str) -> str:
         train_min = max(row["summary"]["train_seconds"] for row in group) / 60
         wall_min = max(row["train_process_s"] + row["evaluate_process_s"] for row in group) / 60
         rss = max(row["summary"]["peak_rss_mb"] for row in group) / 1024
-        lines.append(f"| {model} | {len(group)} | {recall} | {ndcg} | {epochs} | ≤ {train_min:.1f} min | "
-                     f"≤ {wall_min:.1f} min | {rss:.2f} GB |")
+        lines.append(
+            f"| {model} | {len(group)} | {recall} | {ndcg} | {epochs} | ≤ {train_min:.1f} min | "
+            f"≤ {wall_min:.1f} min | {rss:.2f} GB |"
+        )
     lines.append(end)
     return "\n".join(lines)
 
@@ -132,8 +158,11 @@ def main() -> None:
     parser.add_argument("--section", default=SECTION, help="which BENCHMARKS.md table to replace")
     parser.add_argument("--seeds", type=int, default=3, help="seeds for LightGCN (2020, 2021, …); others run once")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the (model, seed) rows already in OUT/results.json instead of retraining them")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the (model, seed) rows already in OUT/results.json instead of retraining them",
+    )
     args = parser.parse_args()
     if not (args.data / "train.txt").is_file():
         sys.exit(f"no train.txt in {args.data}; pass --data DIR with LightGCN's Gowalla split")
@@ -148,8 +177,16 @@ def main() -> None:
             rows.append(run_model(model, 2020 + seed, args.data, args.out, args.budget_min, args.set))
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "results.json").write_text(json.dumps(rows, indent=2))
-            print(json.dumps({"model": model, "seed": rows[-1]["seed"], **rows[-1]["test"],
-                              "train_s": rows[-1]["summary"]["train_seconds"]}))
+            print(
+                json.dumps(
+                    {
+                        "model": model,
+                        "seed": rows[-1]["seed"],
+                        **rows[-1]["test"],
+                        "train_s": rows[-1]["summary"]["train_seconds"],
+                    }
+                )
+            )
     plot_curves(args.out, args.models, ROOT / "benchmarks" / f"gowalla_{args.section}_valid_curve.png")
     text = table(rows, "python " + " ".join(sys.argv), args.section)
     print(text)

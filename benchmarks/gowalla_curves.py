@@ -15,8 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def load_curve(run_dir: Path) -> list[dict]:
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
-    return [{"epoch": h["epoch"], "minutes": h["elapsed_seconds"] / 60, "recall@20": h["valid"]["recall@20"],
-             "ndcg@20": h["valid"]["ndcg@20"]} for h in history if h.get("valid")]
+    return [
+        {
+            "epoch": h["epoch"],
+            "minutes": h["elapsed_seconds"] / 60,
+            "recall@20": h["valid"]["recall@20"],
+            "ndcg@20": h["valid"]["ndcg@20"],
+        }
+        for h in history
+        if h.get("valid")
+    ]
 
 
 def plot(curves: dict[str, list[dict]], path: Path) -> None:
@@ -53,8 +61,10 @@ def main() -> None:
     plot(curves, args.out.with_suffix(".png"))
     for name, curve in curves.items():
         best = max(curve, key=lambda c: c["ndcg@20"])
-        print(f"{name}: best valid NDCG@20 {best['ndcg@20']:.4f} (Recall@20 {best['recall@20']:.4f}) "
-              f"at epoch {best['epoch']}, {best['minutes']:.1f} min")
+        print(
+            f"{name}: best valid NDCG@20 {best['ndcg@20']:.4f} (Recall@20 {best['recall@20']:.4f}) "
+            f"at epoch {best['epoch']}, {best['minutes']:.1f} min"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,14 @@ from graphrec.training.objectives import make_objective
 from graphrec.training.trainer import _make_optimizer
 
 QUANTITIES = ("load_s", "build_s", "step_s_mean", "epoch_s", "eval_s", "peak_rss_mib")
-TITLES = {"load_s": "load (s)", "build_s": "graph + model build (s)", "step_s_mean": "training step (s)",
-          "epoch_s": "epoch (s)", "eval_s": "evaluation (s)", "peak_rss_mib": "peak RSS (MiB)"}
+TITLES = {
+    "load_s": "load (s)",
+    "build_s": "graph + model build (s)",
+    "step_s_mean": "training step (s)",
+    "epoch_s": "epoch (s)",
+    "eval_s": "evaluation (s)",
+    "peak_rss_mib": "peak RSS (MiB)",
+}
 
 
 def _peak_rss_mib() -> float:
@@ -60,13 +66,21 @@ def _train_steps(objective, optimizer, steps: int) -> tuple[list[float], list[in
 
 
 def run(args: argparse.Namespace) -> dict:
-    overrides = [f"data.path={args.data}", "data.valid_ratio=0.0", f"train.batch_size={args.batch}",
-                 "train.negative_candidates=1"]
+    overrides = [
+        f"data.path={args.data}",
+        "data.valid_ratio=0.0",
+        f"train.batch_size={args.batch}",
+        "train.negative_candidates=1",
+    ]
     if args.mode == "sampled":
         overrides += [f"model.fanouts=[{args.fanouts}]", "train.sparse_updates=true"]
     config = apply_overrides(RunConfig(seed=2020), overrides)
-    record: dict = {"data": args.data, "mode": args.mode, "batch": args.batch,
-                    "fanouts": args.fanouts if args.mode == "sampled" else None}
+    record: dict = {
+        "data": args.data,
+        "mode": args.mode,
+        "batch": args.batch,
+        "fanouts": args.fanouts if args.mode == "sampled" else None,
+    }
     started = time.perf_counter()
     dataset = load_dataset(config.data, config.seed)
     record["load_s"], record["rss_after_load_mib"] = time.perf_counter() - started, _peak_rss_mib()
@@ -79,12 +93,17 @@ def run(args: argparse.Namespace) -> dict:
     times, nodes = _train_steps(objective, optimizer, args.steps)
     steps_per_epoch = objective.num_batches
     steady = times[1:] or times
-    record.update(steps_measured=len(times), steps_per_epoch=steps_per_epoch, first_step_s=times[0],
-                  step_s_mean=float(np.mean(steady)), step_s_median=float(np.median(steady)),
-                  epoch_measured=len(times) == steps_per_epoch,
-                  epoch_s=float(sum(times)) if len(times) == steps_per_epoch else steps_per_epoch * float(np.mean(steady)),
-                  rss_after_train_mib=_peak_rss_mib(),
-                  step_input_nodes_mean=float(np.mean(nodes)) if nodes else None)
+    record.update(
+        steps_measured=len(times),
+        steps_per_epoch=steps_per_epoch,
+        first_step_s=times[0],
+        step_s_mean=float(np.mean(steady)),
+        step_s_median=float(np.median(steady)),
+        epoch_measured=len(times) == steps_per_epoch,
+        epoch_s=float(sum(times)) if len(times) == steps_per_epoch else steps_per_epoch * float(np.mean(steady)),
+        rss_after_train_mib=_peak_rss_mib(),
+        step_input_nodes_mean=float(np.mean(nodes)) if nodes else None,
+    )
     del objective, optimizer
     started = time.perf_counter()
     scorer, exclude = split_inputs(model, dataset, "test")
@@ -93,9 +112,15 @@ def run(args: argparse.Namespace) -> dict:
     _, per_user = evaluate_scorer_users(scorer, dataset.test, exclude, [20], rows=users)
     record["eval_s"], record["eval_users"] = time.perf_counter() - started, len(users)
     record["test_after_steps"] = {k: round(v, 5) for k, v in mean_metrics(per_user).items()}
-    record.update(users=dataset.num_users, items=dataset.num_items, train_edges=int(dataset.train.nnz),
-                  test_edges=int(dataset.test.nnz), peak_rss_mib=_peak_rss_mib(),
-                  threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
+    record.update(
+        users=dataset.num_users,
+        items=dataset.num_items,
+        train_edges=int(dataset.train.nnz),
+        test_edges=int(dataset.test.nnz),
+        peak_rss_mib=_peak_rss_mib(),
+        threads=torch.get_num_threads(),
+        date=time.strftime("%Y-%m-%d"),
+    )
     return record
 
 
@@ -118,8 +143,10 @@ def plot(args: argparse.Namespace) -> None:
             values = np.array([r[name] for r in rows], dtype=float)
             slope, intercept = np.polyfit(np.log10(edges), np.log10(values), 1)
             local = np.diff(np.log10(values)) / np.diff(np.log10(edges))
-            slopes.setdefault(mode, {})[name] = {"fit": round(float(slope), 3),
-                                                 "between_sizes": [round(float(x), 3) for x in local]}
+            slopes.setdefault(mode, {})[name] = {
+                "fit": round(float(slope), 3),
+                "between_sizes": [round(float(x), 3) for x in local],
+            }
             ax.loglog(edges, values, marker, label=f"{mode}: slope {slope:.2f}")
             ax.loglog(edges, 10 ** (intercept + slope * np.log10(edges)), "--", color=ax.lines[-1].get_color())
     for ax, name in zip(axes, QUANTITIES):
@@ -127,9 +154,11 @@ def plot(args: argparse.Namespace) -> None:
         ax.set_title(TITLES[name])
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle("LightGCN (dim 64, 3 layers) on graphrec synth graphs, 2 CPU cores: cost against training edges\n"
-                 "full propagation: batch 8192; sampled: batch 1024, fan-outs 5/5/5, sparse updates; "
-                 "dashed: least-squares fit in log-log")
+    fig.suptitle(
+        "LightGCN (dim 64, 3 layers) on graphrec synth graphs, 2 CPU cores: cost against training edges\n"
+        "full propagation: batch 8192; sampled: batch 1024, fan-outs 5/5/5, sparse updates; "
+        "dashed: least-squares fit in log-log"
+    )
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     print(json.dumps(slopes, indent=1))
@@ -138,15 +167,21 @@ def plot(args: argparse.Namespace) -> None:
 def table(args: argparse.Namespace) -> None:
     """The BENCHMARKS.md table of the results, one row per (mode, graph)."""
     records = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
-    print("| mode | train edges | users / items | load s | build s | s / step | steps / epoch | s / epoch "
-          "| eval s | peak RSS MiB | nodes per step |")
+    print(
+        "| mode | train edges | users / items | load s | build s | s / step | steps / epoch | s / epoch "
+        "| eval s | peak RSS MiB | nodes per step |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(records, key=lambda r: (r["mode"], r["train_edges"])):
-        epoch = f"{r['epoch_s']:,.0f}" + (" (measured)" if r["epoch_measured"] else f" (from {r['steps_measured']} steps)")
-        print(f"| {r['mode']} | {r['train_edges']:,} | {r['users']:,} / {r['items']:,} | {r['load_s']:.1f} "
-              f"| {r['build_s']:.1f} | {r['step_s_mean']:.3f} | {r['steps_per_epoch']:,} | {epoch} "
-              f"| {r['eval_s']:.1f} | {r['peak_rss_mib']:,.0f} "
-              f"| {'all' if r.get('step_input_nodes_mean') is None else format(round(r['step_input_nodes_mean']), ',')} |")
+        epoch = f"{r['epoch_s']:,.0f}" + (
+            " (measured)" if r["epoch_measured"] else f" (from {r['steps_measured']} steps)"
+        )
+        print(
+            f"| {r['mode']} | {r['train_edges']:,} | {r['users']:,} / {r['items']:,} | {r['load_s']:.1f} "
+            f"| {r['build_s']:.1f} | {r['step_s_mean']:.3f} | {r['steps_per_epoch']:,} | {epoch} "
+            f"| {r['eval_s']:.1f} | {r['peak_rss_mib']:,.0f} "
+            f"| {'all' if r.get('step_input_nodes_mean') is None else format(round(r['step_input_nodes_mean']), ',')} |"
+        )
 
 
 def main() -> None:

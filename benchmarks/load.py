@@ -56,8 +56,9 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _connection(host: str, port: int, plan: dict, deadline: float, warmup_end: float, seed: int,
-                      out: dict) -> None:
+async def _connection(
+    host: str, port: int, plan: dict, deadline: float, warmup_end: float, seed: int, out: dict
+) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection(host, port)
     users, items, k, share = plan["users"], plan["items"], plan["k"], plan["write_share"]
@@ -73,8 +74,17 @@ async def _connection(host: str, port: int, plan: dict, deadline: float, warmup_
                 await asyncio.sleep(wait)
         if share and rng.random() < share:
             kind = "write"
-            body = json.dumps({"interactions": [{"user_id": rng.choice(users), "item_id": rng.choice(items),
-                                                 "timestamp": 1_700_000_000 + counter}]}).encode()
+            body = json.dumps(
+                {
+                    "interactions": [
+                        {
+                            "user_id": rng.choice(users),
+                            "item_id": rng.choice(items),
+                            "timestamp": 1_700_000_000 + counter,
+                        }
+                    ]
+                }
+            ).encode()
             payload = _request("POST", "/v1/interactions", host, plan["token"], body)
         else:
             kind = "read"
@@ -101,15 +111,27 @@ def _worker(args: tuple) -> dict:
         if delay > 0:
             await asyncio.sleep(delay)
         now = time.perf_counter()
-        await asyncio.gather(*(_connection(host, port, plan, now + warmup + seconds, now + warmup, seed * 1000 + c,
-                                           out) for c in range(connections)))
+        await asyncio.gather(
+            *(
+                _connection(host, port, plan, now + warmup + seconds, now + warmup, seed * 1000 + c, out)
+                for c in range(connections)
+            )
+        )
 
     asyncio.run(main())
     return out
 
 
-def run_phase(host: str, port: int, plan: dict, concurrency: int, seconds: float, warmup: float, procs: int,
-              rate: float | None = None) -> dict:
+def run_phase(
+    host: str,
+    port: int,
+    plan: dict,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    procs: int,
+    rate: float | None = None,
+) -> dict:
     """One measurement: closed loop (each connection sends as soon as its answer is in), or with `rate` an open
     loop (requests/s over all connections, evenly paced)."""
     plan = {**plan, "interval": concurrency / rate if rate else 0.0}
@@ -126,23 +148,48 @@ def run_phase(host: str, port: int, plan: dict, concurrency: int, seconds: float
     def pct(values: np.ndarray, q: float) -> float | None:
         return round(float(np.percentile(values, q)), 2) if len(values) else None
 
-    return {"concurrency": concurrency, "write_share": plan["write_share"], "seconds": seconds,
-            "offered_rps": rate,
-            "requests": total, "throughput_rps": round(total / seconds, 1), "reads": len(reads),
-            "read_p50_ms": pct(reads, 50), "read_p95_ms": pct(reads, 95), "read_p99_ms": pct(reads, 99),
-            "writes": len(writes), "write_p50_ms": pct(writes, 50), "write_p99_ms": pct(writes, 99),
-            "errors": sum(p["errors"] for p in parts)}
+    return {
+        "concurrency": concurrency,
+        "write_share": plan["write_share"],
+        "seconds": seconds,
+        "offered_rps": rate,
+        "requests": total,
+        "throughput_rps": round(total / seconds, 1),
+        "reads": len(reads),
+        "read_p50_ms": pct(reads, 50),
+        "read_p95_ms": pct(reads, 95),
+        "read_p99_ms": pct(reads, 99),
+        "writes": len(writes),
+        "write_p50_ms": pct(writes, 50),
+        "write_p99_ms": pct(writes, 99),
+        "errors": sum(p["errors"] for p in parts),
+    }
 
 
 def markdown_table(results: list[dict]) -> str:
     """The results as the BENCHMARKS.md table."""
-    lines = ["| load | writes | requests/s | read p50 ms | read p95 ms | read p99 ms | write p50 ms | write p99 ms "
-             "| errors |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| load | writes | requests/s | read p50 ms | read p95 ms | read p99 ms | write p50 ms | write p99 ms "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        load = (f"open loop, {r['offered_rps']:.0f} req/s offered, {r['concurrency']} connections"
-                if r.get("offered_rps") else f"closed loop, concurrency {r['concurrency']}")
-        cells = [load, f"{r['write_share']:.0%}", f"{r['throughput_rps']:.0f}", r["read_p50_ms"], r["read_p95_ms"],
-                 r["read_p99_ms"], r["write_p50_ms"] or "–", r["write_p99_ms"] or "–", r["errors"]]
+        load = (
+            f"open loop, {r['offered_rps']:.0f} req/s offered, {r['concurrency']} connections"
+            if r.get("offered_rps")
+            else f"closed loop, concurrency {r['concurrency']}"
+        )
+        cells = [
+            load,
+            f"{r['write_share']:.0%}",
+            f"{r['throughput_rps']:.0f}",
+            r["read_p50_ms"],
+            r["read_p95_ms"],
+            r["read_p99_ms"],
+            r["write_p50_ms"] or "–",
+            r["write_p99_ms"] or "–",
+            r["errors"],
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -175,8 +222,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--rate", type=float, nargs="*", default=[],
-                        help="also run open-loop phases at these request rates, at --rate-concurrency connections")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run open-loop phases at these request rates, at --rate-concurrency connections",
+    )
     parser.add_argument("--rate-concurrency", type=int, default=16)
     parser.add_argument("--index", default="hnsw")
     parser.add_argument("--url", help="target a running server instead (needs GRAPHREC_API_TOKEN for writes)")
@@ -194,9 +246,22 @@ def main() -> None:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphrec", "-q", "serve", str(run_dir), "--port", str(port),
-             "--db", str(Path(workdir) / "events.sqlite3"), "--index", args.index],
-            env={**os.environ, "GRAPHREC_API_TOKEN": token})
+            [
+                sys.executable,
+                "-m",
+                "graphrec",
+                "-q",
+                "serve",
+                str(run_dir),
+                "--port",
+                str(port),
+                "--db",
+                str(Path(workdir) / "events.sqlite3"),
+                "--index",
+                args.index,
+            ],
+            env={**os.environ, "GRAPHREC_API_TOKEN": token},
+        )
     started = time.time()
     load_before = os.getloadavg()
     health = _wait_healthy(url, process)
@@ -206,24 +271,45 @@ def main() -> None:
     try:
         for share in args.write_share:
             for concurrency in args.concurrency:
-                result = run_phase(host, int(port_text), {**plan, "write_share": share}, concurrency,
-                                   args.seconds, args.warmup, args.procs)
+                result = run_phase(
+                    host,
+                    int(port_text),
+                    {**plan, "write_share": share},
+                    concurrency,
+                    args.seconds,
+                    args.warmup,
+                    args.procs,
+                )
                 print(json.dumps(result), flush=True)
                 results.append(result)
             for rate in args.rate:
-                result = run_phase(host, int(port_text), {**plan, "write_share": share}, args.rate_concurrency,
-                                   args.seconds, args.warmup, args.procs, rate=rate)
+                result = run_phase(
+                    host,
+                    int(port_text),
+                    {**plan, "write_share": share},
+                    args.rate_concurrency,
+                    args.seconds,
+                    args.warmup,
+                    args.procs,
+                    rate=rate,
+                )
                 print(json.dumps(result), flush=True)
                 results.append(result)
     finally:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-    report = {"run_dir": str(run_dir), "server": health, "startup_seconds": round(time.time() - started, 1),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
-              "generator": f"{args.procs} processes, keep-alive, same machine", "k": args.k,
-              "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "results": results}
+    report = {
+        "run_dir": str(run_dir),
+        "server": health,
+        "startup_seconds": round(time.time() - started, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        "generator": f"{args.procs} processes, keep-alive, same machine",
+        "k": args.k,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "results": results,
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(markdown_table(results))

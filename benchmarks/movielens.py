@@ -43,22 +43,41 @@ ABLATIONS = {
     "GraphSAGE-LSTM": ["model.name=graphsage", "model.aggregator=lstm", "train.hard_negatives=0"],
 }
 CORE = {
-    "MF (BPR)": ["model.name=mf", "train.loss=bpr", "train.batch_size=2048", "train.lr=0.005", "train.epochs=60",
-                 "train.eval_every=10", "train.negative_candidates=16"],
-    "LightGCN": ["model.name=lightgcn", "model.num_layers=3", "train.loss=bpr", "train.batch_size=2048",
-                 "train.lr=0.005", "train.epochs=60", "train.eval_every=10", "train.negative_candidates=16"],
+    "MF (BPR)": [
+        "model.name=mf",
+        "train.loss=bpr",
+        "train.batch_size=2048",
+        "train.lr=0.005",
+        "train.epochs=60",
+        "train.eval_every=10",
+        "train.negative_candidates=16",
+    ],
+    "LightGCN": [
+        "model.name=lightgcn",
+        "model.num_layers=3",
+        "train.loss=bpr",
+        "train.batch_size=2048",
+        "train.lr=0.005",
+        "train.epochs=60",
+        "train.eval_every=10",
+        "train.negative_candidates=16",
+    ],
 }
 
 
 def data_overrides(data: Path) -> list[str]:
-    return [f'data.interactions="{data / "ratings.csv"}"', f'features.catalogue="{data / "movies.csv"}"',
-            f'features.tags="{data / "tags.csv"}"']
+    return [
+        f'data.interactions="{data / "ratings.csv"}"',
+        f'features.catalogue="{data / "movies.csv"}"',
+        f'features.tags="{data / "tags.csv"}"',
+    ]
 
 
 def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
     config = load_config(ROOT / "configs" / "movielens_pinsage.toml")
-    config = apply_overrides(config, data_overrides(args.data) + [f"train.epochs={args.epochs}",
-                                                                   "train.show_progress=false"] + overrides)
+    config = apply_overrides(
+        config, data_overrides(args.data) + [f"train.epochs={args.epochs}", "train.show_progress=false"] + overrides
+    )
     run_dir = args.out / name.split(" ")[0].replace("(", "").lower()
     started = time.perf_counter()
     summary = train(config, run_dir)
@@ -66,8 +85,15 @@ def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
     user_task = evaluate_run(run_dir, "test", [20])
     run = load_run(run_dir)
     related = related_metrics(run, config)
-    return {"name": name, "overrides": overrides, "user": user_task, "related": related,
-            "train_s": summary["train_seconds"], "wall_s": round(seconds, 1), "epochs": summary["epochs_run"]}
+    return {
+        "name": name,
+        "overrides": overrides,
+        "user": user_task,
+        "related": related,
+        "train_s": summary["train_seconds"],
+        "wall_s": round(seconds, 1),
+        "epochs": summary["epochs_run"],
+    }
 
 
 def related_metrics(run, config) -> dict:  # noqa: ANN001 - LoadedRun, RunConfig
@@ -92,23 +118,41 @@ def features_only_row(args: argparse.Namespace) -> dict:
     config = apply_overrides(load_config(ROOT / "configs" / "movielens_pinsage.toml"), data_overrides(args.data))
     dataset = load_dataset(config.data, seed=config.seed)
     features = torch.nn.functional.normalize(torch.from_numpy(model_inputs(config, dataset)["item_features"]), dim=1)
-    weights = user_item_weights(ItemGraph(dataset.train), dataset.train, dataset.train_timestamps,
-                                config.model.user_recent_items, numpy_rng(0, Stream.ITEM_USER_WALKS))
+    weights = user_item_weights(
+        ItemGraph(dataset.train),
+        dataset.train,
+        dataset.train_timestamps,
+        config.model.user_recent_items,
+        numpy_rng(0, Stream.ITEM_USER_WALKS),
+    )
     users = torch.from_numpy(np.asarray(weights @ features.numpy(), dtype=np.float32))
-    user_task = evaluate_embeddings(users, features, dataset.test, [dataset.train, dataset.valid], [20],
-                                    unseen=dataset_unseen(dataset, "test"))  # unseen test items: misses
+    user_task = evaluate_embeddings(
+        users, features, dataset.test, [dataset.train, dataset.valid], [20], unseen=dataset_unseen(dataset, "test")
+    )  # unseen test items: misses
     pairs = last_item_pairs(dataset.train, dataset.test, dataset.train_timestamps)
-    return {"name": "features only (no graph, no training)", "overrides": [], "user": user_task,
-            "related": evaluate_related(features, pairs, ks=(10,)), "train_s": 0.0, "wall_s": 0.0, "epochs": 0}
+    return {
+        "name": "features only (no graph, no training)",
+        "overrides": [],
+        "user": user_task,
+        "related": evaluate_related(features, pairs, ks=(10,)),
+        "train_s": 0.0,
+        "wall_s": 0.0,
+        "epochs": 0,
+    }
 
 
 def ablation_table(rows: list[dict]) -> str:
-    lines = ["| model | related hit@10 | related MRR | MRR (paper, ranks/100) | user Recall@20 | user NDCG@20 |"
-             " epochs | train time |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | related hit@10 | related MRR | MRR (paper, ranks/100) | user Recall@20 | user NDCG@20 |"
+        " epochs | train time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         r, u = row["related"], row["user"]
-        lines.append(f"| {row['name']} | {r['hit_rate@10']:.4f} | {r['mrr']:.4f} | {r['mrr_scaled']:.4f} | "
-                     f"{u['recall@20']:.4f} | {u['ndcg@20']:.4f} | {row['epochs']} | {row['train_s']:.0f} s |")
+        lines.append(
+            f"| {row['name']} | {r['hit_rate@10']:.4f} | {r['mrr']:.4f} | {r['mrr_scaled']:.4f} | "
+            f"{u['recall@20']:.4f} | {u['ndcg@20']:.4f} | {row['epochs']} | {row['train_s']:.0f} s |"
+        )
     return "\n".join(lines)
 
 
@@ -133,8 +177,10 @@ def main() -> None:
         print(json.dumps({"name": name, **row["related"], **{k: row["user"][k] for k in ("recall@20", "ndcg@20")}}))
     order = {name: i for i, name in enumerate(["features only (no graph, no training)", *wanted])}
     rows.sort(key=lambda r: order.get(r["name"], 99))
-    print(f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
-          f"command: python {' '.join(sys.argv)}\n")
+    print(
+        f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
+        f"command: python {' '.join(sys.argv)}\n"
+    )
     print(ablation_table(rows))
 
 

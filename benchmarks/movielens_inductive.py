@@ -67,8 +67,11 @@ def in_full_order(run: LoadedRun, full) -> torch.Tensor:  # noqa: ANN001
 
 def grouped_metrics(items: torch.Tensor, pairs: np.ndarray, new: np.ndarray) -> dict[str, dict]:
     ranks = related_item_ranks(items, pairs)
-    groups = {"both seen in training": ~new[pairs[:, 0]] & ~new[pairs[:, 1]],
-              "query item new": new[pairs[:, 0]], "target item new": new[pairs[:, 1]]}
+    groups = {
+        "both seen in training": ~new[pairs[:, 0]] & ~new[pairs[:, 1]],
+        "query item new": new[pairs[:, 0]],
+        "target item new": new[pairs[:, 1]],
+    }
     return {name: related_item_metrics(ranks[mask], (10,)) for name, mask in groups.items()}
 
 
@@ -79,28 +82,42 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--transductive", type=Path, help="a PinSAGE run trained on all items (same config)")
     args = parser.parse_args()
-    config = apply_overrides(load_config(ROOT / "configs" / "movielens_pinsage.toml"),
-                             data_overrides(args.data) + [f"train.epochs={args.epochs}", "train.show_progress=false"])
+    config = apply_overrides(
+        load_config(ROOT / "configs" / "movielens_pinsage.toml"),
+        data_overrides(args.data) + [f"train.epochs={args.epochs}", "train.show_progress=false"],
+    )
     full = load_dataset(config.data, seed=config.seed)
     held_config = apply_overrides(config, ["data.holdout_items=0.1"])
     run_dir = args.out / "pinsage-holdout10"
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() \
+    summary = (
+        json.loads((run_dir / "summary.json").read_text())
+        if (run_dir / "summary.json").is_file()
         else train(held_config, run_dir)
+    )
     withheld = json.loads((run_dir / "data_stats.json").read_text())["holdout_item_ids"]
     run = load_run(run_dir)
     seconds = np.array(embed_withheld(run, config, full, withheld))
     pairs = last_item_pairs(full.train, full.test, full.train_timestamps)
     new = np.zeros(full.num_items, dtype=bool)
     new[full.item_ids.indices(np.asarray(withheld, dtype=object))] = True
-    result = {"withheld_items": len(withheld), "train_s": summary["train_seconds"],
-              "embed_ms": {"median": 1e3 * float(np.median(seconds)), "p95": 1e3 * float(np.percentile(seconds, 95)),
-                           "max": 1e3 * float(seconds.max()), "mean": 1e3 * float(seconds.mean())},
-              "inductive": grouped_metrics(in_full_order(run, full), pairs, new)}
+    result = {
+        "withheld_items": len(withheld),
+        "train_s": summary["train_seconds"],
+        "embed_ms": {
+            "median": 1e3 * float(np.median(seconds)),
+            "p95": 1e3 * float(np.percentile(seconds, 95)),
+            "max": 1e3 * float(seconds.max()),
+            "mean": 1e3 * float(seconds.mean()),
+        },
+        "inductive": grouped_metrics(in_full_order(run, full), pairs, new),
+    }
     if args.transductive:
         result["transductive"] = grouped_metrics(in_full_order(load_run(args.transductive), full), pairs, new)
     (args.out / "results.json").write_text(json.dumps(result, indent=2))
-    print(f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
-          f"command: python {' '.join(sys.argv)}")
+    print(
+        f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
+        f"command: python {' '.join(sys.argv)}"
+    )
     print(json.dumps(result, indent=2))
 
 

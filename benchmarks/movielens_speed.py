@@ -37,9 +37,16 @@ from movielens import data_overrides  # noqa: E402
 def producer_consumer(args: argparse.Namespace) -> dict[str, float]:
     seconds = {}
     for workers in (0, 1, 2):
-        config = apply_overrides(load_config(ROOT / "configs" / "movielens_pinsage.toml"), data_overrides(args.data)
-                                 + [f"train.epochs={args.epochs}", "train.show_progress=false",
-                                    f"train.num_workers={workers}", "train.eval_every=1000"])
+        config = apply_overrides(
+            load_config(ROOT / "configs" / "movielens_pinsage.toml"),
+            data_overrides(args.data)
+            + [
+                f"train.epochs={args.epochs}",
+                "train.show_progress=false",
+                f"train.num_workers={workers}",
+                "train.eval_every=1000",
+            ],
+        )
         summary = train(config, args.out / f"workers{workers}")
         seconds[f"num_workers={workers}"] = summary["train_seconds"] / summary["epochs_run"]
         print(json.dumps({"num_workers": workers, "s_per_epoch": seconds[f"num_workers={workers}"]}), flush=True)
@@ -58,16 +65,21 @@ def inference(run_dir: Path, sample: int) -> dict[str, float]:
     layerwise_s = time.perf_counter() - started
     items = np.arange(model.num_items)
     started = time.perf_counter()
-    batched = torch.cat([model.encode_items(items[i:i + 512]) for i in range(0, len(items), 512)])
+    batched = torch.cat([model.encode_items(items[i : i + 512]) for i in range(0, len(items), 512)])
     batched_s = time.perf_counter() - started
     chosen = np.random.default_rng(0).choice(items, size=min(sample, len(items)), replace=False)
     started = time.perf_counter()
     naive = torch.cat([model.encode_items(np.array([i])) for i in chosen])
     naive_s = (time.perf_counter() - started) * len(items) / len(chosen)
-    return {"items": int(model.num_items), "neighbourhood_table_s": table_s, "layerwise_s": layerwise_s,
-            "per_batch_512_s": batched_s, "naive_per_node_s (extrapolated from %d items)" % len(chosen): naive_s,
-            "max_abs_diff_batched": float((batched - layerwise).abs().max()),
-            "max_abs_diff_naive": float((naive - layerwise[torch.from_numpy(chosen)]).abs().max())}
+    return {
+        "items": int(model.num_items),
+        "neighbourhood_table_s": table_s,
+        "layerwise_s": layerwise_s,
+        "per_batch_512_s": batched_s,
+        "naive_per_node_s (extrapolated from %d items)" % len(chosen): naive_s,
+        "max_abs_diff_batched": float((batched - layerwise).abs().max()),
+        "max_abs_diff_naive": float((naive - layerwise[torch.from_numpy(chosen)]).abs().max()),
+    }
 
 
 def main() -> None:
@@ -85,8 +97,10 @@ def main() -> None:
         result["train_s_per_epoch"] = producer_consumer(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result, indent=2))
-    print(f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
-          f"command: python {' '.join(sys.argv)}")
+    print(
+        f"Measured {date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores), "
+        f"command: python {' '.join(sys.argv)}"
+    )
     print(json.dumps(result, indent=2))
 
 

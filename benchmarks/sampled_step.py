@@ -33,8 +33,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
-    overrides = [f"data.path={args.data}", "data.valid_ratio=0.0", "train.negative_candidates=64",
-                 f"train.batch_size={args.batch}"]
+    overrides = [
+        f"data.path={args.data}",
+        "data.valid_ratio=0.0",
+        "train.negative_candidates=64",
+        f"train.batch_size={args.batch}",
+    ]
     if args.fanouts:
         overrides.append(f"model.fanouts=[{args.fanouts}]")
     config = apply_overrides(RunConfig(seed=2020), overrides)
@@ -60,14 +64,25 @@ def main() -> None:
         optimizer.step()
         times.append(time.perf_counter() - started)
     graph = getattr(batch, "graph", None)
-    print(json.dumps({
-        "data": args.data, "fanouts": args.fanouts or "full", "batch": args.batch, "users": dataset.num_users,
-        "items": dataset.num_items, "train_edges": int(dataset.train.nnz), "load_s": round(load_s, 2),
-        "build_s": round(build_s, 2), "first_batch_s": round(first_s, 2),
-        "step_s_median": round(float(np.median(times[1:] or times)), 3), "steps_per_epoch": objective.num_batches,
-        "graph_nodes_edges": [len(graph.input_nodes), graph.num_edges()] if graph is not None else None,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }))
+    print(
+        json.dumps(
+            {
+                "data": args.data,
+                "fanouts": args.fanouts or "full",
+                "batch": args.batch,
+                "users": dataset.num_users,
+                "items": dataset.num_items,
+                "train_edges": int(dataset.train.nnz),
+                "load_s": round(load_s, 2),
+                "build_s": round(build_s, 2),
+                "first_batch_s": round(first_s, 2),
+                "step_s_median": round(float(np.median(times[1:] or times)), 3),
+                "steps_per_epoch": objective.num_batches,
+                "graph_nodes_edges": [len(graph.input_nodes), graph.num_edges()] if graph is not None else None,
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,10 +54,19 @@ def main() -> None:
                 if answer.status_code != 201:
                     raise SystemExit(f"call {call}: HTTP {answer.status_code}: {answer.text}")
             after = client.get("/healthz").json()["items"]
-    result = {"run": args.run, "calls": args.calls, "users_per_item": args.users, "index": args.index,
-              "items_before": before, "items_after": after, "startup_s": round(ready, 2),
-              "ms_median": round(statistics.median(times), 2), "ms_mean": round(statistics.fmean(times), 2),
-              "ms_p95": round(float(np.percentile(times, 95)), 2), "ms_first": round(times[0], 2)}
+    result = {
+        "run": args.run,
+        "calls": args.calls,
+        "users_per_item": args.users,
+        "index": args.index,
+        "items_before": before,
+        "items_after": after,
+        "startup_s": round(ready, 2),
+        "ms_median": round(statistics.median(times), 2),
+        "ms_mean": round(statistics.fmean(times), 2),
+        "ms_p95": round(float(np.percentile(times, 95)), 2),
+        "ms_first": round(times[0], 2),
+    }
     print(json.dumps(result))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

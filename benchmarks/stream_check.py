@@ -27,8 +27,9 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    config = apply_overrides(load_config(args.config), [f"data.path={json.dumps(args.data)}",
-                                                        "train.show_progress=false"])
+    config = apply_overrides(
+        load_config(args.config), [f"data.path={json.dumps(args.data)}", "train.show_progress=false"]
+    )
     new_sampler = objectives.UniformNegativeSampler
 
     def old_sampler(matrix: object, seed: int, stream: int) -> object:

@@ -45,8 +45,10 @@ def textbook_steps(dataset, steps: int, batch: int) -> dict[str, float]:
     coo = torch.sparse_coo_tensor(np.vstack([adj.row, adj.col]), adj.data, adj.shape).coalesce()
     emb = torch.nn.Parameter(torch.randn(adj.shape[0], 64) * 0.1)
     optimizer = torch.optim.Adam([emb], lr=0.001)
-    positives = [set(dataset.train.indices[dataset.train.indptr[u]:dataset.train.indptr[u + 1]].tolist())
-                 for u in range(dataset.num_users)]
+    positives = [
+        set(dataset.train.indices[dataset.train.indptr[u] : dataset.train.indptr[u + 1]].tolist())
+        for u in range(dataset.num_users)
+    ]
     users_all, items_all = dataset.train_edges()
     rng, timings = random.Random(0), {"sampling": 0.0, "step": 0.0}
     for step in range(steps):
@@ -61,9 +63,10 @@ def textbook_steps(dataset, steps: int, batch: int) -> dict[str, float]:
             x = torch.sparse.mm(coo, x)
             layers.append(x)
         final = torch.stack(layers).mean(0)
-        u, i = final[: dataset.num_users], final[dataset.num_users:]
-        loss = bpr_loss(u[users], i[pos], i[neg]) + 1e-4 * l2_penalty(emb[users], emb[dataset.num_users + pos],
-                                                                       emb[dataset.num_users + neg], batch_size=batch)
+        u, i = final[: dataset.num_users], final[dataset.num_users :]
+        loss = bpr_loss(u[users], i[pos], i[neg]) + 1e-4 * l2_penalty(
+            emb[users], emb[dataset.num_users + pos], emb[dataset.num_users + neg], batch_size=batch
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -87,8 +90,9 @@ def graphrec_steps(dataset, steps: int, batch: int) -> dict[str, float]:
         started = time.perf_counter()
         u, i = model.embeddings()
         ego_u, ego_i = model.ego_embeddings()
-        loss = bpr_loss(u[users], i[pos], i[neg]) + 1e-4 * l2_penalty(ego_u[users], ego_i[pos], ego_i[neg],
-                                                                       batch_size=batch)
+        loss = bpr_loss(u[users], i[pos], i[neg]) + 1e-4 * l2_penalty(
+            ego_u[users], ego_i[pos], ego_i[neg], batch_size=batch
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -105,12 +109,18 @@ def main() -> None:
     dataset = load_dataset(DataConfig(path=str(args.data), valid_ratio=0.0), seed=0)
     edges = dataset.train.nnz
     result = {"edges": edges}
-    for name, fn, batch in (("textbook", textbook_steps, 2048), ("graphrec_b2048", graphrec_steps, 2048),
-                            (f"graphrec_b{args.batch}", graphrec_steps, args.batch)):
+    for name, fn, batch in (
+        ("textbook", textbook_steps, 2048),
+        ("graphrec_b2048", graphrec_steps, 2048),
+        (f"graphrec_b{args.batch}", graphrec_steps, args.batch),
+    ):
         per_step = fn(dataset, args.steps, batch)
         steps_per_epoch = int(np.ceil(edges / batch))
-        result[name] = {**{f"{k}_s_per_step": round(v, 4) for k, v in per_step.items()}, "batch": batch,
-                        "epoch_s": round(steps_per_epoch * sum(per_step.values()), 1)}
+        result[name] = {
+            **{f"{k}_s_per_step": round(v, 4) for k, v in per_step.items()},
+            "batch": batch,
+            "epoch_s": round(steps_per_epoch * sum(per_step.values()), 1),
+        }
         print(json.dumps({name: result[name]}))
     print(json.dumps(result, indent=2))
 

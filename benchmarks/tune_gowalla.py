@@ -25,9 +25,22 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 def run_variant(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
     run_dir = args.out / name
-    cmd = [sys.executable, "-m", "graphrec", "-q", "train", "--config", str(args.config), "--data",
-           str(args.data), "--out", str(run_dir), "--no-progress",
-           "--set", f"train.time_budget_s={args.budget_min * 60}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "graphrec",
+        "-q",
+        "train",
+        "--config",
+        str(args.config),
+        "--data",
+        str(args.data),
+        "--out",
+        str(run_dir),
+        "--no-progress",
+        "--set",
+        f"train.time_budget_s={args.budget_min * 60}",
+    ]
     for item in overrides:
         cmd += ["--set", item]
     subprocess.run(cmd, check=True)

@@ -36,8 +36,7 @@ import torch
 from graphrec.data import load_dataset
 from graphrec.evaluation import evaluate_embeddings
 from graphrec.index import build_index
-from graphrec.ranking import (ExactScoreRanker, RankingContext, evaluate_ranked, fit_learned_ranker, retrieve,
-                              top_k_of)
+from graphrec.ranking import ExactScoreRanker, RankingContext, evaluate_ranked, fit_learned_ranker, retrieve, top_k_of
 from graphrec.runs import _data_seed, _remap, load_run
 
 
@@ -61,8 +60,9 @@ def users_with(matrix: sp.csr_matrix) -> np.ndarray:
     return np.flatnonzero(np.diff(matrix.indptr) > 0)
 
 
-def ranked_lists(index, context: RankingContext, rows: np.ndarray, rankers: dict, n: int, k: int,
-                 chunk: int = 2048) -> tuple[dict, dict, dict]:
+def ranked_lists(
+    index, context: RankingContext, rows: np.ndarray, rankers: dict, n: int, k: int, chunk: int = 2048
+) -> tuple[dict, dict, dict]:
     """Top-k lists per ranker (plus the raw candidates as 'candidates@n'), and seconds per stage."""
     out = {name: [np.empty((0, k), np.int64), np.empty((0, k), np.float32)] for name in rankers}
     cand_lists = [np.empty((0, n), np.int64), np.empty((0, n), np.float32)]
@@ -100,12 +100,20 @@ def main() -> None:
     path = Path(args.run) / "item_features.npy"
     features = np.load(path, allow_pickle=False) if path.is_file() else None
     test_rows = users_with(target)
-    result = {"run": args.run, "date": date.today().isoformat(), "cpus": os.cpu_count(), "k": args.k,
-              "n_candidates": args.n_candidates, "test_users": int(len(test_rows)), "rows": {}}
+    result = {
+        "run": args.run,
+        "date": date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "k": args.k,
+        "n_candidates": args.n_candidates,
+        "test_users": int(len(test_rows)),
+        "rows": {},
+    }
     ks = [args.k]
     t = time.perf_counter()
-    result["rows"]["full exact ranking"] = evaluate_embeddings(torch.from_numpy(users), torch.from_numpy(items),
-                                                               target, [history], ks)
+    result["rows"]["full exact ranking"] = evaluate_embeddings(
+        torch.from_numpy(users), torch.from_numpy(items), target, [history], ks
+    )
     result["full_exact_s"] = round(time.perf_counter() - t, 2)
     options = parse_index_options(args.set)
     t = time.perf_counter()
@@ -122,27 +130,37 @@ def main() -> None:
             t = time.perf_counter()
             ranker = fit_learned_ranker(cands, fit_context, valid, seed=args.seed, objective=objective)
             ranker.save(Path(args.out).with_suffix("") / f"ranker-{objective}")
-            result["ranker"][objective] = {"fit_s": round(time.perf_counter() - t, 2),
-                                           "weights": dict(zip(ranker.feature_names, ranker.weights.tolist())),
-                                           "bias": ranker.bias, "report": ranker.report}
+            result["ranker"][objective] = {
+                "fit_s": round(time.perf_counter() - t, 2),
+                "weights": dict(zip(ranker.feature_names, ranker.weights.tolist())),
+                "bias": ranker.bias,
+                "report": ranker.report,
+            }
             rankers[f"learned ranker ({objective})"] = ranker
     context = RankingContext(users, items, history, features)
     # Retrieval alone: ask the index for k unseen items and keep its order and scores.
     _, alone, alone_s = ranked_lists(index, context, test_rows, {}, args.k, args.k)
-    result["rows"][f"{args.kind} retrieval top-{args.k}"] = evaluate_ranked(alone["items"], alone["scores"],
-                                                                            test_rows, target, ks)
+    result["rows"][f"{args.kind} retrieval top-{args.k}"] = evaluate_ranked(
+        alone["items"], alone["scores"], test_rows, target, ks
+    )
     lists, cands, seconds = ranked_lists(index, context, test_rows, rankers, args.n_candidates, args.k)
-    result["candidate_recall"] = evaluate_ranked(cands["items"], cands["scores"], test_rows, target,
-                                                 [args.n_candidates])[f"recall@{args.n_candidates}"]
+    result["candidate_recall"] = evaluate_ranked(
+        cands["items"], cands["scores"], test_rows, target, [args.n_candidates]
+    )[f"recall@{args.n_candidates}"]
     for name, (top_items, top_scores) in lists.items():
         result["rows"][f"{args.kind} top-{args.n_candidates} + {name}"] = evaluate_ranked(
-            top_items, top_scores, test_rows, target, ks)
-    result["ms_per_user"] = {f"retrieve top-{args.k}": 1000 * alone_s["retrieve"] / len(test_rows),
-                             **{k: 1000 * v / len(test_rows) for k, v in seconds.items()}}
+            top_items, top_scores, test_rows, target, ks
+        )
+    result["ms_per_user"] = {
+        f"retrieve top-{args.k}": 1000 * alone_s["retrieve"] / len(test_rows),
+        **{k: 1000 * v / len(test_rows) for k, v in seconds.items()},
+    }
     Path(args.out).write_text(json.dumps(result, indent=2))
     for name, metrics in result["rows"].items():
-        print(f"{name:<40} recall@{args.k} {metrics[f'recall@{args.k}']:.4f}  ndcg@{args.k} "
-              f"{metrics[f'ndcg@{args.k}']:.4f}")
+        print(
+            f"{name:<40} recall@{args.k} {metrics[f'recall@{args.k}']:.4f}  ndcg@{args.k} "
+            f"{metrics[f'ndcg@{args.k}']:.4f}"
+        )
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
 
 

@@ -28,19 +28,33 @@ def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dic
     from graphrec.config.params import section_fields
 
     model_values: dict[str, object] = {"embedding_dim": 16, "num_layers": 2}
-    train_values: dict[str, object] = {"epochs": epochs, "batch_size": 512, "lr": 0.02, "eval_every": 2,
-                                       "patience": 0, "show_progress": False}
+    train_values: dict[str, object] = {
+        "epochs": epochs,
+        "batch_size": 512,
+        "lr": 0.02,
+        "eval_every": 2,
+        "patience": 0,
+        "show_progress": False,
+    }
     values: dict[str, object] = {"seed": 7, "data": {"path": str(data_dir)}, "eval": {"ks": [10, 20]}}
     if model in ("pinsage", "graphsage"):  # feature models: the planted catalogue, item-pair training
-        values["features"] = {"catalogue": str(data_dir / "items.csv"), "item_col": "item_id", "extract_numeric": {},
-                              "text_encoder": "tfidf", "text_dim": 8}
+        values["features"] = {
+            "catalogue": str(data_dir / "items.csv"),
+            "item_col": "item_id",
+            "extract_numeric": {},
+            "text_encoder": "tfidf",
+            "text_dim": 8,
+        }
         # hidden_dim: wider than the 14 input features, the neighbour half swamps the node's own
         model_values.update(num_neighbours=5, num_walks=10, hidden_dim=32)
         train_values.update(loss="margin", shared_negatives=50, batch_size=256, lr=0.01)
     model_cls = MODEL_CONFIGS[model]
     model_keys = section_fields(model_cls)
     train_keys = section_fields(TRAIN_CONFIGS[model_cls.objective])
-    values["model"] = {"name": model, **{k: v for k, v in model_values.items() if k in model_keys},
-                       **(model_options or {})}
+    values["model"] = {
+        "name": model,
+        **{k: v for k, v in model_values.items() if k in model_keys},
+        **(model_options or {}),
+    }
     values["train"] = {**{k: v for k, v in train_values.items() if k in train_keys}, **train}
     return config_from_dict(values)

@@ -24,8 +24,24 @@ def run_dir(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def test_recommend_all_writes_every_user(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "recs.parquet"
     # A chunk size that does not divide the number of users: the last chunk is ragged.
-    assert main(["-q", "recommend", str(run_dir), "--all", "--k", "7", "--out", str(out), "--chunk-size", "13",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "recommend",
+                str(run_dir),
+                "--all",
+                "--k",
+                "7",
+                "--out",
+                str(out),
+                "--chunk-size",
+                "13",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     run = load_run(run_dir)
     table = pq.read_table(out)
@@ -47,8 +63,10 @@ def test_recommend_all_writes_every_user(run_dir: Path, tmp_path: Path, capsys: 
 
 
 def test_recommend_user_and_all_are_exclusive(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for argv, message in ((["--user", "0", "--all", "--out", "x.parquet"], "not allowed with argument"),
-                          ([], "one of the arguments --user --all is required")):
+    for argv, message in (
+        (["--user", "0", "--all", "--out", "x.parquet"], "not allowed with argument"),
+        ([], "one of the arguments --user --all is required"),
+    ):
         with pytest.raises(SystemExit) as info:
             main(["recommend", str(run_dir), *argv])
         assert info.value.code == 2 and message in capsys.readouterr().err

@@ -12,8 +12,17 @@ import pytest
 
 from graphrec.cli import main
 
-FAST = ["--epochs", "4", "--no-progress", "--set", "model.embedding_dim=16", "--set", "train.batch_size=512",
-        "--set", "train.eval_every=2"]
+FAST = [
+    "--epochs",
+    "4",
+    "--no-progress",
+    "--set",
+    "model.embedding_dim=16",
+    "--set",
+    "train.batch_size=512",
+    "--set",
+    "train.eval_every=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +92,14 @@ def test_recommend_text(run_dir: Path, capsys) -> None:
         (["train", "--model", "nope", "--data", "{data}"], 'model.name: expected one of "graphsage", "itemknn", '),
         (["train", "--model", "mf", "--data", "{missing}"], "does not exist"),
         (["evaluate", "{missing}", "--split", "test"], "has no config.json"),
-        (["train", "--model", "mf", "--data", "{data}", "--set", "train.lr=abc"], 'train.lr: expected a finite float, got "abc"'),
-        (["train", "--model", "mf", "--data", "{data}", "--set", "model.num_layers=2"],
-         'model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, init, init_seed'),
+        (
+            ["train", "--model", "mf", "--data", "{data}", "--set", "train.lr=abc"],
+            'train.lr: expected a finite float, got "abc"',
+        ),
+        (
+            ["train", "--model", "mf", "--data", "{data}", "--set", "model.num_layers=2"],
+            'model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, init, init_seed',
+        ),
         (["config", "show", "{missing}"], "does not exist"),
     ],
 )
@@ -127,18 +141,49 @@ def test_config_show_lists_every_key_of_the_model_section(tmp_path: Path, capsys
 
 def test_bad_value_exits_2_before_the_data_or_torch(tmp_path: Path) -> None:
     """The config is checked first: the missing data directory is never looked at, torch is never imported."""
-    code = ("import sys; from graphrec.cli import main; rc = main(sys.argv[1:]); "
-            "assert 'torch' not in sys.modules; sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, "train", "--model", "lightgcn", "--data",
-                           str(tmp_path / "missing"), "--set", "train.lr=-1"], capture_output=True, text=True)
+    code = (
+        "import sys; from graphrec.cli import main; rc = main(sys.argv[1:]); "
+        "assert 'torch' not in sys.modules; sys.exit(rc)"
+    )
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is asserted below
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            "--model",
+            "lightgcn",
+            "--data",
+            str(tmp_path / "missing"),
+            "--set",
+            "train.lr=-1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr == "graphrec: error: train.lr: expected a float > 0, got -1.0; set e.g. train.lr = 0.005\n"
     assert not (tmp_path / "missing").exists()
 
 
 def test_diverging_training_exits_1_naming_epoch_and_step(planted_dir: Path, tmp_path: Path, capsys) -> None:
-    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(tmp_path / "run"), "--epochs",
-            "2", "--no-progress", "--set", "train.lr=1e30", "--set", "train.batch_size=512"]
+    argv = [
+        "-q",
+        "train",
+        "--model",
+        "mf",
+        "--data",
+        str(planted_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--set",
+        "train.lr=1e30",
+        "--set",
+        "train.batch_size=512",
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("graphrec: error: training diverged: the loss of epoch 1, step "), err
@@ -146,6 +191,10 @@ def test_diverging_training_exits_1_naming_epoch_and_step(planted_dir: Path, tmp
 
 
 def test_python_dash_m_entry_point(run_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "graphrec", "-q", "evaluate", str(run_dir), "--split", "valid",
-                           "--k", "10", "--json"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "graphrec", "-q", "evaluate", str(run_dir), "--split", "valid", "--k", "10", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "recall@10" in json.loads(done.stdout)

@@ -38,8 +38,17 @@ from graphrec.service.config import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = [ServeConfig, DataConfig, EvalConfig, FeatureConfig, ModelConfig, ItemGraphConfig, TrainConfig,
-            *MODEL_CONFIGS.values(), *TRAIN_CONFIGS.values()]
+SECTIONS = [
+    ServeConfig,
+    DataConfig,
+    EvalConfig,
+    FeatureConfig,
+    ModelConfig,
+    ItemGraphConfig,
+    TrainConfig,
+    *MODEL_CONFIGS.values(),
+    *TRAIN_CONFIGS.values(),
+]
 
 
 def test_override_types_and_none() -> None:
@@ -62,8 +71,13 @@ def test_int_promoted_to_float() -> None:
         ("train.lr=-1", "train.lr: expected a float > 0, got -1.0; set e.g. train.lr = 0.005"),
         ("train.lr=inf", "train.lr: expected a finite float, got inf; set e.g. train.lr = 0.005"),
         ("train.l2_reg=nan", "train.l2_reg: expected a finite float, got nan; set e.g. train.l2_reg = 0.0001"),
-        ("model.layer_weights=[nan, 0.5, 0.5, 0.5]", ("model.layer_weights: expected a list of finite floats, got "
-         "[nan, 0.5, 0.5, 0.5]; set e.g. model.layer_weights = [0.25, 0.25, 0.25, 0.25], or leave it unset")),
+        (
+            "model.layer_weights=[nan, 0.5, 0.5, 0.5]",
+            (
+                "model.layer_weights: expected a list of finite floats, got "
+                "[nan, 0.5, 0.5, 0.5]; set e.g. model.layer_weights = [0.25, 0.25, 0.25, 0.25], or leave it unset"
+            ),
+        ),
     ],
 )
 def test_override_errors(override: str, message: str) -> None:
@@ -76,11 +90,13 @@ def test_override_errors(override: str, message: str) -> None:
 def test_a_key_the_model_does_not_use_is_an_error_listing_its_keys() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"model": {"name": "mf", "num_layers": 3}})
-    assert str(info.value) == ('model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, '
-                               "init, init_seed; remove model.num_layers")
-    with pytest.raises(ConfigError, match='train.margin: not a key of the "edges" objective \\(model "mf"\\)'):
+    assert str(info.value) == (
+        'model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, '
+        "init, init_seed; remove model.num_layers"
+    )
+    with pytest.raises(ConfigError, match=r'train.margin: not a key of the "edges" objective \(model "mf"\)'):
         config_from_dict({"model": {"name": "mf"}, "train": {"margin": 0.2}})
-    with pytest.raises(ConfigError, match='train.lr: not a key of the "closed_form" objective'):
+    with pytest.raises(ConfigError, match=r'train.lr: not a key of the "closed_form" objective'):
         config_from_dict({"model": {"name": "popularity"}, "train": {"lr": 0.1}})
 
 
@@ -100,19 +116,39 @@ def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:
     config = apply_overrides(RunConfig(), ["train.lr=0.02", "model.embedding_dim=8"])
     mf = apply_overrides(config, ["model.name=mf"])
     assert mf.model.embedding_dim == 8 and mf.train.lr == 0.02 and not hasattr(mf.model, "num_layers")
-    with pytest.raises(ConfigError, match='model.num_layers: not a key of model "mf"'):
+    with pytest.raises(ConfigError, match=r'model.num_layers: not a key of model "mf"'):
         apply_overrides(apply_overrides(RunConfig(), ["model.num_layers=2"]), ["model.name=mf"])
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"train": {"metric": "ndcg@50"}}, ('train.metric: expected "<metric>@<k>" with <metric> one of recall, ndcg, '
-     'precision, hit_rate, mrr and <k> in eval.ks = [10, 20], got "ndcg@50"; set e.g. train.metric = "ndcg@20"')),
-    ({"train": {"sparse_updates": True}}, ("train.sparse_updates: expected false while model.fanouts is unset (only "
-     "sampled training has sparse table gradients), got true; set e.g. train.sparse_updates = false")),
-    ({"model": {"name": "pinsage"}}, ('features.catalogue: expected an item catalogue file: model "pinsage" has no '
-     'other input (or set model.use_id_embedding = true), got none; set e.g. features.catalogue = "movies.csv"')),
-    ({"seed": -1}, "seed: expected an integer ≥ 0, got -1; set e.g. seed = 2020"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"train": {"metric": "ndcg@50"}},
+            (
+                'train.metric: expected "<metric>@<k>" with <metric> one of recall, ndcg, '
+                'precision, hit_rate, mrr and <k> in eval.ks = [10, 20], got "ndcg@50"; '
+                'set e.g. train.metric = "ndcg@20"'
+            ),
+        ),
+        (
+            {"train": {"sparse_updates": True}},
+            (
+                "train.sparse_updates: expected false while model.fanouts is unset (only "
+                "sampled training has sparse table gradients), got true; set e.g. train.sparse_updates = false"
+            ),
+        ),
+        (
+            {"model": {"name": "pinsage"}},
+            (
+                'features.catalogue: expected an item catalogue file: model "pinsage" has no '
+                "other input (or set model.use_id_embedding = true), got none; "
+                'set e.g. features.catalogue = "movies.csv"'
+            ),
+        ),
+        ({"seed": -1}, "seed: expected an integer ≥ 0, got -1; set e.g. seed = 2020"),
+    ],
+)
 def test_rules_across_sections(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(values)
@@ -155,16 +191,18 @@ def _nullable(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-@pytest.mark.parametrize(("cls", "name", "value", "expected"), _cases(),
-                         ids=lambda v: v.__name__ if isinstance(v, type) else None)
+@pytest.mark.parametrize(
+    ("cls", "name", "value", "expected"), _cases(), ids=lambda v: v.__name__ if isinstance(v, type) else None
+)
 def test_every_declared_constraint_raises_the_template(cls: type, name: str, value: Any, expected: str) -> None:
     f, hint = section_fields(cls)[name]
     with pytest.raises(ConfigError) as info:
         cls(**{name: value})
     reference = cls()
     shown = coerce(value, hint)[1]
-    assert str(info.value) == error_message(f"{cls.section}.{name}", expected, shown, example_of(reference, f),
-                                            _nullable(hint))
+    assert str(info.value) == error_message(
+        f"{cls.section}.{name}", expected, shown, example_of(reference, f), _nullable(hint)
+    )
 
 
 @pytest.mark.parametrize("cls", [c for c in SECTIONS if c.rules], ids=lambda c: c.__name__)
@@ -178,8 +216,9 @@ def test_every_declared_rule_raises_the_template(cls: type) -> None:
         _, hint = section_fields(cls)[rule.key]
         expected = rule.check(broken)
         assert expected is not None
-        assert str(info.value) == error_message(f"{cls.section}.{rule.key}", expected, getattr(broken, rule.key),
-                                                rule.example(broken), _nullable(hint))
+        assert str(info.value) == error_message(
+            f"{cls.section}.{rule.key}", expected, getattr(broken, rule.key), rule.example(broken), _nullable(hint)
+        )
 
 
 def test_every_example_in_a_message_is_accepted() -> None:
@@ -189,8 +228,10 @@ def test_every_example_in_a_message_is_accepted() -> None:
 
 
 def test_parsing_a_config_does_not_import_torch() -> None:
-    code = ("import sys, graphrec.config, graphrec.cli; graphrec.config.load_config(sys.argv[1]); "
-            "assert 'torch' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys, graphrec.config, graphrec.cli; graphrec.config.load_config(sys.argv[1]); "
+        "assert 'torch' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code, str(ROOT / "configs" / "gowalla_lightgcn.toml")], check=True)
 
 
@@ -221,36 +262,85 @@ def test_shipped_configs_load() -> None:
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file '.*nope.toml' does not exist"):
+    with pytest.raises(ConfigError, match=r"config file '.*nope.toml' does not exist"):
         load_config(tmp_path / "nope.toml")
 
 
 def test_retired_keys_of_old_runs_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
-        config = config_from_dict({"model": {"name": "graphsage", "inference_walks": 200},
-                                   "features": {"catalogue": "movies.csv"}})
+        config = config_from_dict(
+            {"model": {"name": "graphsage", "inference_walks": 200}, "features": {"catalogue": "movies.csv"}}
+        )
     assert config.model.name == "graphsage" and "ignoring retired config key(s) model.inference_walks" in caplog.text
-    with pytest.raises(ConfigError, match="model.walks_per_node: not a key of model \"lightgcn\""):
+    with pytest.raises(ConfigError, match=r'model.walks_per_node: not a key of model "lightgcn"'):
         config_from_dict({"model": {"walks_per_node": 3}})
 
 
 # What an earlier version wrote into every run's config.json: all 22 model keys and all train keys, for any model.
-OLD_MODEL = {"name": "lightgcn", "embedding_dim": 16, "num_layers": 2, "layer_weights": None, "init_std": 0.1,
-             "init": "normal", "init_seed": 0, "message_dropout": 0.1, "node_dropout": 0.0, "leaky_relu_slope": 0.2,
-             "fanouts": None, "hidden_dim": 32, "num_neighbours": 5, "num_walks": 10, "walk_length": 2,
-             "walk_sampler": "walks", "pixie_steps": 1000, "pooling": "importance", "aggregator": "mean",
-             "use_features": True, "use_id_embedding": False, "user_recent_items": 50}
-OLD_TRAIN = {"epochs": 4, "batch_size": 512, "lr": 0.02, "lr_final": None, "l2_reg": 1e-4, "weight_decay": 0.0,
-             "loss": "bpr", "num_negatives": 1, "negative_candidates": 1, "score_refresh_steps": 0,
-             "sparse_updates": False, "eval_every": 2, "metric": "ndcg@20", "patience": 0, "time_budget_s": None,
-             "show_progress": False, "margin": 0.1, "shared_negatives": 500, "hard_negatives": 0, "curriculum": True,
-             "hard_window": [0.02, 0.05], "hard_pool": 64, "distance_weighted": 0, "num_workers": 0}
+OLD_MODEL = {
+    "name": "lightgcn",
+    "embedding_dim": 16,
+    "num_layers": 2,
+    "layer_weights": None,
+    "init_std": 0.1,
+    "init": "normal",
+    "init_seed": 0,
+    "message_dropout": 0.1,
+    "node_dropout": 0.0,
+    "leaky_relu_slope": 0.2,
+    "fanouts": None,
+    "hidden_dim": 32,
+    "num_neighbours": 5,
+    "num_walks": 10,
+    "walk_length": 2,
+    "walk_sampler": "walks",
+    "pixie_steps": 1000,
+    "pooling": "importance",
+    "aggregator": "mean",
+    "use_features": True,
+    "use_id_embedding": False,
+    "user_recent_items": 50,
+}
+OLD_TRAIN = {
+    "epochs": 4,
+    "batch_size": 512,
+    "lr": 0.02,
+    "lr_final": None,
+    "l2_reg": 1e-4,
+    "weight_decay": 0.0,
+    "loss": "bpr",
+    "num_negatives": 1,
+    "negative_candidates": 1,
+    "score_refresh_steps": 0,
+    "sparse_updates": False,
+    "eval_every": 2,
+    "metric": "ndcg@20",
+    "patience": 0,
+    "time_budget_s": None,
+    "show_progress": False,
+    "margin": 0.1,
+    "shared_negatives": 500,
+    "hard_negatives": 0,
+    "curriculum": True,
+    "hard_window": [0.02, 0.05],
+    "hard_pool": 64,
+    "distance_weighted": 0,
+    "num_workers": 0,
+}
 
 
 @pytest.mark.parametrize("name", ["popularity", "mf", "lightgcn", "ngcf", "pinsage", "graphsage"])
 def test_configs_saved_by_earlier_versions_load_leniently(name: str, caplog: pytest.LogCaptureFixture) -> None:
-    old = json.loads(json.dumps({"seed": 7, "model": {**OLD_MODEL, "name": name}, "train": OLD_TRAIN,
-                                 "features": {"catalogue": "items.csv"}}))
+    old = json.loads(
+        json.dumps(
+            {
+                "seed": 7,
+                "model": {**OLD_MODEL, "name": name},
+                "train": OLD_TRAIN,
+                "features": {"catalogue": "items.csv"},
+            }
+        )
+    )
     with pytest.raises(ConfigError, match=f'not a key of (model "{name}"|the .* objective)'):
         config_from_dict(old)
     with caplog.at_level("WARNING"):
@@ -258,7 +348,7 @@ def test_configs_saved_by_earlier_versions_load_leniently(name: str, caplog: pyt
     assert config.model.name == name and caplog.text.count("earlier version's config") == 1
     kept = config_to_dict(config)["model"]
     assert all(OLD_MODEL[k] == v for k, v in kept.items() if k != "name")
-    with pytest.raises(ConfigError, match="model.embedding_typo: not a key"):  # lenient only about known keys
+    with pytest.raises(ConfigError, match=r"model.embedding_typo: not a key"):  # lenient only about known keys
         config_from_dict({**old, "model": {**old["model"], "embedding_typo": 1}}, lenient=True)
 
 

@@ -60,8 +60,17 @@ def test_save_load_round_trip_gives_identical_scores(name: str, trained: dict[st
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_run_directory_artifacts(name: str, trained: dict[str, Path]) -> None:
-    for artifact in ("config.json", "config.toml", "user_ids.json", "item_ids.json", "model.safetensors",
-                     "metrics.jsonl", "training_curve.png", "summary.json", "data_stats.json"):
+    for artifact in (
+        "config.json",
+        "config.toml",
+        "user_ids.json",
+        "item_ids.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "training_curve.png",
+        "summary.json",
+        "data_stats.json",
+    ):
         assert (trained[name] / artifact).is_file(), artifact
     assert not list(trained[name].glob("*.tmp")), "no temporary files left behind"
 
@@ -95,21 +104,25 @@ def test_every_surface_serves_the_model(name: str, trained: dict[str, Path], tmp
     top = recommend(run, user_id, 10)
     assert len(top) == 10 and not seen & {run.item_ids.index(e["item_id"]) for e in top}
     assert [e["score"] for e in top] == sorted((e["score"] for e in top), reverse=True)
-    report = recommend_all(run.scorer(), run.user_ids.ids, run.item_ids.ids, run.train, 5, tmp_path / "all.parquet",
-                           show_progress=False)
+    report = recommend_all(
+        run.scorer(), run.user_ids.ids, run.item_ids.ids, run.train, 5, tmp_path / "all.parquet", show_progress=False
+    )
     assert report["rows"] == 5 * run.model.num_users
     assert similar_items(run, run.item_ids.id_of(0), 5)
     if isinstance(run.model, EmbeddingRecommender):
         assert [p.name for p in export_run(trained[name], tmp_path / "export")][:2] == [
-            "user_embeddings.npy", "item_embeddings.npy"]
+            "user_embeddings.npy",
+            "item_embeddings.npy",
+        ]
     else:
         with pytest.raises(UnsupportedError, match="has no user or item embeddings"):
             export_run(trained[name], tmp_path / "export")
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_the_service_answers_for_the_model(name: str, trained: dict[str, Path], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_answers_for_the_model(
+    name: str, trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from graphrec.service import ServeConfig, create_app

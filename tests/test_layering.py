@@ -77,8 +77,14 @@ def test_the_import_reader_sees_nested_relative_and_dynamic_imports() -> None:
         "            importlib.import_module('graphrec.embed')\n"
     )
     found = imported_modules(source, "graphrec.data.features")
-    assert {"os", "graphrec.runs", "graphrec.runs.load_run", "graphrec.graph", "graphrec.graph.spectral",
-            "graphrec.embed"} <= found
+    assert {
+        "os",
+        "graphrec.runs",
+        "graphrec.runs.load_run",
+        "graphrec.graph",
+        "graphrec.graph.spectral",
+        "graphrec.embed",
+    } <= found
     assert "graphrec.graph" in imported_modules("from .. import graph\n", "graphrec.data", is_package=True)
 
 

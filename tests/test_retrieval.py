@@ -98,13 +98,15 @@ def tied() -> dict[str, object]:
     user_emb = rng.integers(1, 3, size=(NUM_USERS, 2)).astype(np.float32)  # no zero vector (the service falls back)
     user_emb[0] = [1.0, 1.0]
     rows = np.repeat(np.arange(NUM_USERS), 3)
-    seen = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, rng.integers(0, NUM_ITEMS, len(rows)))),
-                         shape=(NUM_USERS, NUM_ITEMS))
+    seen = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, rng.integers(0, NUM_ITEMS, len(rows)))), shape=(NUM_USERS, NUM_ITEMS)
+    )
     seen.sum_duplicates()
     seen.data[:] = 1.0
     scores = user_emb @ item_emb.T
-    expected = [reference_order(scores[u], K, np.setdiff1d(np.arange(NUM_ITEMS), seen[u].indices))
-                for u in range(NUM_USERS)]
+    expected = [
+        reference_order(scores[u], K, np.setdiff1d(np.arange(NUM_ITEMS), seen[u].indices)) for u in range(NUM_USERS)
+    ]
     return {"user_emb": user_emb, "item_emb": item_emb, "seen": seen, "expected": expected}
 
 
@@ -128,8 +130,9 @@ def test_tied_scores_give_one_order_on_every_surface(tied: dict[str, object], tm
 
     # evaluation: a single target item at list position j must get rank j + 1 (mrr = 1 / rank)
     for j in (0, 3, K - 1):
-        target = sp.csr_matrix((np.ones(NUM_USERS, np.float32), (users, [expected[u][j] for u in users])),
-                               shape=(NUM_USERS, NUM_ITEMS))
+        target = sp.csr_matrix(
+            (np.ones(NUM_USERS, np.float32), (users, [expected[u][j] for u in users])), shape=(NUM_USERS, NUM_ITEMS)
+        )
         _, per_user = evaluate_scorer_users(scorer, target, seen, [K], chunk_size=5)
         np.testing.assert_array_equal(per_user[f"mrr@{K}"], 1.0 / (j + 1))
 
@@ -168,8 +171,14 @@ def test_popularity_fallback_ties_by_item_index(tied: dict[str, object]) -> None
     seen = tied["seen"]
     assert isinstance(seen, sp.csr_matrix)
     run = _run(tied)
-    state = ServingState(run.user_ids.ids, run.item_ids.ids, tied["user_emb"], tied["item_emb"], seen,  # type: ignore[arg-type]
-                         build_index(tied["item_emb"], "exact"))  # type: ignore[arg-type]
+    state = ServingState(
+        run.user_ids.ids,
+        run.item_ids.ids,
+        tied["user_emb"],
+        tied["item_emb"],
+        seen,  # type: ignore[arg-type]
+        build_index(tied["item_emb"], "exact"),
+    )  # type: ignore[arg-type]
     counts = np.asarray(seen.sum(axis=0)).ravel()
     ranked = state.recommend("someone new", K)
     assert ranked.fallback == "popular" and ranked.items.tolist() == reference_order(counts, K)

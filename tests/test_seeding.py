@@ -32,7 +32,8 @@ def test_every_generator_in_src_names_a_stream() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("numpy_rng", "torch_generator"):
                 stream = _stream_argument(node)
                 named = (isinstance(stream, ast.Attribute) and getattr(stream.value, "id", None) == "Stream") or (
-                    isinstance(stream, ast.Name) and (stream.id.endswith("_STREAM") or stream.id == "stream"))
+                    isinstance(stream, ast.Name) and (stream.id.endswith("_STREAM") or stream.id == "stream")
+                )
                 seed = node.args[0] if node.args else None
                 if not named or isinstance(seed, ast.BinOp):
                     offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
@@ -47,9 +48,20 @@ def test_module_stream_constants_are_members() -> None:
     from graphrec.samplers import uniform
     from graphrec.training import item_pairs, sampled
 
-    constants = [loading._TEST_STREAM, loading._VALID_STREAM, loading._HOLDOUT_STREAM, synthetic_large._GLOBAL_STREAM,
-                 synthetic_large._BLOCK_STREAM, itemgraph.INFERENCE_STREAM, itemgraph.USER_STREAM,
-                 uniform.SAMPLER_STREAM, uniform.BATCHER_STREAM, item_pairs.BATCH_STREAM, item_pairs.HARD_POOL_STREAM,
-                 item_pairs.DISTANCE_STREAM, sampled.SAMPLED_STREAM]
+    constants = [
+        loading._TEST_STREAM,
+        loading._VALID_STREAM,
+        loading._HOLDOUT_STREAM,
+        synthetic_large._GLOBAL_STREAM,
+        synthetic_large._BLOCK_STREAM,
+        itemgraph.INFERENCE_STREAM,
+        itemgraph.USER_STREAM,
+        uniform.SAMPLER_STREAM,
+        uniform.BATCHER_STREAM,
+        item_pairs.BATCH_STREAM,
+        item_pairs.HARD_POOL_STREAM,
+        item_pairs.DISTANCE_STREAM,
+        sampled.SAMPLED_STREAM,
+    ]
     assert all(isinstance(c, Stream) for c in constants)
     assert len(set(constants)) == len(constants)

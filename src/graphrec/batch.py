@@ -52,8 +52,14 @@ def _chunks(num_users: int, chunk_size: int, show_progress: bool) -> Iterator[np
 
 
 def recommend_all(
-    scorer: Scorer, user_ids: Sequence[int | str], item_ids: Sequence[int | str], seen: sp.csr_matrix, k: int,
-    out: str | Path, chunk_size: int = 2048, show_progress: bool = True,
+    scorer: Scorer,
+    user_ids: Sequence[int | str],
+    item_ids: Sequence[int | str],
+    seen: sp.csr_matrix,
+    k: int,
+    out: str | Path,
+    chunk_size: int = 2048,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Write the top-`k` unseen items of every user to Parquet `out`: users `user_ids` (position = user_idx) scored
     by `scorer`, items `item_ids`, `seen` (users × items) never recommended.
@@ -66,13 +72,14 @@ def recommend_all(
     k = check_k(k)
     chunk_size = capped_chunk_size(chunk_size, scorer.num_items)
     if seen.shape != (len(user_ids), len(item_ids)) or scorer.num_items != len(item_ids):
-        raise DataError(f"seen matrix {seen.shape} and scorer ({scorer.num_items} items) do not match "
-                        f"{len(user_ids)} users × {len(item_ids)} items; pass the run's own matrices")
+        raise DataError(
+            f"seen matrix {seen.shape} and scorer ({scorer.num_items} items) do not match "
+            f"{len(user_ids)} users × {len(item_ids)} items; pass the run's own matrices"
+        )
     started = time.perf_counter()
     user_arr, user_type = _id_array(list(user_ids))
     item_arr, item_type = _id_array(list(item_ids))
-    schema = pa.schema([("user_id", user_type), ("rank", pa.int32()), ("item_id", item_type),
-                        ("score", pa.float32())])
+    schema = pa.schema([("user_id", user_type), ("rank", pa.int32()), ("item_id", item_type), ("score", pa.float32())])
     rows_written = 0
 
     def write(tmp: Path) -> None:
@@ -82,15 +89,19 @@ def recommend_all(
                 items, scores = top_k_items(scorer, users, k, seen, chunk_size=chunk_size)
                 keep = items >= 0  # padding when a user has fewer than k unseen items
                 rows, ranks = np.nonzero(keep)
-                table = pa.table({"user_id": pa.array(user_arr[users[rows]], type=user_type),
-                                  "rank": pa.array(ranks.astype(np.int32) + 1),
-                                  "item_id": pa.array(item_arr[items[keep]], type=item_type),
-                                  "score": pa.array(scores[keep].astype(np.float32))}, schema=schema)
+                table = pa.table(
+                    {
+                        "user_id": pa.array(user_arr[users[rows]], type=user_type),
+                        "rank": pa.array(ranks.astype(np.int32) + 1),
+                        "item_id": pa.array(item_arr[items[keep]], type=item_type),
+                        "score": pa.array(scores[keep].astype(np.float32)),
+                    },
+                    schema=schema,
+                )
                 writer.write_table(table)
                 rows_written += len(rows)
 
     atomic_write(out, write)
     seconds = time.perf_counter() - started
     logger.info("wrote %d recommendations for %d users to %s in %.1f s", rows_written, len(user_ids), out, seconds)
-    return {"num_users": len(user_ids), "rows": rows_written, "k": k, "seconds": round(seconds, 3),
-            "path": str(out)}
+    return {"num_users": len(user_ids), "rows": rows_written, "k": k, "seconds": round(seconds, 3), "path": str(out)}

@@ -75,8 +75,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--kind", choices=["hnsw", "ivf", "exact"], default="hnsw")
     p.add_argument("--out", help="index directory (default RUN_DIR/index)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="index option, e.g. ef_search=128 (hnsw: m, ef_construction, ef_search; ivf: nlist, nprobe)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="index option, e.g. ef_search=128 (hnsw: m, ef_construction, ef_search; ivf: nlist, nprobe)",
+    )
 
     p = sub.add_parser("similar", help="the k items most similar to an item (related items)")
     p.add_argument("run_dir")
@@ -86,8 +91,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed-items", help="embed items unseen in training from their features and users")
     p.add_argument("run_dir")
-    p.add_argument("--input", required=True,
-                   help='JSON list of {"item_id": ..., "users": [user ids], "features": [numbers] (optional)}')
+    p.add_argument(
+        "--input",
+        required=True,
+        help='JSON list of {"item_id": ..., "users": [user ids], "features": [numbers] (optional)}',
+    )
     p.add_argument("--out", required=True, help="directory for item_embeddings.npy and item_ids.json")
 
     p = sub.add_parser("serve", help="HTTP service: recommendations, similar items, new items and interactions")
@@ -120,8 +128,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="config utilities")
     config_sub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
-    show = config_sub.add_parser("show", help="print a config file with every default filled in (unset keys as "
-                                              "comments)")
+    show = config_sub.add_parser(
+        "show", help="print a config file with every default filled in (unset keys as comments)"
+    )
     show.add_argument("file")
     return parser
 
@@ -203,8 +212,20 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
     if not args.out:
         raise ConfigError("recommend --all needs --out FILE.parquet for the recommendations of every user")
     run = load_run(args.run_dir)
-    print(json.dumps(recommend_all(run_scorer(run), run.user_ids.ids, run.item_ids.ids, run.train, args.k, args.out,
-                                   chunk_size=args.chunk_size, show_progress=not args.no_progress)))
+    print(
+        json.dumps(
+            recommend_all(
+                run_scorer(run),
+                run.user_ids.ids,
+                run.item_ids.ids,
+                run.train,
+                args.k,
+                args.out,
+                chunk_size=args.chunk_size,
+                show_progress=not args.no_progress,
+            )
+        )
+    )
     return EXIT_OK
 
 
@@ -264,18 +285,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from graphrec.service.config import ServeConfig
     from graphrec.service.server import serve
 
-    serve(args.run_dir, ServeConfig(host=args.host, port=args.port, db=args.db, index=args.index,
-                                    candidates=args.candidates, token_file=args.token_file,
-                                    writes_enabled=not args.read_only, dev_no_auth=args.dev_no_auth))
+    serve(
+        args.run_dir,
+        ServeConfig(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            index=args.index,
+            candidates=args.candidates,
+            token_file=args.token_file,
+            writes_enabled=not args.read_only,
+            dev_no_auth=args.dev_no_auth,
+        ),
+    )
     return EXIT_OK
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from graphrec.data.synthetic_large import generate_large
 
-    summary = generate_large(args.out, args.edges, seed=args.seed, num_users=args.users, num_items=args.items,
-                             fmt=args.format, num_communities=args.communities, test_ratio=args.test_ratio,
-                             chunk_users=args.chunk_users)
+    summary = generate_large(
+        args.out,
+        args.edges,
+        seed=args.seed,
+        num_users=args.users,
+        num_items=args.items,
+        fmt=args.format,
+        num_communities=args.communities,
+        test_ratio=args.test_ratio,
+        chunk_users=args.chunk_users,
+    )
     print(json.dumps(summary, indent=2))
     return EXIT_OK
 
@@ -287,9 +326,20 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "export": _cmd_export, "embed": _cmd_embed,
-             "recommend": _cmd_recommend, "similar": _cmd_similar, "embed-items": _cmd_embed_items,
-             "demo": _cmd_demo, "synth": _cmd_synth, "config": _cmd_config, "serve": _cmd_serve, "index": _cmd_index}
+_COMMANDS = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "export": _cmd_export,
+    "embed": _cmd_embed,
+    "recommend": _cmd_recommend,
+    "similar": _cmd_similar,
+    "embed-items": _cmd_embed_items,
+    "demo": _cmd_demo,
+    "synth": _cmd_synth,
+    "config": _cmd_config,
+    "serve": _cmd_serve,
+    "index": _cmd_index,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

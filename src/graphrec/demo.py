@@ -22,8 +22,14 @@ def demo_config(data_dir: Path, model: str, epochs: int, seed: int, show_progres
     values: dict[str, Any] = {"seed": seed, "data": {"path": str(data_dir)}, "model": {"name": model}}
     if model != "popularity":  # closed form: nothing to train
         values["model"]["embedding_dim"] = 32
-        values["train"] = {"epochs": epochs, "batch_size": 1024, "lr": 0.01, "eval_every": 5, "patience": 3,
-                           "show_progress": show_progress}
+        values["train"] = {
+            "epochs": epochs,
+            "batch_size": 1024,
+            "lr": 0.01,
+            "eval_every": 5,
+            "patience": 3,
+            "show_progress": show_progress,
+        }
     return config_from_dict(values)
 
 

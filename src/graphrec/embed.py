@@ -54,19 +54,24 @@ def embed_run(run_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
         gather = distributed.gather_rows if distributed is not None else (lambda rows: rows)
         users, items, method = shard_embeddings(run.model, rank, world, gather)
         computed = time.perf_counter()
-        for kind, rows in zip(KINDS, (users, items)):
+        for kind, rows in zip(KINDS, (users, items), strict=True):
             _write_shard(out_dir, kind, rank, world, rows, {"method": method, "seconds": round(computed - loaded, 3)})
         if distributed is not None:
             distributed.barrier()  # every shard is on disk before rank 0 merges
         summary: dict[str, Any] = {
-            "run_dir": str(run_dir), "out_dir": str(out_dir), "world_size": world, "method": method,
-            "num_users": len(run.user_ids), "num_items": len(run.item_ids), "load_seconds": round(loaded - started, 3),
+            "run_dir": str(run_dir),
+            "out_dir": str(out_dir),
+            "world_size": world,
+            "method": method,
+            "num_users": len(run.user_ids),
+            "num_items": len(run.item_ids),
+            "load_seconds": round(loaded - started, 3),
             "compute_seconds": round(computed - loaded, 3),
             "shard_write_seconds": round(time.perf_counter() - computed, 3),
         }
         if rank == 0:
             merge_started = time.perf_counter()
-            for kind, total in zip(KINDS, (len(run.user_ids), len(run.item_ids))):
+            for kind, total in zip(KINDS, (len(run.user_ids), len(run.item_ids)), strict=True):
                 merge_shards(out_dir, kind, world, total)
             run.user_ids.save(out_dir / "user_ids.json")
             run.item_ids.save(out_dir / "item_ids.json")
@@ -85,8 +90,10 @@ def shard_embeddings(model: Recommender, rank: int, world: int, gather: Gather) 
     :class:`~graphrec.models.base.ShardedInference`; other embedding models compute everything on every rank and
     slice it ("replicated")."""
     if not isinstance(model, EmbeddingRecommender):
-        raise UnsupportedError(f"graphrec embed writes user and item embeddings; model '{model.name}' has none (it "
-                               "only scores); use graphrec recommend --all for its recommendations")
+        raise UnsupportedError(
+            f"graphrec embed writes user and item embeddings; model '{model.name}' has none (it "
+            "only scores); use graphrec recommend --all for its recommendations"
+        )
     model.eval()
     users = shard_range(model.num_users, rank, world)
     items = shard_range(model.num_items, rank, world)
@@ -121,20 +128,24 @@ def merge_shards(out_dir: Path, kind: str, world: int, total: int) -> Path:
     shards = [shard_path(out_dir, kind, rank, world) for rank in range(world)]
     missing = [str(p) for p in shards if not p.is_file()]
     if missing:
-        raise RunDirError(f"cannot merge {kind} embeddings: shard(s) {', '.join(missing)} missing; rerun graphrec "
-                          "embed with the same world size")
+        raise RunDirError(
+            f"cannot merge {kind} embeddings: shard(s) {', '.join(missing)} missing; rerun graphrec "
+            "embed with the same world size"
+        )
     arrays = [np.load(p, mmap_mode="r", allow_pickle=False) for p in shards]
     rows = sum(a.shape[0] for a in arrays)
     if rows != total or len({a.shape[1] for a in arrays}) != 1:
-        raise RunDirError(f"cannot merge {kind} embeddings: shards hold {rows} rows of widths "
-                          f"{sorted({a.shape[1] for a in arrays})}, expected {total} rows of one width")
+        raise RunDirError(
+            f"cannot merge {kind} embeddings: shards hold {rows} rows of widths "
+            f"{sorted({a.shape[1] for a in arrays})}, expected {total} rows of one width"
+        )
     target = out_dir / f"{kind}_embeddings.npy"
 
     def write(tmp: Path) -> None:
         merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, arrays[0].shape[1]))
         start = 0
         for array in arrays:
-            merged[start:start + array.shape[0]] = array
+            merged[start : start + array.shape[0]] = array
             start += array.shape[0]
         merged.flush()
         del merged

@@ -54,8 +54,10 @@ def similar_items(run: LoadedRun, item_id: Any, k: int) -> list[dict[str, Any]]:
     if len(scores) < 2:
         return []
     values, indices = top_k(scores[None, :], min(k, len(scores) - 1))
-    return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)}
-            for s, i in zip(values[0].tolist(), indices[0].tolist())]
+    return [
+        {"item_id": run.item_ids.id_of(int(i)), "score": float(s)}
+        for s, i in zip(values[0].tolist(), indices[0].tolist(), strict=True)
+    ]
 
 
 @dataclass
@@ -82,8 +84,10 @@ def embed_items(run: LoadedRun, new_items: Sequence[NewItem]) -> EmbeddedItems:
             plan = model.plan_items(feature_rows(run, model.feature_width, items, user_lists), user_lists)
             return EmbeddedItems(items, user_lists, model.planned_embeddings(plan), plan)
         if not run.has_embeddings:
-            raise UnsupportedError(f"model '{run.config.model.name}' cannot embed new items: it has no item "
-                                   "embeddings to fold them into; retrain with the new interactions")
+            raise UnsupportedError(
+                f"model '{run.config.model.name}' cannot embed new items: it has no item "
+                "embeddings to fold them into; retrain with the new interactions"
+            )
         return EmbeddedItems(items, user_lists, fold_in(run.embeddings()[0], user_lists))
 
 
@@ -93,8 +97,12 @@ def add_embedded_items(run: LoadedRun, embedded: EmbeddedItems) -> None:
         model = run.model
         assert isinstance(model, InductiveItems)
         model.add_items(embedded.plan)
-    run.add_items([item.item_id for item in embedded.items], embedded.embeddings, embedded.item_users,
-                  model_grew=embedded.plan is not None)
+    run.add_items(
+        [item.item_id for item in embedded.items],
+        embedded.embeddings,
+        embedded.item_users,
+        model_grew=embedded.plan is not None,
+    )
 
 
 def embed_new_items(run: LoadedRun, new_items: Sequence[NewItem]) -> torch.Tensor:
@@ -108,8 +116,12 @@ def embed_new_items(run: LoadedRun, new_items: Sequence[NewItem]) -> torch.Tenso
 
 def fold_in(user_vectors: torch.Tensor, user_lists: list[np.ndarray]) -> torch.Tensor:
     """Pure: each new item as the mean of its users' vectors (zeros for an item without users)."""
-    rows = [user_vectors[torch.from_numpy(np.asarray(u, dtype=np.int64))].mean(dim=0) if len(u)
-            else user_vectors.new_zeros(user_vectors.shape[1]) for u in user_lists]
+    rows = [
+        user_vectors[torch.from_numpy(np.asarray(u, dtype=np.int64))].mean(dim=0)
+        if len(u)
+        else user_vectors.new_zeros(user_vectors.shape[1])
+        for u in user_lists
+    ]
     return torch.stack(rows) if rows else user_vectors.new_zeros((0, user_vectors.shape[1]))
 
 
@@ -117,13 +129,14 @@ def _user_indices(run: LoadedRun, item: NewItem) -> np.ndarray:
     found = [run.user_ids.lookup(u) for u in item.users]
     indices = np.array([-1 if i is None else i for i in found], dtype=np.int64)
     if (indices < 0).any():
-        unknown = [u for u, i in zip(item.users, indices) if i < 0]
+        unknown = [u for u, i in zip(item.users, indices, strict=True) if i < 0]
         raise DataError(f"new item {item.item_id!r}: unknown user id(s) {unknown[:5]}; users must exist in the run")
     return indices.astype(np.int64)
 
 
-def feature_rows(run: LoadedRun, width: int, new_items: Sequence[NewItem],
-                  user_lists: list[np.ndarray]) -> np.ndarray | None:
+def feature_rows(
+    run: LoadedRun, width: int, new_items: Sequence[NewItem], user_lists: list[np.ndarray]
+) -> np.ndarray | None:
     if width == 0:
         return None
     missing = [str(item.item_id) for item in new_items if item.features is None]
@@ -132,7 +145,7 @@ def feature_rows(run: LoadedRun, width: int, new_items: Sequence[NewItem],
     # One catalogue pass for every item without features (encoding the catalogue is the expensive part).
     looked_up = iter(build_item_features(run.config.features, missing).matrix if missing else ())
     rows = []
-    for item, users in zip(new_items, user_lists):
+    for item, users in zip(new_items, user_lists, strict=True):
         if item.features is not None:
             rows.append(np.asarray(item.features, dtype=np.float32).reshape(-1))
             continue
@@ -142,8 +155,10 @@ def feature_rows(run: LoadedRun, width: int, new_items: Sequence[NewItem],
         rows.append(row.astype(np.float32))
     bad = [r.shape[0] for r in rows if r.shape[0] != width]
     if bad:
-        raise DataError(f"new item features have {bad[0]} values, the model expects {width} (the catalogue features "
-                        "plus the log-degree column)")
+        raise DataError(
+            f"new item features have {bad[0]} values, the model expects {width} (the catalogue features "
+            "plus the log-degree column)"
+        )
     return np.stack(rows)
 
 
@@ -158,9 +173,14 @@ def embed_new_items_file(run_dir: str | Path, input_path: str | Path, out_dir: s
         raise DataError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "item_id" in e for e in entries):
         raise DataError(f'{path.name} must be a JSON list of objects with an "item_id" (and "users", "features")')
-    items = [NewItem(e["item_id"], e.get("users", []),
-                     None if e.get("features") is None else np.asarray(e["features"], dtype=np.float32))
-             for e in entries]
+    items = [
+        NewItem(
+            e["item_id"],
+            e.get("users", []),
+            None if e.get("features") is None else np.asarray(e["features"], dtype=np.float32),
+        )
+        for e in entries
+    ]
     run = load_run(run_dir)
     started = time.perf_counter()
     embeddings = embed_new_items(run, items)

@@ -29,8 +29,11 @@ def _scores(user_e: torch.Tensor, pos_e: torch.Tensor, neg_e: torch.Tensor) -> t
     """(positive scores (B,), negative scores (B, N)) after checking the shapes."""
     if neg_e.dim() == 2:
         neg_e = neg_e.unsqueeze(1)
-    if user_e.dim() != 2 or pos_e.shape != user_e.shape or neg_e.dim() != 3 or (
-        neg_e.shape[0] != user_e.shape[0] or neg_e.shape[2] != user_e.shape[1]
+    if (
+        user_e.dim() != 2
+        or pos_e.shape != user_e.shape
+        or neg_e.dim() != 3
+        or (neg_e.shape[0] != user_e.shape[0] or neg_e.shape[2] != user_e.shape[1])
     ):
         raise ValueError(
             "expected user_e (B, d), pos_e (B, d) and neg_e (B, N, d) or (B, d); got "

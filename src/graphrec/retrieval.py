@@ -93,8 +93,10 @@ def check_users(user_idx: np.ndarray, num_users: int) -> np.ndarray:
     """`user_idx` as a flat int64 array, or a DataError when an index lies outside [0, num_users)."""
     user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
     if user_idx.size and (user_idx.min() < 0 or user_idx.max() >= num_users):
-        raise DataError(f"user indices must lie in [0, {num_users}), got range [{user_idx.min()}, "
-                        f"{user_idx.max()}]; pass internal user indices of this model")
+        raise DataError(
+            f"user indices must lie in [0, {num_users}), got range [{user_idx.min()}, "
+            f"{user_idx.max()}]; pass internal user indices of this model"
+        )
     return user_idx
 
 

@@ -63,7 +63,8 @@ class LoadedRun:
         if not isinstance(scorer, DotScorer):
             raise UnsupportedError(
                 f"model '{self.config.model.name}' has no embeddings: it scores users from item–item similarities; "
-                "this needs an embedding model (mf, lightgcn, ngcf, pinsage, graphsage, popularity)")
+                "this needs an embedding model (mf, lightgcn, ngcf, pinsage, graphsage, popularity)"
+            )
         return scorer.user_emb, scorer.item_emb
 
     @property
@@ -73,16 +74,20 @@ class LoadedRun:
     def invalidate(self) -> None:
         self._scorer = None
 
-    def add_items(self, item_ids: Sequence[Any], embeddings: torch.Tensor, item_users: list[np.ndarray],
-                  model_grew: bool) -> None:
+    def add_items(
+        self, item_ids: Sequence[Any], embeddings: torch.Tensor, item_users: list[np.ndarray], model_grew: bool
+    ) -> None:
         """The mutating step after new items were embedded: append their ids, their users to the seen-mask, and
         their embeddings to the cached scorer. `model_grew`: the model itself now holds the items (feature models);
         otherwise the embeddings are kept as `extra_item_embeddings`."""
         self.item_ids = self.item_ids.extended(item_ids)
         self.train = grow_seen(self.train, item_users)
         if not model_grew:
-            self.extra_item_embeddings = embeddings if self.extra_item_embeddings is None \
+            self.extra_item_embeddings = (
+                embeddings
+                if self.extra_item_embeddings is None
                 else torch.cat([self.extra_item_embeddings, embeddings])
+            )
         if self._scorer is None:
             return
         assert isinstance(self._scorer, DotScorer)
@@ -96,16 +101,20 @@ def grow_seen(train: sp.csr_matrix, user_lists: list[np.ndarray]) -> sp.csr_matr
     count = len(user_lists)
     rows = np.concatenate(user_lists) if count else np.zeros(0, dtype=np.int64)
     cols = train.shape[1] + np.repeat(np.arange(count), [len(u) for u in user_lists])
-    extra = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
-                          shape=(train.shape[0], train.shape[1] + count))
+    extra = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(train.shape[0], train.shape[1] + count)
+    )
     return (sp.hstack([train, sp.csr_matrix((train.shape[0], count), dtype=np.float32)]).tocsr() + extra).tocsr()
 
 
 def load_model_inputs(run_dir: Path, config: RunConfig) -> dict[str, np.ndarray]:
     """The saved extra inputs (NAME.npy) the run's model class declares."""
     wanted = [kind.value for kind in get_model_class(config.model.name).inputs]
-    return {name: np.load(run_dir / f"{name}.npy", allow_pickle=False)
-            for name in wanted if (run_dir / f"{name}.npy").is_file()}
+    return {
+        name: np.load(run_dir / f"{name}.npy", allow_pickle=False)
+        for name in wanted
+        if (run_dir / f"{name}.npy").is_file()
+    }
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
@@ -113,17 +122,14 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     run_dir = Path(run_dir)
     for name in REQUIRED_FILES:
         if not (run_dir / name).is_file():
-            raise RunDirError(
-                f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'"
-            )
+            raise RunDirError(f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'")
     # lenient: earlier versions saved every model and train key, whichever the model used
     config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")), lenient=True)
     user_ids = IdMap.load(run_dir / "user_ids.json", kind="user")
     item_ids = IdMap.load(run_dir / "item_ids.json", kind="item")
     with np.load(run_dir / "train_interactions.npz", allow_pickle=False) as edges:
         users, items = edges["user_idx"], edges["item_idx"]
-    train = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
-                          shape=(len(user_ids), len(item_ids)))
+    train = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)), shape=(len(user_ids), len(item_ids)))
     model = build_model(config.model, len(user_ids), len(item_ids), train, **load_model_inputs(run_dir, config))
     load_checkpoint(run_dir / BEST_MODEL_FILE, model)
     model.eval()

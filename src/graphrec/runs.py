@@ -72,8 +72,13 @@ def train(
         return _train(config, run_dir, resume, callbacks, distributed)
 
 
-def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callbacks: Sequence[Callback],
-           distributed: Distributed | None) -> dict[str, Any]:
+def _train(
+    config: RunConfig,
+    run_dir: str | Path | None,
+    resume: bool,
+    callbacks: Sequence[Callback],
+    distributed: Distributed | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     config.validate()  # again: fields may have been changed in place since the config was built
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
@@ -92,12 +97,25 @@ def _train(config: RunConfig, run_dir: str | Path | None, resume: bool, callback
         distributed.barrier()
     seed_everything(config.seed)
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
-    trainer = Trainer(model, dataset, config.train, config.eval, config.seed, run_dir, callbacks,
-                      distributed=distributed, metadata=config_to_dict(config))
+    trainer = Trainer(
+        model,
+        dataset,
+        config.train,
+        config.eval,
+        config.seed,
+        run_dir,
+        callbacks,
+        distributed=distributed,
+        metadata=config_to_dict(config),
+    )
     result = trainer.fit(resume=resume)
     if writes:
-        plot_training_curve(trainer.state.history, config.train.metric, run_dir / "training_curve.png",
-                            title=f"{config.model.name} on {config.data.path or config.data.interactions}")
+        plot_training_curve(
+            trainer.state.history,
+            config.train.metric,
+            run_dir / "training_curve.png",
+            title=f"{config.model.name} on {config.data.path or config.data.interactions}",
+        )
     summary = {
         "model": config.model.name,
         "best_epoch": result.best_epoch,
@@ -146,14 +164,16 @@ def _write_run_inputs(run_dir: Path, config: RunConfig, dataset: Dataset) -> Non
     dataset.user_ids.save(run_dir / "user_ids.json")
     dataset.item_ids.save(run_dir / "item_ids.json")
     users, items = dataset.train_edges()
-    atomic_write(run_dir / "train_interactions.npz",
-                 lambda tmp: _save_arrays(tmp, user_idx=users.astype(np.int32), item_idx=items.astype(np.int32)))
+    atomic_write(
+        run_dir / "train_interactions.npz",
+        lambda tmp: _save_edges(tmp, users.astype(np.int32), items.astype(np.int32)),
+    )
     atomic_write_text(run_dir / "data_stats.json", json.dumps(dataset.stats, indent=2, default=str))
 
 
-def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
+def _save_edges(path: Path, user_idx: np.ndarray, item_idx: np.ndarray) -> None:
     with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, user_idx=user_idx, item_idx=item_idx)
 
 
 def _remap(
@@ -174,13 +194,15 @@ def _remap(
     known = (users >= 0) & (items >= 0)
     extra_users = unseen[0] if unseen is not None else np.zeros(0, object)
     missing_ids = np.concatenate([user_ids[~known], np.asarray(extra_users, dtype=object)])
-    missing_idx = np.concatenate([users[~known], run.user_ids.indices(extra_users) if len(extra_users)
-                                  else np.zeros(0, np.int64)])
+    missing_idx = np.concatenate(
+        [users[~known], run.user_ids.indices(extra_users) if len(extra_users) else np.zeros(0, np.int64)]
+    )
     missing = UnseenTargets.of(missing_idx, missing_ids, len(run.user_ids))
     if same:
         return matrix, missing
-    return sp.csr_matrix((np.ones(known.sum(), dtype=np.float32), (users[known], items[known])),
-                         shape=run.train.shape), missing
+    return sp.csr_matrix(
+        (np.ones(known.sum(), dtype=np.float32), (users[known], items[known])), shape=run.train.shape
+    ), missing
 
 
 def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str | None = None) -> dict[str, Any]:
@@ -203,11 +225,14 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
     if data_config.unseen_policy == "drop":
         dropped = dataset.stats.get("unseen", {}).get(split, {})
-        counts = {"unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
-                  "unseen_users": unseen.users + int(dropped.get("users", 0))}
+        counts = {
+            "unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
+            "unseen_users": unseen.users + int(dropped.get("users", 0)),
+        }
         if unseen.interactions:
-            logger.warning("%d held-out interactions name users or items this run never saw; dropped",
-                           unseen.interactions)
+            logger.warning(
+                "%d held-out interactions name users or items this run never saw; dropped", unseen.interactions
+            )
         metrics = evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size)
         return {**metrics, **counts}
     return evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
@@ -220,7 +245,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         raise UnsupportedError(
             f"cannot export run '{run_dir}': model '{run.config.model.name}' has no user or item embeddings (its "
             "score is a sparse item–item product, kept in the run's model.safetensors); use graphrec recommend / "
-            "recommend --all / serve on the run directory itself")
+            "recommend --all / serve on the run directory itself"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     user_emb, item_emb = run.embeddings()
@@ -241,11 +267,8 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     user_idx = run.user_ids.index(user_id)
     items, scores = top_k_items(run_scorer(run), np.array([user_idx]), k, run.train)
-    return [
-        {"item_id": run.item_ids.id_of(int(i)), "score": float(s)}
-        for i, s in zip(items[0], scores[0])
-        if i >= 0
-    ]
+    pairs = zip(items[0], scores[0], strict=True)
+    return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]
 
 
 def run_scorer(run: LoadedRun) -> Scorer:

@@ -84,7 +84,8 @@ def test_unseen_miss_is_the_default_and_keeps_the_pairs(tmp_path: Path, caplog: 
     assert ds.test.nnz == 2 and ds.num_items == 3  # the matrices hold what training knows
     assert ds.unseen is not None and ds.unseen["valid"][0].size == 0
     users, items = ds.unseen["test"]
-    assert sorted(zip(users.tolist(), items.tolist())) == [(0, 7), (5, 1), (5, 8), (6, 9)]  # distinct pairs
+    distinct_pairs = sorted(zip(users.tolist(), items.tolist(), strict=True))
+    assert distinct_pairs == [(0, 7), (5, 1), (5, 8), (6, 9)]
     assert any("test.txt: kept as misses 5 of 7 rows" in r.getMessage() for r in caplog.records)
 
 
@@ -110,7 +111,7 @@ def test_missing_directory_and_files(tmp_path: Path) -> None:
 
 
 def test_no_source_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="set data.path .* or set data.interactions"):
+    with pytest.raises(ConfigError, match=r"set data.path .* or set data.interactions"):
         load_dataset(DataConfig(), seed=0)
 
 
@@ -125,9 +126,7 @@ def test_load_interactions_file(tmp_path: Path, split: str) -> None:
     ds = load_dataset(config, seed=0)
     _check_matrices(ds)
     assert ds.stats["implicit_dropped"] == int((frame["rating"] < 3).sum())
-    assert ds.stats["duplicates"] == int(
-        frame[frame["rating"] >= 3].duplicated(["user_id", "item_id"]).sum()
-    )
+    assert ds.stats["duplicates"] == int(frame[frame["rating"] >= 3].duplicated(["user_id", "item_id"]).sum())
     assert ds.stats["split"] == ("random" if split == "auto" else split)
     dropped = sum(v["rows"] for v in ds.stats["unseen"].values())
     assert ds.train.nnz + ds.valid.nnz + ds.test.nnz + dropped + ds.stats["kcore_dropped"] == (
@@ -139,17 +138,17 @@ def test_load_interactions_file(tmp_path: Path, split: str) -> None:
 
 def test_split_settings_are_checked(tmp_path: Path) -> None:
     generate_demo_dir(tmp_path, seed=0, num_users=20, num_items=15, interactions_per_user=4)
-    with pytest.raises(ConfigError, match="data.split: expected \"auto\" or \"given\" while data.path is set"):
+    with pytest.raises(ConfigError, match=r'data.split: expected "auto" or "given" while data.path is set'):
         DataConfig(path=str(tmp_path), split="random")
-    with pytest.raises(ConfigError, match='data.split: expected one of "auto", "given", .*, got "bogus"'):
+    with pytest.raises(ConfigError, match=r'data.split: expected one of "auto", "given", .*, got "bogus"'):
         DataConfig(path=str(tmp_path), split="bogus")
-    with pytest.raises(ConfigError, match='data.unseen_policy: expected one of "miss", "drop", "error", got "keep"'):
+    with pytest.raises(ConfigError, match=r'data.unseen_policy: expected one of "miss", "drop", "error", got "keep"'):
         DataConfig(path=str(tmp_path), unseen_policy="keep")
-    with pytest.raises(ConfigError, match='"given" needs data.path'):
+    with pytest.raises(ConfigError, match=r'"given" needs data.path'):
         DataConfig(interactions=str(tmp_path / "train.txt"), split="given")
     changed = DataConfig(path=str(tmp_path))
     changed.split = "random"  # changed in place after it was built: load_dataset checks again, before reading
-    with pytest.raises(ConfigError, match="data.split: expected"):
+    with pytest.raises(ConfigError, match=r"data.split: expected"):
         load_dataset(changed, seed=0)
 
 
@@ -172,7 +171,7 @@ def test_holdout_items_leaves_the_split_alone_and_withholds_the_items(tmp_path: 
 
     def pairs(ds: Dataset, name: str) -> set[tuple[int, int]]:
         coo = ds.split(name).tocoo()
-        return {(ds.user_ids.id_of(int(u)), ds.item_ids.id_of(int(i))) for u, i in zip(coo.row, coo.col)}
+        return {(ds.user_ids.id_of(int(u)), ds.item_ids.id_of(int(i))) for u, i in zip(coo.row, coo.col, strict=True)}
 
     for name in ("train", "test"):  # the same split, minus the withheld items' rows
         expected = {(u, i) for u, i in pairs(full, name) if i not in set(withheld)}

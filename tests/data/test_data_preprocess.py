@@ -48,9 +48,7 @@ def test_kcore_disabled_keeps_everything() -> None:
 
 
 def test_deduplicate_keeps_latest_and_counts() -> None:
-    df = pd.DataFrame(
-        {"user_id": [1, 1, 2, 1, 2], "item_id": [5, 5, 5, 5, 6], "timestamp": [30, 10, 1, 20, 2]}
-    )
+    df = pd.DataFrame({"user_id": [1, 1, 2, 1, 2], "item_id": [5, 5, 5, 5, 6], "timestamp": [30, 10, 1, 20, 2]})
     result, removed = deduplicate(df)
     assert removed == 2
     assert result.to_dict("list") == {"user_id": [1, 2, 2], "item_id": [5, 5, 6], "timestamp": [30, 1, 2]}

@@ -18,8 +18,12 @@ HINT = "the LightGCN format is 'user item item …'"
 
 def _frame() -> pd.DataFrame:
     return pd.DataFrame(
-        {"user_id": [1, 1, 2, 3], "item_id": [10, 11, 10, 12], "rating": [4.0, 3.5, 5.0, 1.0],
-         "timestamp": [100, 200, 150, 300]}
+        {
+            "user_id": [1, 1, 2, 3],
+            "item_id": [10, 11, 10, 12],
+            "rating": [4.0, 3.5, 5.0, 1.0],
+            "timestamp": [100, 200, 150, 300],
+        }
     )
 
 
@@ -179,9 +183,9 @@ def test_dispatch_lightgcn_txt_and_unknown_extension(tmp_path: Path) -> None:
         read_interactions(weird, DataConfig())
     assert "unknown interactions format '.json'" in str(err.value)
     assert ".csv, .tsv, .parquet, .inter" in str(err.value) and "set data.format" in str(err.value)
-    with pytest.raises(ConfigError, match='data.format: expected one of "auto", "lightgcn", .*, got "xml"'):
+    with pytest.raises(ConfigError, match=r'data.format: expected one of "auto", "lightgcn", .*, got "xml"'):
         DataConfig(format="xml")
-    with pytest.raises(ConfigError, match="data.format = 'xml' is not supported"):  # the reader, called directly
+    with pytest.raises(ConfigError, match=r"data.format = 'xml' is not supported"):  # the reader, called directly
         detect_format(weird, "xml")
     forced = tmp_path / "data.dat"
     _frame().to_csv(forced, index=False)

@@ -71,8 +71,11 @@ def test_leave_last_ties_prefer_later_rows() -> None:
 
 def test_temporal_needs_timestamps() -> None:
     df = _interactions().drop(columns="timestamp")
-    for call in (lambda: split_leave_last(df, 1), lambda: split_temporal(df, 0.8),
-                 lambda: carve_validation(df, 0.1, numpy_rng(0), temporal=True)):
+    for call in (
+        lambda: split_leave_last(df, 1),
+        lambda: split_temporal(df, 0.8),
+        lambda: carve_validation(df, 0.1, numpy_rng(0), temporal=True),
+    ):
         fix = "set data.timestamp_col to the timestamp column or choose split='random'"
         with pytest.raises(DataError, match=re.escape(fix)):
             call()

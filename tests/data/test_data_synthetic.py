@@ -33,8 +33,10 @@ def test_planted_communities() -> None:
     users, items = np.asarray(df.attrs["user_community"]), np.asarray(df.attrs["item_community"])
     within = np.mean(users[df["user_id"]] == items[df["item_id"]])
     assert within > 0.8  # noise 0.1: most interactions fall inside the user's community
-    assert np.mean(generate_interactions(seed=0, noise=1.0).pipe(
-        lambda f: users[f["user_id"]] == items[f["item_id"]])) < 0.4
+    assert (
+        np.mean(generate_interactions(seed=0, noise=1.0).pipe(lambda f: users[f["user_id"]] == items[f["item_id"]]))
+        < 0.4
+    )
     counts = np.bincount(df["item_id"], minlength=300)
     assert counts.max() > 3 * np.median(counts)  # popularity skew inside communities
 

@@ -21,8 +21,9 @@ def catalogue(tmp_path: Path) -> FeatureConfig:
         "4,Untitled,(no genres listed)\n"
     )
     (tmp_path / "tags.csv").write_text("userId,movieId,tag,timestamp\n1,2,heist,1\n2,2,heist,2\n3,1,pixar,3\n")
-    return FeatureConfig(catalogue=str(tmp_path / "movies.csv"), tags=str(tmp_path / "tags.csv"),
-                         text_encoder="tfidf", text_dim=3)
+    return FeatureConfig(
+        catalogue=str(tmp_path / "movies.csv"), tags=str(tmp_path / "tags.csv"), text_encoder="tfidf", text_dim=3
+    )
 
 
 def test_blocks_are_aligned_with_the_requested_ids(catalogue: FeatureConfig) -> None:

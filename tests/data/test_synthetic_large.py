@@ -96,14 +96,19 @@ def test_files_load_with_the_loader(graph_dir: Path, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(back[["user_id", "item_id"]].reset_index(drop=True), expected)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"num_edges": 0}, "edges: expected a positive integer, e.g. 10000000, got 0"),
-    ({"num_edges": 100, "num_users": 200}, "edges: expected at least one edge per user (200 users), got 100"),
-    ({"num_edges": 10_000, "num_users": 10, "num_items": 100},
-     "edges: 10000 do not fit 10 users of at most 25 distinct items each (100 items, 2 communities)"),
-    ({"num_edges": 100, "noise": 1.5}, "noise: expected a share in [0, 1], e.g. 0.2, got 1.5"),
-    ({"num_edges": 100, "test_ratio": 1.0}, "test_ratio: expected a share in [0, 1), e.g. 0.2, got 1.0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_edges": 0}, "edges: expected a positive integer, e.g. 10000000, got 0"),
+        ({"num_edges": 100, "num_users": 200}, "edges: expected at least one edge per user (200 users), got 100"),
+        (
+            {"num_edges": 10_000, "num_users": 10, "num_items": 100},
+            "edges: 10000 do not fit 10 users of at most 25 distinct items each (100 items, 2 communities)",
+        ),
+        ({"num_edges": 100, "noise": 1.5}, "noise: expected a share in [0, 1], e.g. 0.2, got 1.5"),
+        ({"num_edges": 100, "test_ratio": 1.0}, "test_ratio: expected a share in [0, 1), e.g. 0.2, got 1.0"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         SynthConfig(**kwargs).resolved()

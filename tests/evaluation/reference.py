@@ -21,13 +21,13 @@ def reference_metrics(
     sums = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "precision", "hit_rate", "mrr")}
     counted = 0
     for u in range(num_users):
-        targets = {int(i) for i, v in zip(target[u].indices, target[u].data) if v != 0}
+        targets = {int(i) for i, v in zip(target[u].indices, target[u].data, strict=True) if v != 0}
         if not targets:
             continue
         counted += 1
         excluded = set()
         for mat in exclude:
-            excluded |= {int(i) for i, v in zip(mat[u].indices, mat[u].data) if v != 0}
+            excluded |= {int(i) for i, v in zip(mat[u].indices, mat[u].data, strict=True) if v != 0}
         allowed = [i for i in range(num_items) if i not in excluded]
         ranked = sorted(allowed, key=lambda i: -scores_all[u, i])
         for k in ks:

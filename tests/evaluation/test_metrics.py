@@ -76,8 +76,9 @@ def test_matches_reference(seed: int) -> None:
     ks = [1, 3, 10, 20]
     expected = reference_metrics(user_emb, item_emb, target, exclude, ks)
     for chunk_size in (1, 7, 64, 4096):
-        got = evaluate_embeddings(torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, ks,
-                                  chunk_size=chunk_size)
+        got = evaluate_embeddings(
+            torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, ks, chunk_size=chunk_size
+        )
         assert got["num_users"] == expected["num_users"]
         for name, value in expected.items():
             assert got[name] == pytest.approx(value, abs=1e-6), (name, chunk_size)
@@ -147,7 +148,9 @@ class _FixedModel(EmbeddingRecommender):
     name = "fixed"
 
     def __init__(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
-        super().__init__(len(user_emb), len(item_emb), model_config("mf"), sp.csr_matrix((len(user_emb), len(item_emb))))
+        super().__init__(
+            len(user_emb), len(item_emb), model_config("mf"), sp.csr_matrix((len(user_emb), len(item_emb)))
+        )
         self.user_emb, self.item_emb = nn.Parameter(user_emb), nn.Parameter(item_emb)
         self.modes: list[bool] = []
 
@@ -216,8 +219,9 @@ def test_unseen_targets_count_as_misses_like_masked_extra_items() -> None:
     per_user = np.where(rng.random(num_users) < 0.3, rng.integers(1, extra_items + 1, num_users), 0)
     per_user[0] = 2  # a user whose held-out items are all unknown to training
     unseen = UnseenTargets(per_user.astype(np.int64), users=unknown_users, user_interactions=5)
-    got = evaluate_embeddings(torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, [3, 10],
-                              unseen=unseen)
+    got = evaluate_embeddings(
+        torch.from_numpy(user_emb), torch.from_numpy(item_emb), target, exclude, [3, 10], unseen=unseen
+    )
     # The extension: extra item columns (masked for everyone) hold each user's unseen targets; unknown users get
     # rows whose targets are all masked.
     wide = num_items + extra_items
@@ -225,12 +229,17 @@ def test_unseen_targets_count_as_misses_like_masked_extra_items() -> None:
     rows += [[num_items, num_items + 1]] * unknown_users
     target_ext = _csr(rows, wide)
     masked_extra = _csr([list(range(num_items, wide))] * (num_users + unknown_users), wide)
-    excl_ext = [sp.vstack([sp.hstack([m, sp.csr_matrix((num_users, extra_items))]),
-                           sp.csr_matrix((unknown_users, wide))]).tocsr() for m in exclude] + [masked_extra]
+    excl_ext = [
+        sp.vstack(
+            [sp.hstack([m, sp.csr_matrix((num_users, extra_items))]), sp.csr_matrix((unknown_users, wide))]
+        ).tocsr()
+        for m in exclude
+    ] + [masked_extra]
     users_ext = np.vstack([user_emb, np.zeros((unknown_users, user_emb.shape[1]), np.float32)])
     items_ext = np.vstack([item_emb, rng.standard_normal((extra_items, item_emb.shape[1])).astype(np.float32)])
     expected = reference_metrics(users_ext, items_ext, target_ext, excl_ext, [3, 10])
     assert got["num_users"] == expected["num_users"] == int((target.getnnz(axis=1) + per_user > 0).sum()) + 3
     assert got["unseen_interactions"] == int(per_user.sum()) + 5 and got["unseen_users"] == 3
     assert {k: v for k, v in got.items() if "@" in k} == pytest.approx(
-        {k: v for k, v in expected.items() if "@" in k}, abs=1e-9)
+        {k: v for k, v in expected.items() if "@" in k}, abs=1e-9
+    )

@@ -40,8 +40,8 @@ def _read_lightgcn(path: Path) -> dict[int, list[int]]:
 def official_metrics(data_dir: Path, export_dir: Path, ks: tuple[int, ...]) -> dict[str, float]:
     """Recall@K / NDCG@K exactly as the official evaluator defines them, from the raw files and the export."""
     train, test = _read_lightgcn(data_dir / "train.txt"), _read_lightgcn(data_dir / "test.txt")
-    n_users = max(max(train), max(test)) + 1
-    m_items = max(max(max(v) for v in train.values()), max(max(v) for v in test.values())) + 1
+    n_users = max(*train, *test) + 1
+    m_items = max(*(max(v) for v in train.values()), *(max(v) for v in test.values())) + 1
     user_ids = json.loads((export_dir / "user_ids.json").read_text())
     item_ids = json.loads((export_dir / "item_ids.json").read_text())
     users_e = np.load(export_dir / "user_embeddings.npy").astype(np.float64)
@@ -79,8 +79,8 @@ def unseen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("unseen")
     generate_demo_dir(out, seed=0)
     train, test = _read_lightgcn(out / "train.txt"), _read_lightgcn(out / "test.txt")
-    max_user = max(max(train), max(test))
-    max_item = max(max(max(v) for v in train.values()), max(max(v) for v in test.values()))
+    max_user = max(*train, *test)
+    max_item = max(*(max(v) for v in train.values()), *(max(v) for v in test.values()))
     new_items = [max_item + 1, max_item + 2, max_item + 3]
     lines = []
     for u in sorted(test):
@@ -92,8 +92,9 @@ def unseen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_evaluate_equals_the_official_formulas_on_exported_embeddings(unseen_dir: Path, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_equals_the_official_formulas_on_exported_embeddings(
+    unseen_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tiny_config(unseen_dir, "lightgcn", epochs=2)
     config.data.valid_ratio = 0.0  # the official split: train.txt is the training set
     train(config, tmp_path / "run")

@@ -18,7 +18,7 @@ def test_ranks_equal_slow_reference_with_ties_counted_against_the_target() -> No
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     got = related_item_ranks(emb, pairs, chunk_size=7)
     scores = (emb @ emb.T).numpy()
-    for (q, i), rank in zip(pairs, got):
+    for (q, i), rank in zip(pairs, got, strict=True):
         others = [j for j in range(30) if j != q and j != i]
         assert rank == 1 + sum(scores[q, j] >= scores[q, i] for j in others)
 

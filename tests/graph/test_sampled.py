@@ -85,8 +85,9 @@ def test_sampled_forward_is_unbiased(interactions: sp.csr_matrix) -> None:
     users, items = model.embeddings()
     full = torch.cat([users, items])[torch.from_numpy(np.unique(SEEDS))].detach()
     with torch.no_grad():
-        draws = torch.stack([model.sampled_embeddings(sampler.sample(SEEDS, np.random.default_rng(r)))
-                             for r in range(600)])
+        draws = torch.stack(
+            [model.sampled_embeddings(sampler.sample(SEEDS, np.random.default_rng(r))) for r in range(600)]
+        )
     stderr = draws.std(dim=0) / np.sqrt(len(draws))
     assert (draws.std(dim=0) > 0).any()  # it does sample
     assert ((draws.mean(dim=0) - full).abs() <= 5 * stderr + 1e-6).all()
@@ -106,8 +107,9 @@ def test_touched_nodes_are_bounded_by_the_batch_not_the_graph(tmp_path: Path) ->
         train = sp.csr_matrix((np.ones(len(frame), dtype=np.float32), (frame["user_id"], frame["item_id"])), shape)
         model = LightGCN(*shape, model_config("lightgcn", embedding_dim=4, num_layers=2), train)
         rng = np.random.default_rng(0)
-        seeds = np.concatenate([rng.choice(shape[0], batch, replace=False),
-                                shape[0] + rng.choice(shape[1], batch, replace=False)])
+        seeds = np.concatenate(
+            [rng.choice(shape[0], batch, replace=False), shape[0] + rng.choice(shape[1], batch, replace=False)]
+        )
         graph = NeighbourSampler(model.propagation_matrix(), fanouts).sample(seeds, rng)
         assert len(graph.input_nodes) <= bound_nodes and graph.num_edges() <= bound_edges
         touched[edges] = (len(graph.input_nodes), graph.num_edges(), model.propagation_matrix()._nnz())
@@ -124,11 +126,12 @@ def test_fanouts_are_checked(name: str) -> None:
         model_config(name, num_layers=3, fanouts=[10, 10])
     assert str(info.value) == (
         "model.fanouts: expected 3 neighbours-per-node counts (one per layer, model.num_layers = 3), "
-        "got [10, 10]; set e.g. model.fanouts = [10, 10, 10], or leave it unset")
+        "got [10, 10]; set e.g. model.fanouts = [10, 10, 10], or leave it unset"
+    )
     with pytest.raises(ConfigError, match=r"model.fanouts: expected a list of integers ≥ 1, got \[10, 0\]"):
         model_config(name, num_layers=2, fanouts=[10, 0])
 
 
 def test_ngcf_refuses_edge_dropout_with_fanouts() -> None:
-    with pytest.raises(ConfigError, match="model.node_dropout: expected 0 while model.fanouts is set"):
+    with pytest.raises(ConfigError, match=r"model.node_dropout: expected 0 while model.fanouts is set"):
         model_config("ngcf", num_layers=2, fanouts=[5, 5], node_dropout=0.1)

@@ -46,5 +46,5 @@ def test_models_accept_svd_init_and_reject_unknown() -> None:
     for name in ("mf", "lightgcn"):
         model = build_model(model_config(name=name, embedding_dim=8, init="svd"), 60, 40, train)
         assert np.isfinite(model.user_embedding.weight.detach().numpy()).all()
-    with pytest.raises(ConfigError, match='model.init: expected one of "normal", "svd", got "xavier"'):
+    with pytest.raises(ConfigError, match=r'model.init: expected one of "normal", "svd", got "xavier"'):
         model_config(name="mf", init="xavier")

@@ -95,8 +95,9 @@ def test_pixie_visits_follow_the_restart_walk_distribution() -> None:
     train = tiny_train(4)
     graph, p = ItemGraph(train), transition(train)
     alpha, source = 0.3, 2
-    visits = graph.pixie_visits(np.array([source]), numpy_rng(5), restart_prob=alpha, max_steps=200_000,
-                                n_p=10**6, n_v=10**6).toarray()[0]
+    visits = graph.pixie_visits(
+        np.array([source]), numpy_rng(5), restart_prob=alpha, max_steps=200_000, n_p=10**6, n_v=10**6
+    ).toarray()[0]
     # Stationary law of "restart with prob alpha, then step": p = (alpha e_s + (1 - alpha) p) P.
     e = np.zeros(train.shape[1])
     e[source] = 1.0

@@ -29,7 +29,9 @@ def lightgcn_reference(e0: torch.Tensor, a: torch.Tensor, alpha: list[float]) ->
     return out
 
 
-def ngcf_reference(e0: torch.Tensor, a: torch.Tensor, layers: list[tuple[torch.Tensor, ...]], slope: float) -> torch.Tensor:
+def ngcf_reference(
+    e0: torch.Tensor, a: torch.Tensor, layers: list[tuple[torch.Tensor, ...]], slope: float
+) -> torch.Tensor:
     """Eval-mode NGCF: per layer LeakyReLU((L+I)E W1 + b1 + (LE ⊙ E) W2 + b2), outputs L2-normalised, concatenated.
 
     `layers` holds (W1, b1, W2, b2) with W as (in, out) matrices (x @ W).

@@ -21,17 +21,27 @@ def graph_and_features(seed: int = 0, users: int = 40, items: int = 25, dim: int
     return train, rng.normal(size=(items, dim)).astype(np.float32)
 
 
-VARIANTS = [("pinsage", {"pooling": "importance"}), ("pinsage", {"pooling": "mean"}), ("pinsage", {"pooling": "max"}),
-            ("graphsage", {"aggregator": "mean"}), ("graphsage", {"aggregator": "pool"}),
-            ("graphsage", {"aggregator": "lstm"})]
+VARIANTS = [
+    ("pinsage", {"pooling": "importance"}),
+    ("pinsage", {"pooling": "mean"}),
+    ("pinsage", {"pooling": "max"}),
+    ("graphsage", {"aggregator": "mean"}),
+    ("graphsage", {"aggregator": "pool"}),
+    ("graphsage", {"aggregator": "lstm"}),
+]
 
 
 @pytest.mark.parametrize(("name", "options"), VARIANTS)
 def test_layerwise_inference_equals_per_node_computation(name: str, options: dict) -> None:
     train, features = graph_and_features()
     torch.manual_seed(0)
-    model = build_model(model_config(name=name, num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4,
-                                    **options), 40, 25, train, item_features=features).eval()
+    model = build_model(
+        model_config(name=name, num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4, **options),
+        40,
+        25,
+        train,
+        item_features=features,
+    ).eval()
     with torch.no_grad():
         users, items = model.embeddings()
         one_by_one = torch.cat([model.encode_items(np.array([i])) for i in range(25)])
@@ -65,8 +75,9 @@ def test_inductive_embedding_equals_in_graph_embedding_feature_only() -> None:
 
 def test_add_items_checks_feature_shape() -> None:
     train, features = graph_and_features()
-    model = build_model(model_config(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train,
-                        item_features=features)
+    model = build_model(
+        model_config(name="pinsage", num_layers=1, embedding_dim=8), 40, 25, train, item_features=features
+    )
     with pytest.raises(DataError, match=r"new item features: expected shape \(1, 6\), got \(1, 5\)"):
         model.embed_items(np.zeros((1, 5)), [np.array([0])])
 
@@ -81,16 +92,16 @@ def test_pooling_weights_and_empty_neighbourhoods() -> None:
 
 
 def test_config_errors_say_how_to_fix() -> None:
-    train, features = graph_and_features()
-    with pytest.raises(ConfigError, match="has no input: set features.catalogue"):
+    train, _ = graph_and_features()
+    with pytest.raises(ConfigError, match=r"has no input: set features.catalogue"):
         build_model(model_config(name="pinsage"), 40, 25, train)
-    with pytest.raises(ConfigError, match='model.pooling: expected one of "importance", "mean", "max", got "sum"'):
+    with pytest.raises(ConfigError, match=r'model.pooling: expected one of "importance", "mean", "max", got "sum"'):
         model_config(name="pinsage", pooling="sum")
-    with pytest.raises(ConfigError, match='model.aggregator: expected one of "mean", "pool", "lstm", got "gcn"'):
+    with pytest.raises(ConfigError, match=r'model.aggregator: expected one of "mean", "pool", "lstm", got "gcn"'):
         model_config(name="graphsage", aggregator="gcn")
-    with pytest.raises(ConfigError, match='model.walk_sampler: expected one of "walks", "pixie", got "node2vec"'):
+    with pytest.raises(ConfigError, match=r'model.walk_sampler: expected one of "walks", "pixie", got "node2vec"'):
         model_config(name="pinsage", walk_sampler="node2vec")
-    with pytest.raises(ConfigError, match="model.num_layers: expected an integer ≥ 1, got 0"):
+    with pytest.raises(ConfigError, match=r"model.num_layers: expected an integer ≥ 1, got 0"):
         model_config(name="graphsage", num_layers=0)
 
 
@@ -98,8 +109,13 @@ def test_pixie_training_neighbourhoods_are_visited_items_with_importance_weights
     train, features = graph_and_features()
     blocks = (np.arange(40)[:, None] < 20) == (np.arange(25)[None, :] < 13)  # two halves no walk crosses
     train = sp.csr_matrix(train.toarray() * blocks)
-    model = build_model(model_config(name="pinsage", walk_sampler="pixie", num_neighbours=4, pixie_steps=200), 40, 25,
-                        train, item_features=features)
+    model = build_model(
+        model_config(name="pinsage", walk_sampler="pixie", num_neighbours=4, pixie_steps=200),
+        40,
+        25,
+        train,
+        item_features=features,
+    )
     nodes = np.arange(25)
     found = model.training_neighbours(np.random.default_rng(0))(nodes)
     step = ((train.T @ train).toarray() > 0).astype(float)
@@ -107,7 +123,7 @@ def test_pixie_training_neighbourhoods_are_visited_items_with_importance_weights
     for _ in range(25):  # items a walk from the start can reach
         reach = (reach.astype(float) @ step + reach) > 0
     assert not reach.all(), "the fixture graph must have items a walk cannot reach, or the check is empty"
-    for node, row, weight in zip(nodes, found.index, found.weight):
+    for node, row, weight in zip(nodes, found.index, found.weight, strict=True):
         kept = row >= 0
         assert kept.sum() <= 4 and node not in row[kept] and reach[node, row[kept]].all()
         assert not kept.any() or np.isclose(weight[kept].sum(), 1.0)

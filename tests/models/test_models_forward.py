@@ -11,22 +11,22 @@ from graphrec.models import NGCF, LightGCN, Objective, Popularity, build_model
 
 from ._reference import dense_laplacian, lightgcn_reference, ngcf_reference, random_train
 
-U, I = 7, 9
+NUM_USERS, NUM_ITEMS = 7, 9
 
 
 def test_popularity_scores_are_item_counts() -> None:
     train = random_train()
-    model = Popularity(U, I, model_config(name="popularity"), train)
+    model = Popularity(NUM_USERS, NUM_ITEMS, model_config(name="popularity"), train)
     users, items = model.embeddings()
-    assert users.shape == (U, 1) and items.shape == (I, 1) and items.dtype == torch.float32
+    assert users.shape == (NUM_USERS, 1) and items.shape == (NUM_ITEMS, 1) and items.dtype == torch.float32
     counts = torch.from_numpy(train.toarray().sum(0)).float()
-    torch.testing.assert_close(model.score(torch.arange(U)), counts.expand(U, I))
+    torch.testing.assert_close(model.score(torch.arange(NUM_USERS)), counts.expand(NUM_USERS, NUM_ITEMS))
     assert Popularity.objective is Objective.CLOSED_FORM and list(model.parameters()) == []
 
 
 def test_mf_scores_are_dot_products() -> None:
     torch.manual_seed(0)
-    model = build_model(model_config(name="mf", embedding_dim=5, init_std=0.1), U, I, random_train())
+    model = build_model(model_config(name="mf", embedding_dim=5, init_std=0.1), NUM_USERS, NUM_ITEMS, random_train())
     users, items = model.embeddings()
     torch.testing.assert_close(model.score(torch.tensor([2, 0])), users[[2, 0]] @ items.T)
     assert 0.05 < float(users.detach().std()) < 0.2
@@ -40,7 +40,7 @@ def test_lightgcn_matches_dense_reference(weights: list[float] | None) -> None:
     torch.manual_seed(0)
     train = random_train()
     config = model_config(name="lightgcn", embedding_dim=4, num_layers=3, layer_weights=weights)
-    model = LightGCN(U, I, config, train)
+    model = LightGCN(NUM_USERS, NUM_ITEMS, config, train)
     users, items = model.embeddings()
     e0 = torch.cat(model.ego_embeddings()).detach().double()
     alpha = weights or [0.25] * 4
@@ -51,12 +51,12 @@ def test_lightgcn_matches_dense_reference(weights: list[float] | None) -> None:
 def test_lightgcn_gradient_matches_dense_reference() -> None:
     torch.manual_seed(1)
     train = random_train()
-    model = LightGCN(U, I, model_config("lightgcn", embedding_dim=3, num_layers=2), train)
+    model = LightGCN(NUM_USERS, NUM_ITEMS, model_config("lightgcn", embedding_dim=3, num_layers=2), train)
     users, items = model.embeddings()
     (users.sum() * 2 + (items**2).sum()).backward()
     e0 = torch.cat(model.ego_embeddings()).detach().double().requires_grad_()
     out = lightgcn_reference(e0, dense_laplacian(train), [1 / 3] * 3)
-    (out[:U].sum() * 2 + (out[U:] ** 2).sum()).backward()
+    (out[:NUM_USERS].sum() * 2 + (out[NUM_USERS:] ** 2).sum()).backward()
     grad = torch.cat([model.user_embedding.weight.grad, model.item_embedding.weight.grad]).double()
     torch.testing.assert_close(grad, e0.grad, rtol=1e-5, atol=1e-6)
 
@@ -68,7 +68,7 @@ def test_lightgcn_layer_weights_length_is_validated() -> None:
 
 def test_train_shape_is_validated() -> None:
     with pytest.raises(DataError, match=r"expected shape \(8, 9\)"):
-        build_model(model_config(name="mf"), 8, I, random_train())
+        build_model(model_config(name="mf"), 8, NUM_ITEMS, random_train())
 
 
 @pytest.mark.parametrize("field", ["message_dropout", "node_dropout"])
@@ -82,7 +82,7 @@ def _ngcf(**overrides: float) -> NGCF:
     config = model_config(name="ngcf", embedding_dim=4, num_layers=3, message_dropout=0.3, node_dropout=0.3)
     for key, value in overrides.items():
         setattr(config, key, value)
-    model = NGCF(U, I, config, random_train())
+    model = NGCF(NUM_USERS, NUM_ITEMS, config, random_train())
     with torch.no_grad():  # non-zero biases so they are exercised
         for linear in [*model.w1, *model.w2]:
             linear.bias.normal_(std=0.1)
@@ -92,10 +92,10 @@ def _ngcf(**overrides: float) -> NGCF:
 def test_ngcf_eval_matches_dense_reference() -> None:
     model = _ngcf().eval()
     users, items = model.embeddings()
-    assert users.shape == (U, 16) and items.shape == (I, 16)
+    assert users.shape == (NUM_USERS, 16) and items.shape == (NUM_ITEMS, 16)
     layers = [
         (w1.weight.T.double(), w1.bias.double(), w2.weight.T.double(), w2.bias.double())
-        for w1, w2 in zip(model.w1, model.w2)
+        for w1, w2 in zip(model.w1, model.w2, strict=True)
     ]
     e0 = torch.cat(model.ego_embeddings()).detach().double()
     expected = ngcf_reference(e0, dense_laplacian(random_train()), layers, slope=0.2)

@@ -15,7 +15,7 @@ from graphrec.models import MODELS, Recommender, build_model, get_model_class
 
 from ._reference import random_train
 
-U, I = 7, 9
+NUM_USERS, NUM_ITEMS = 7, 9
 
 
 def test_registry_names() -> None:
@@ -34,7 +34,10 @@ def test_every_model_has_a_config_class_and_every_config_class_a_model() -> None
 def test_unknown_model_name_error_wording() -> None:
     with pytest.raises(UnknownNameError) as info:
         get_model_class("foo")
-    assert str(info.value) == "unknown model 'foo'; choose one of: graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
+    assert (
+        str(info.value)
+        == "unknown model 'foo'; choose one of: graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
+    )
     assert isinstance(info.value, KeyError)
 
 
@@ -45,12 +48,12 @@ def test_state_dict_round_trip_gives_identical_scores(name: str, tmp_path: Path)
     keys = section_fields(MODEL_CONFIGS[name])
     config = model_config(name, **{k: v for k, v in small.items() if k in keys})
     torch.manual_seed(0)
-    original = build_model(config, U, I, train).eval()
+    original = build_model(config, NUM_USERS, NUM_ITEMS, train).eval()
     path = tmp_path / "model.safetensors"
     save_file(original.state_dict(), str(path))
     torch.manual_seed(1)  # a different initialisation, overwritten by the load
-    restored = build_model(config, U, I, train).eval()
+    restored = build_model(config, NUM_USERS, NUM_ITEMS, train).eval()
     restored.load_state_dict(load_file(str(path)))
-    users = torch.arange(U)
+    users = torch.arange(NUM_USERS)
     torch.testing.assert_close(restored.score(users), original.score(users), rtol=0, atol=0)
     assert not any("adj" in key or "graph" in key for key in original.state_dict()), "adjacency must not be saved"

@@ -79,8 +79,9 @@ def test_exact_ranker_on_exact_candidates_equals_full_ranking(world) -> None:
     users, items, history = world["users"], world["items"], world["history"]
     context = RankingContext(users, items, history)
     rows = np.arange(NUM_USERS)
-    got_items, got_scores = two_stage(build_index(items, "exact"), context, rows, 20, ExactScoreRanker(),
-                                      n_candidates=200, chunk_size=64)
+    got_items, got_scores = two_stage(
+        build_index(items, "exact"), context, rows, 20, ExactScoreRanker(), n_candidates=200, chunk_size=64
+    )
     ref_items, ref_scores = top_k_items(torch.from_numpy(users), torch.from_numpy(items), rows, 20, history)
     np.testing.assert_allclose(got_scores, ref_scores, rtol=1e-5, atol=1e-5)
     assert (got_items == ref_items).mean() > 0.999  # only exact float ties may swap
@@ -104,7 +105,7 @@ def test_learned_ranker_learns_popularity_and_beats_exact_score(world, objective
     cands = retrieve(index, users, rows, history, n_candidates=100)
     ranker = fit_learned_ranker(cands, context, world["held_out"], neg_fraction=0.5, seed=1, objective=objective)
     assert ranker.report["objective"] == objective
-    weights = dict(zip(ranker.feature_names, ranker.weights))
+    weights = dict(zip(ranker.feature_names, ranker.weights, strict=True))
     assert weights["retrieval_score"] > 0 and weights["item_log_pop"] > 0
     assert ranker.report["positives"] > 0 and np.isfinite(ranker.report["final_loss"])
     # On interactions the ranker never saw, it beats the model score alone: the held-out process favours
@@ -117,7 +118,7 @@ def test_learned_ranker_learns_popularity_and_beats_exact_score(world, objective
     ranker.save(tmp_path / "ranker")
     loaded = LearnedRanker.load(tmp_path / "ranker")
     np.testing.assert_allclose(loaded.score(cands, context), ranker.score(cands, context), rtol=1e-5)
-    with pytest.raises(RunDirError, match="lacks ranker.json or ranker.safetensors"):
+    with pytest.raises(RunDirError, match=r"lacks ranker.json or ranker.safetensors"):
         LearnedRanker.load(tmp_path)
 
 

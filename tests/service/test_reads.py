@@ -83,14 +83,17 @@ def test_hnsw_index_agrees_with_exact_on_small_data(make_client, reference, tmp_
     assert hnsw.get("/healthz").json()["index"] == "hnsw"
 
 
-@pytest.mark.parametrize(("path", "status", "message"), [
-    ("/v1/items/no-such-item/similar", 404, "item id 'no-such-item' is not known to this service"),
-    ("/v1/users/0/recommendations?k=0", 422, "query.k: Input should be greater than or equal to 1"),
-    ("/v1/users/0/recommendations?k=1001", 422, "query.k: Input should be less than or equal to 1000"),
-    ("/v1/users/0/recommendations?k=ten", 422, "query.k: Input should be a valid integer"),
-    ("/v1/items/0/similar?k=-3", 422, "query.k: Input should be greater than or equal to 1"),
-    ("/v1/nothing-here", 404, "Not Found"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/v1/items/no-such-item/similar", 404, "item id 'no-such-item' is not known to this service"),
+        ("/v1/users/0/recommendations?k=0", 422, "query.k: Input should be greater than or equal to 1"),
+        ("/v1/users/0/recommendations?k=1001", 422, "query.k: Input should be less than or equal to 1000"),
+        ("/v1/users/0/recommendations?k=ten", 422, "query.k: Input should be a valid integer"),
+        ("/v1/items/0/similar?k=-3", 422, "query.k: Input should be greater than or equal to 1"),
+        ("/v1/nothing-here", 404, "Not Found"),
+    ],
+)
 def test_read_errors(client: TestClient, path: str, status: int, message: str) -> None:
     response = client.get(path)
     assert response.status_code == status
@@ -108,8 +111,14 @@ def test_healthz_docs_and_openapi(client: TestClient) -> None:
     assert health["status"] == "ok" and health["model"] == "lightgcn" and health["writes"] == "enabled"
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/users/{user_id}/recommendations", "/v1/items/{item_id}/similar", "/v1/items",
-                 "/v1/interactions", "/healthz", "/metrics"):
+    for path in (
+        "/v1/users/{user_id}/recommendations",
+        "/v1/items/{item_id}/similar",
+        "/v1/items",
+        "/v1/interactions",
+        "/healthz",
+        "/metrics",
+    ):
         assert path in paths
 
 
@@ -121,16 +130,20 @@ def test_metrics_count_requests_and_histograms(client: TestClient) -> None:
     route = 'route="/v1/users/{user_id}/recommendations"'
     assert f'graphrec_http_requests_total{{method="GET",{route},status="200"}} 3' in text
     assert 'graphrec_http_requests_total{method="GET",route="/v1/items/{item_id}/similar",status="404"} 1' in text
-    buckets = [line for line in text.splitlines()
-               if line.startswith("graphrec_http_request_duration_seconds_bucket") and route in line]
+    buckets = [
+        line
+        for line in text.splitlines()
+        if line.startswith("graphrec_http_request_duration_seconds_bucket") and route in line
+    ]
     counts = [int(line.rsplit(" ", 1)[1]) for line in buckets]
     assert counts == sorted(counts) and counts[-1] == 3 and 'le="+Inf"' in buckets[-1]
     assert "# TYPE graphrec_http_request_duration_seconds histogram" in text
     assert client.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
 
 
-@pytest.mark.parametrize("path", ["/v1/users/4/recommendations", "/v1/items/4/similar",
-                                  "/v1/users/ghost/recommendations"])
+@pytest.mark.parametrize(
+    "path", ["/v1/users/4/recommendations", "/v1/items/4/similar", "/v1/users/ghost/recommendations"]
+)
 def test_fast_lane_answers_like_the_fastapi_route(client: TestClient, path: str) -> None:
     fast = client.get(path, params={"k": 7})  # exactly "k=7": the fast lane
     routed = client.get(path, params={"k": 7, "extra": "x"})  # anything else: FastAPI's route

@@ -56,8 +56,10 @@ def test_new_items_are_refused_with_a_reason(itemknn_run: Path, make_client: Cal
     client = make_client(itemknn_run)
     answer = client.post("/v1/items", json={"item_id": "new", "users": [], "features": None}, headers=AUTH)
     assert answer.status_code == 422
-    assert answer.json()["detail"] == ("model 'itemknn' only scores (item–item similarities of the training data) "
-                                       "and cannot take new items while serving; retrain with them")
+    assert answer.json()["detail"] == (
+        "model 'itemknn' only scores (item–item similarities of the training data) "
+        "and cannot take new items while serving; retrain with them"
+    )
 
 
 def test_similar_items_are_the_neighbour_table(itemknn_run: Path, make_client: Callable[..., TestClient]) -> None:

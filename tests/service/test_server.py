@@ -26,9 +26,24 @@ def _free_port() -> int:
 
 def _start(run_dir: Path, db: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "graphrec", "-q", "serve", str(run_dir), "--port", str(port), "--db", str(db),
-         "--index", "exact"],
-        env={**os.environ, "GRAPHREC_API_TOKEN": TOKEN}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "graphrec",
+            "-q",
+            "serve",
+            str(run_dir),
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--index",
+            "exact",
+        ],
+        env={**os.environ, "GRAPHREC_API_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 60.0) -> dict:

@@ -32,8 +32,10 @@ def recs(client: TestClient, user_id: object, k: int = 20) -> dict:
 # ------------------------------------------------------------------------------------------------------- auth
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}])
 def test_writes_need_the_bearer_token(client: TestClient, headers: dict) -> None:
-    for path, body in (("/v1/interactions", {"interactions": [OK_ROW]}),
-                       ("/v1/items", {"item_id": "x", "features": None, "users": []})):
+    for path, body in (
+        ("/v1/interactions", {"interactions": [OK_ROW]}),
+        ("/v1/items", {"item_id": "x", "features": None, "users": []}),
+    ):
         response = client.post(path, json=body, headers=headers)
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         assert "token" in response.json()["detail"]
@@ -46,11 +48,13 @@ def test_refuses_to_start_without_token(service_run: Path, monkeypatch, tmp_path
     monkeypatch.delenv("GRAPHREC_API_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="write endpoints need a bearer token and none is configured"):
         create_app(service_run, ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact"))
-    client = TestClient(create_app(service_run, ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact",
-                                                            dev_no_auth=True)))
+    client = TestClient(
+        create_app(service_run, ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact", dev_no_auth=True))
+    )
     assert client.post("/v1/interactions", json={"interactions": [OK_ROW]}).status_code == 200
-    read_only = TestClient(create_app(service_run, ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact",
-                                                               writes_enabled=False)))
+    read_only = TestClient(
+        create_app(service_run, ServeConfig(db=str(tmp_path / "e.sqlite3"), index="exact", writes_enabled=False))
+    )
     response = read_only.post("/v1/interactions", json={"interactions": [OK_ROW]})
     assert response.status_code == 403 and "--read-only" in response.json()["detail"]
 
@@ -65,22 +69,37 @@ def test_token_file(make_client, monkeypatch, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ bad input
-@pytest.mark.parametrize(("path", "body", "status", "message"), [
-    ("/v1/interactions", b'{"interactions": [', 400, "request body is not valid JSON"),
-    ("/v1/interactions", b"[1, 2]", 422, "body: Input should be a valid dictionary"),
-    ("/v1/interactions", b'{"interactions": []}', 422, "body.interactions: List should have at least 1 item"),
-    ("/v1/interactions", b'{"interactions": [{"user_id": 1}]}', 422, "body.interactions.0.item_id: Field required"),
-    ("/v1/interactions", b'{"interactions": [{"user_id": 1.5, "item_id": 2}]}', 422, "body.interactions.0.user_id"),
-    ("/v1/interactions", b'{"interactions": [{"user_id": 1, "item_id": "no-such"}]}', 404,
-     "item id(s) ['no-such'] are not known to this service"),
-    ("/v1/items", b'{"item_id": 5, "features": null, "users": []}', 409, "item id '5' already exists"),
-    ("/v1/items", b'{"item_id": "n", "features": null, "users": [0, "ghost"]}', 404,
-     "user id(s) ['ghost'] are not known to this service"),
-    ("/v1/items", b'{"item_id": "n", "features": {"vector": [1.0, 2.0]}, "users": []}', 422,
-     "model 'lightgcn' takes no item features"),
-    ("/v1/items", b'{"item_id": "n", "features": {"title": "x"}, "users": []}', 422, "body.features.vector"),
-    ("/v1/items", b'{"features": null}', 422, "body.item_id: Field required"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v1/interactions", b'{"interactions": [', 400, "request body is not valid JSON"),
+        ("/v1/interactions", b"[1, 2]", 422, "body: Input should be a valid dictionary"),
+        ("/v1/interactions", b'{"interactions": []}', 422, "body.interactions: List should have at least 1 item"),
+        ("/v1/interactions", b'{"interactions": [{"user_id": 1}]}', 422, "body.interactions.0.item_id: Field required"),
+        ("/v1/interactions", b'{"interactions": [{"user_id": 1.5, "item_id": 2}]}', 422, "body.interactions.0.user_id"),
+        (
+            "/v1/interactions",
+            b'{"interactions": [{"user_id": 1, "item_id": "no-such"}]}',
+            404,
+            "item id(s) ['no-such'] are not known to this service",
+        ),
+        ("/v1/items", b'{"item_id": 5, "features": null, "users": []}', 409, "item id '5' already exists"),
+        (
+            "/v1/items",
+            b'{"item_id": "n", "features": null, "users": [0, "ghost"]}',
+            404,
+            "user id(s) ['ghost'] are not known to this service",
+        ),
+        (
+            "/v1/items",
+            b'{"item_id": "n", "features": {"vector": [1.0, 2.0]}, "users": []}',
+            422,
+            "model 'lightgcn' takes no item features",
+        ),
+        ("/v1/items", b'{"item_id": "n", "features": {"title": "x"}, "users": []}', 422, "body.features.vector"),
+        ("/v1/items", b'{"features": null}', 422, "body.item_id: Field required"),
+    ],
+)
 def test_write_errors(client: TestClient, path: str, body: bytes, status: int, message: str) -> None:
     response = client.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert response.status_code == status, response.text
@@ -90,8 +109,9 @@ def test_write_errors(client: TestClient, path: str, body: bytes, status: int, m
 @pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
 def test_body_must_be_sent_as_json(client: TestClient, content_type: str | None) -> None:
     headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
-    response = client.post("/v1/interactions", content=b'{"interactions": [{"user_id": 1, "item_id": 2}]}',
-                           headers=headers)
+    response = client.post(
+        "/v1/interactions", content=b'{"interactions": [{"user_id": 1, "item_id": 2}]}', headers=headers
+    )
     assert response.status_code == 415 and "Content-Type: application/json" in response.json()["detail"]
 
 
@@ -113,8 +133,11 @@ def test_oversized_bodies_413(make_client) -> None:
     rows = [{"user_id": 0, "item_id": i} for i in range(200)]
     response = client.post("/v1/interactions", json={"interactions": rows}, headers=AUTH)
     assert response.status_code == 413 and "limit is 2048 bytes" in response.json()["detail"]
-    chunked = client.post("/v1/interactions", content=iter([b'{"interactions": [' + b" " * 1500] * 3),
-                          headers={**AUTH, "Content-Type": "application/json"})  # no Content-Length
+    chunked = client.post(
+        "/v1/interactions",
+        content=iter([b'{"interactions": [' + b" " * 1500] * 3),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )  # no Content-Length
     assert chunked.status_code == 413 and "exceeds the limit of 2048 bytes" in chunked.json()["detail"]
 
 
@@ -186,13 +209,22 @@ def test_restart_replays_the_log(make_client, tmp_path: Path, reference) -> None
     _, _, run = reference
     first = make_client()
     users = [run.user_ids.id_of(u) for u in (1, 2, 3)]
-    assert first.post("/v1/items", json={"item_id": 9001, "features": None, "users": users},
-                      headers=AUTH).status_code == 201
+    assert (
+        first.post("/v1/items", json={"item_id": 9001, "features": None, "users": users}, headers=AUTH).status_code
+        == 201
+    )
     rows = [{"user_id": "late", "item_id": 9001}, {"user_id": "late", "item_id": 7}, {"user_id": 4, "item_id": 8}]
     assert first.post("/v1/interactions", json={"interactions": rows}, headers=AUTH).status_code == 200
-    answers = {path: first.get(path).json() for path in (
-        "/v1/users/late/recommendations", "/v1/users/4/recommendations", "/v1/users/1/recommendations",
-        "/v1/items/9001/similar", "/v1/items/8/similar")}
+    answers = {
+        path: first.get(path).json()
+        for path in (
+            "/v1/users/late/recommendations",
+            "/v1/users/4/recommendations",
+            "/v1/users/1/recommendations",
+            "/v1/items/9001/similar",
+            "/v1/items/8/similar",
+        )
+    }
     restarted = make_client()  # the same event log
     assert restarted.get("/healthz").json()["events_replayed"] == 2
     assert restarted.get("/healthz").json()["items"] == 301
@@ -223,8 +255,9 @@ def test_feature_model_items_from_feature_vectors(planted_dir: Path, tmp_path_fa
     assert f"features.vector has {width + 1} values, the model expects {width}" in wrong.json()["detail"]
     missing = client.post("/v1/items", json={"item_id": "not-in-catalogue", "users": [1]}, headers=AUTH)
     assert missing.status_code == 422 and "catalogue" in missing.json()["detail"]
-    good = client.post("/v1/items", json={"item_id": "f1", "features": {"vector": [0.5] * width}, "users": [1, 2]},
-                       headers=AUTH)
+    good = client.post(
+        "/v1/items", json={"item_id": "f1", "features": {"vector": [0.5] * width}, "users": [1, 2]}, headers=AUTH
+    )
     assert good.status_code == 201 and good.json()["embedded_from"] == "features"
     similar = client.get("/v1/items/f1/similar", params={"k": 5}).json()
     assert similar["fallback"] is None and len(similar["items"]) == 5

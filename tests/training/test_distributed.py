@@ -11,6 +11,7 @@ users' top-K lists may differ by a swap of near-tied items; observed: identical)
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -40,8 +41,9 @@ def spawn_world(fn, world_size: int, *args) -> None:
 
 def _launch(rank: int, world_size: int, port: int, fn, args: tuple) -> None:
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     # One process group for all of fn's calls (graphrec reuses an existing group), as a torchrun worker has one.
     dist.init_process_group("gloo")
     try:
@@ -78,8 +80,11 @@ def _random_scores() -> tuple[torch.Tensor, torch.Tensor, object]:
     rows = np.concatenate([np.arange(101), rng.integers(0, 101, 400)])  # every user has a target
     target = sp.csr_matrix((np.ones(rows.size), (rows, rng.integers(0, 40, rows.size))), shape=(101, 40))
     target.data[:] = 1
-    return (torch.from_numpy(rng.normal(size=(101, 8)).astype(np.float32)),
-            torch.from_numpy(rng.normal(size=(40, 8)).astype(np.float32)), target)
+    return (
+        torch.from_numpy(rng.normal(size=(101, 8)).astype(np.float32)),
+        torch.from_numpy(rng.normal(size=(40, 8)).astype(np.float32)),
+        target,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +94,9 @@ def world(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("distributed")
     # 1,000 training edges / 333 per batch: uneven rank slices (166 / 167) and an uneven last batch (1 edge)
-    configs = {name: tiny_config(planted_dir, name, epochs=4, batch_size=333, **extra)
-               for name, extra in MODELS.items()}
+    configs = {
+        name: tiny_config(planted_dir, name, epochs=4, batch_size=333, **extra) for name, extra in MODELS.items()
+    }
     for name, config in configs.items():
         train(config, root / "one" / name)
     pinsage = tiny_config(planted_dir, "pinsage", epochs=1)
@@ -116,14 +122,18 @@ def test_two_processes_match_one(world: Path, model: str) -> None:
     assert one.keys() == two.keys()
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-4), (name, (one[name] - two[name]).abs().max())
-    losses = [[json.loads(line)["train_loss"] for line in (world / run / model / "metrics.jsonl").open()]
-              for run in ("one", "two")]
+    losses = [
+        [json.loads(line)["train_loss"] for line in (world / run / model / "metrics.jsonl").open()]
+        for run in ("one", "two")
+    ]
     assert len(losses[0]) == 4 and np.allclose(losses[0], losses[1], rtol=1e-5)
     assert not list((world / "two" / model).glob(".*.tmp"))  # rank 0 alone wrote, atomically
 
 
-@pytest.mark.parametrize("model, method", [("lightgcn", "row-sharded propagation"),
-                                           ("pinsage", "layer-wise item shards"), ("mf", "replicated")])
+@pytest.mark.parametrize(
+    "model, method",
+    [("lightgcn", "row-sharded propagation"), ("pinsage", "layer-wise item shards"), ("mf", "replicated")],
+)
 def test_embed_shards_merge_to_the_single_process_embeddings(world: Path, model: str, method: str) -> None:
     from graphrec.runs import load_run
 
@@ -147,9 +157,10 @@ def test_embed_single_process_and_merge_errors(world: Path, tmp_path: Path) -> N
 
     summary = embed_run(world / "one" / "lightgcn", tmp_path / "e")
     assert summary["world_size"] == 1
-    np.testing.assert_array_equal(np.load(tmp_path / "e" / "item_embeddings.npy"),
-                                  np.load(world / "embed" / "lightgcn" / "item_embeddings.npy"))
-    with pytest.raises(RunDirError, match="shard.*missing; rerun graphrec embed with the same world size"):
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "e" / "item_embeddings.npy"), np.load(world / "embed" / "lightgcn" / "item_embeddings.npy")
+    )
+    with pytest.raises(RunDirError, match=r"shard.*missing; rerun graphrec embed with the same world size"):
         merge_shards(tmp_path / "e", "item", 3, summary["num_items"])
     with pytest.raises(RunDirError, match=r"shards hold 300 rows of widths \[16\], expected 301 rows"):
         merge_shards(tmp_path / "e", "item", 1, summary["num_items"] + 1)
@@ -160,8 +171,10 @@ def test_two_processes_split_item_pair_batches(world: Path) -> None:
     batch's computation graph stay whole). Its max-margin training is sensitive to rounding (1 process with 1 vs 2
     threads already ends 0.14 apart in the weights), so only the first epoch's mean loss is compared, which a wrong
     share weighting or a lost slice would change by far more than the 1e-3 allowed (observed: 2e-5)."""
-    losses = [json.loads((world / run / "pinsage" / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
-              for run in ("one", "two")]
+    losses = [
+        json.loads((world / run / "pinsage" / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
+        for run in ("one", "two")
+    ]
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
 
 
@@ -174,7 +187,7 @@ def test_gathered_evaluation_is_the_one_process_evaluation(world: Path) -> None:
     users, items, target = _random_scores()
     gathered = json.loads((world / "gathered_metrics.json").read_text())
     assert gathered == evaluate_embeddings(users, items, target, None, [5], chunk_size=7)
-    rows, per_user = evaluate_users(users, items, target, None, [5])
+    _, per_user = evaluate_users(users, items, target, None, [5])
     mean_of_means = (per_user["ndcg@5"][:50].mean() + per_user["ndcg@5"][50:].mean()) / 2
     assert abs(mean_of_means - gathered["ndcg@5"]) > 1e-6  # the test can tell the two apart
 
@@ -184,7 +197,7 @@ def test_shard_range_covers_rows_once() -> None:
         for world in (1, 2, 3):
             ranges = [shard_range(n, r, world) for r in range(world)]
             assert ranges[0][0] == 0 and ranges[-1][1] == n
-            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
             assert max(b - a for a, b in ranges) - min(b - a for a, b in ranges) <= 1
 
 

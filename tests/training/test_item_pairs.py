@@ -27,17 +27,30 @@ def make_dataset(seed: int = 0, users: int = 60, items: int = 80) -> Dataset:
     rng = np.random.default_rng(seed)
     train = sp.csr_matrix((rng.random((users, items)) < 0.12).astype(np.float32))
     empty = sp.csr_matrix((users, items), dtype=np.float32)
-    return Dataset(IdMap.from_values(list(range(users)), kind="user"), IdMap.from_values(list(range(items)), kind="item"),
-                   train, empty, empty, train_timestamps=rng.random(train.nnz))
+    return Dataset(
+        IdMap.from_values(list(range(users)), kind="user"),
+        IdMap.from_values(list(range(items)), kind="item"),
+        train,
+        empty,
+        empty,
+        train_timestamps=rng.random(train.nnz),
+    )
 
 
 def make_objective(dataset: Dataset, **train: object) -> ItemPairObjective:
-    model_section = model_config(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=5,
-                                 num_walks=10)
+    model_section = model_config(
+        name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=5, num_walks=10
+    )
     section = ItemPairTrainConfig(**{"batch_size": 32, "shared_negatives": 20, "loss": "margin", **train})
     features = np.random.default_rng(0).normal(size=(dataset.num_items, 4)).astype(np.float32)
-    model = build_model(model_section, dataset.num_users, dataset.num_items, dataset.train, item_features=features,
-                        train_timestamps=dataset.train_timestamps)
+    model = build_model(
+        model_section,
+        dataset.num_users,
+        dataset.num_items,
+        dataset.train,
+        item_features=features,
+        train_timestamps=dataset.train_timestamps,
+    )
     return ItemPairObjective(model, dataset, section, seed=3)
 
 
@@ -80,7 +93,7 @@ def test_no_label_leakage_the_pair_edge_is_never_aggregated() -> None:
     objective = make_objective(make_dataset(2))
     for b in range(3):
         batch = objective.producer(0)[b]
-        forbidden = set(zip(batch.queries.tolist(), batch.items.tolist()))
+        forbidden = set(zip(batch.queries.tolist(), batch.items.tolist(), strict=True))
         forbidden |= {(i, q) for q, i in forbidden}
         graph = batch.graph
         for layer, block in enumerate(graph.blocks):
@@ -95,7 +108,7 @@ def test_leakage_would_happen_without_the_filter() -> None:
     objective = make_objective(make_dataset(2))
     batch = objective.producer(0)[0]
     hood = objective.model.graph.neighbourhoods(batch.queries, 5, 10, 2, np.random.default_rng(0))
-    assert any(i in row for i, row in zip(batch.items, hood.index))
+    assert any(i in row for i, row in zip(batch.items, hood.index, strict=True))
 
 
 def test_worker_processes_build_the_same_batches() -> None:
@@ -103,7 +116,7 @@ def test_worker_processes_build_the_same_batches() -> None:
     in_process = list(make_objective(dataset, num_workers=0).epoch(0))
     with_workers = list(make_objective(dataset, num_workers=2).epoch(0))
     assert len(in_process) == len(with_workers)
-    for a, b in zip(in_process, with_workers):
+    for a, b in zip(in_process, with_workers, strict=True):
         np.testing.assert_array_equal(a.queries, b.queries)
         np.testing.assert_array_equal(a.shared, b.shared)
         np.testing.assert_array_equal(a.graph.input_nodes, b.graph.input_nodes)

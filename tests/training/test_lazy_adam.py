@@ -32,8 +32,9 @@ def test_dense_gradients_match_torch_adam() -> None:
 
 def test_sparse_equals_dense_when_every_row_is_touched() -> None:
     rows = [torch.tensor([5, 4, 3, 2, 1, 0, 0]), torch.arange(6), torch.tensor([0, 1, 2, 3, 4, 5, 5, 5])]
-    torch.testing.assert_close(_steps(LazyAdam, rows, sparse=True), _steps(torch.optim.Adam, rows, sparse=False),
-                               rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        _steps(LazyAdam, rows, sparse=True), _steps(torch.optim.Adam, rows, sparse=False), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_sparse_leaves_untouched_rows_and_their_moments() -> None:

@@ -45,8 +45,9 @@ def test_sampled_run_keeps_the_run_contract(sampled_run: Path) -> None:
 @pytest.mark.parametrize(("model", "sparse"), [("lightgcn", False), ("ngcf", False), ("ngcf", True)])
 def test_sampled_resume_equals_uninterrupted(model: str, sparse: bool, planted_dir: Path, tmp_path: Path) -> None:
     def run(epochs: int, out: Path, resume: bool = False) -> None:
-        config = _sampled_config(planted_dir, model, epochs=epochs, negative_candidates=3, score_refresh_steps=2,
-                                 sparse_updates=sparse)
+        config = _sampled_config(
+            planted_dir, model, epochs=epochs, negative_candidates=3, score_refresh_steps=2, sparse_updates=sparse
+        )
         train(config, out, resume=resume)
 
     run(3, tmp_path / "whole")
@@ -54,9 +55,12 @@ def test_sampled_resume_equals_uninterrupted(model: str, sparse: bool, planted_d
     (tmp_path / "split" / "summary.json").unlink()
     run(3, tmp_path / "split", resume=True)
     whole, split = load_run(tmp_path / "whole").embeddings(), load_run(tmp_path / "split").embeddings()
-    for a, b in zip(whole, split):
+    for a, b in zip(whole, split, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    history = lambda d: [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
+
+    def history(d: Path) -> list[tuple[int, float]]:
+        return [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
+
     assert history(tmp_path / "whole") == history(tmp_path / "split")
 
 
@@ -74,7 +78,7 @@ def test_score_refresh_changes_the_negatives(planted_dir: Path, tmp_path: Path) 
 
 
 def test_fanouts_need_a_graph_model(planted_dir: Path) -> None:
-    with pytest.raises(ConfigError, match='model.fanouts: not a key of model "mf"'):
+    with pytest.raises(ConfigError, match=r'model.fanouts: not a key of model "mf"'):
         _sampled_config(planted_dir, "mf", epochs=1)
 
 
@@ -101,12 +105,16 @@ def test_sparse_table_gradients_touch_only_the_computation_graph(planted_dir: Pa
     objective.loss(batch).backward()
     grads = (lightgcn.user_embedding.weight.grad, lightgcn.item_embedding.weight.grad)
     assert all(g.is_sparse for g in grads)
-    touched = np.concatenate([np.unique(grads[0].coalesce().indices()[0].numpy()),
-                              dataset.num_users + np.unique(grads[1].coalesce().indices()[0].numpy())])
+    touched = np.concatenate(
+        [
+            np.unique(grads[0].coalesce().indices()[0].numpy()),
+            dataset.num_users + np.unique(grads[1].coalesce().indices()[0].numpy()),
+        ]
+    )
     assert set(touched) <= set(batch.graph.input_nodes.tolist())
     assert len(touched) < dataset.num_users + dataset.num_items
 
 
 def test_sparse_updates_need_fanouts(planted_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="train.sparse_updates: expected false while model.fanouts is unset"):
+    with pytest.raises(ConfigError, match=r"train.sparse_updates: expected false while model.fanouts is unset"):
         tiny_config(planted_dir, "lightgcn", epochs=1, sparse_updates=True)

@@ -36,8 +36,11 @@ def test_dns_and_lr_decay_resume_exactly(planted_dir: Path, tmp_path: Path) -> N
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(planted_dir, "lightgcn", epochs=4, **settings), tmp_path / "split",
-              callbacks=[kill_after_epoch_2])
+        train(
+            tiny_config(planted_dir, "lightgcn", epochs=4, **settings),
+            tmp_path / "split",
+            callbacks=[kill_after_epoch_2],
+        )
     train(tiny_config(planted_dir, "lightgcn", epochs=4, **settings), tmp_path / "split", resume=True)
     np.testing.assert_array_equal(_final_embeddings(tmp_path / "whole"), _final_embeddings(tmp_path / "split"))
 
@@ -61,7 +64,7 @@ def test_lr_decays_linearly(planted_dir: Path, tmp_path: Path) -> None:
 
 
 def test_bad_negative_settings(planted_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="train.negative_candidates: expected an integer ≥ 1, got 0"):
+    with pytest.raises(ConfigError, match=r"train.negative_candidates: expected an integer ≥ 1, got 0"):
         tiny_config(planted_dir, "mf", epochs=1, negative_candidates=0)
     assert not (tmp_path / "run").exists()
 

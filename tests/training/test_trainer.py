@@ -28,7 +28,10 @@ def test_resume_equals_uninterrupted(model: str, planted_dir: Path, tmp_path: Pa
     (split / "summary.json").unlink()
     train(tiny_config(planted_dir, model, epochs=4), split, resume=True)
     np.testing.assert_array_equal(_final_embeddings(whole), _final_embeddings(split))
-    history = lambda d: [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
+
+    def history(d: Path) -> list[tuple[int, float]]:
+        return [(h["epoch"], h["train_loss"]) for h in map(json.loads, (d / "metrics.jsonl").open())]
+
     assert history(whole) == history(split)
 
 
@@ -104,14 +107,18 @@ def test_non_finite_loss_stops_training_naming_epoch_and_step(planted_dir: Path,
     with pytest.raises(TrainingError) as info:  # Adam steps of ~1e30 overflow float32 scores within a few steps
         train(tiny_config(planted_dir, "mf", epochs=3, lr=1e30), tmp_path / "run")
     message = str(info.value)
-    assert re.fullmatch(r"training diverged: the loss of epoch 1, step \d+ \(of \d+\) is (nan|inf); lower train.lr "
-                        r"\(now 1e\+30\) or check the data", message), message
+    assert re.fullmatch(
+        r"training diverged: the loss of epoch 1, step \d+ \(of \d+\) is (nan|inf); lower train.lr "
+        r"\(now 1e\+30\) or check the data",
+        message,
+    ), message
     assert isinstance(info.value, ArithmeticError)
     assert not (tmp_path / "run" / "summary.json").exists()
 
 
-def test_run_directories_of_earlier_versions_still_load(planted_dir: Path, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_run_directories_of_earlier_versions_still_load(
+    planted_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Earlier versions saved all 22 model keys and every train key in config.json, whichever the model used."""
     from ..test_config import OLD_MODEL, OLD_TRAIN
 

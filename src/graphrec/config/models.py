@@ -73,15 +73,16 @@ class MFConfig(ModelConfig):
 
 def _layer_weights(config: LightGCNConfig) -> str | None:
     if config.layer_weights is not None and len(config.layer_weights) != config.num_layers + 1:
-        return (f"{config.num_layers + 1} weights (one per layer 0..{config.num_layers}, "
-                f"model.num_layers = {config.num_layers})")
+        return (
+            f"{config.num_layers + 1} weights (one per layer 0..{config.num_layers}, "
+            f"model.num_layers = {config.num_layers})"
+        )
     return None
 
 
 def _fanouts(config: LightGCNConfig | NGCFConfig) -> str | None:
     if config.fanouts is not None and len(config.fanouts) != config.num_layers:
-        return (f"{config.num_layers} neighbours-per-node counts (one per layer, "
-                f"model.num_layers = {config.num_layers})")
+        return f"{config.num_layers} neighbours-per-node counts (one per layer, model.num_layers = {config.num_layers})"
     return None
 
 
@@ -102,8 +103,10 @@ FANOUTS_RULE = Rule("fanouts", _fanouts, lambda c: [10] * c.num_layers, {"fanout
 class LightGCNConfig(MFConfig):
     """LightGCN: K propagation layers combined with weights α_k; optional neighbour-sampled training."""
 
-    rules = (Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers),
-                  {"layer_weights": [0.5, 0.5]}), FANOUTS_RULE)
+    rules = (
+        Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers), {"layer_weights": [0.5, 0.5]}),
+        FANOUTS_RULE,
+    )
     name: str = _name("lightgcn")
     num_layers: int = param(3, Interval(int, 0, None))
     # LightGCN alpha_k; None = 1/(K+1) each
@@ -117,8 +120,10 @@ class LightGCNConfig(MFConfig):
 class NGCFConfig(ModelConfig):
     """NGCF: transformed propagation layers with message and node dropout (Xavier initialisation)."""
 
-    rules = (FANOUTS_RULE, Rule("node_dropout", _node_dropout, lambda c: 0.0, {"fanouts": [10, 10, 10],
-                                                                              "node_dropout": 0.1}))
+    rules = (
+        FANOUTS_RULE,
+        Rule("node_dropout", _node_dropout, lambda c: 0.0, {"fanouts": [10, 10, 10], "node_dropout": 0.1}),
+    )
     name: str = _name("ngcf")
     embedding_dim: int = param(64, POSITIVE)
     num_layers: int = param(3, Interval(int, 0, None))
@@ -184,11 +189,32 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
 }
 
 # The keys every model config of earlier versions had (one ModelConfig for all): run directories hold all of them.
-LEGACY_MODEL_KEYS = frozenset({
-    "name", "embedding_dim", "num_layers", "layer_weights", "init_std", "init", "init_seed", "message_dropout",
-    "node_dropout", "leaky_relu_slope", "fanouts", "hidden_dim", "num_neighbours", "num_walks", "walk_length",
-    "walk_sampler", "pixie_steps", "pooling", "aggregator", "use_features", "use_id_embedding", "user_recent_items",
-})
+LEGACY_MODEL_KEYS = frozenset(
+    {
+        "name",
+        "embedding_dim",
+        "num_layers",
+        "layer_weights",
+        "init_std",
+        "init",
+        "init_seed",
+        "message_dropout",
+        "node_dropout",
+        "leaky_relu_slope",
+        "fanouts",
+        "hidden_dim",
+        "num_neighbours",
+        "num_walks",
+        "walk_length",
+        "walk_sampler",
+        "pixie_steps",
+        "pooling",
+        "aggregator",
+        "use_features",
+        "use_id_embedding",
+        "user_recent_items",
+    }
+)
 
 
 def model_config(name: str = "lightgcn", **values: object) -> ModelConfig:

@@ -200,8 +200,13 @@ def _default_of(f: dataclasses.Field) -> Any:
     return None
 
 
-_NOUNS = {int: ("an integer", "integers"), float: ("a finite float", "finite floats"), str: ("a string", "strings"),
-          bool: ("true or false", "booleans"), Any: ("a value", "values")}
+_NOUNS = {
+    int: ("an integer", "integers"),
+    float: ("a finite float", "finite floats"),
+    str: ("a string", "strings"),
+    bool: ("true or false", "booleans"),
+    Any: ("a value", "values"),
+}
 
 
 def describe_type(hint: Any, plural: bool = False) -> str:
@@ -303,5 +308,12 @@ def validate(section: Section) -> None:
         expected = rule.check(section)
         if expected is not None:
             f, hint = fields[rule.key]
-            raise ConfigError(error_message(section.key(rule.key), expected, getattr(section, rule.key),
-                                            rule.example(section), _is_nullable(hint)))
+            raise ConfigError(
+                error_message(
+                    section.key(rule.key),
+                    expected,
+                    getattr(section, rule.key),
+                    rule.example(section),
+                    _is_nullable(hint),
+                )
+            )

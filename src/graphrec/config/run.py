@@ -22,11 +22,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI (a dependency there)
+    import tomli as tomllib
 
 from graphrec.config.models import (
     LEGACY_MODEL_KEYS,
@@ -65,8 +69,10 @@ RETIRED_KEYS = {"model.inference_walks"}
 
 def _metric(config: RunConfig) -> str | None:
     if config.train.metric not in metric_names(config.eval.ks):
-        return (f'"<metric>@<k>" with <metric> one of {", ".join(METRIC_NAMES)} and <k> in '
-                f"eval.ks = {literal(config.eval.ks)}")
+        return (
+            f'"<metric>@<k>" with <metric> one of {", ".join(METRIC_NAMES)} and <k> in '
+            f"eval.ks = {literal(config.eval.ks)}"
+        )
     return None
 
 
@@ -79,10 +85,13 @@ def _sparse_updates(config: RunConfig) -> str | None:
 
 def _catalogue(config: RunConfig) -> str | None:
     model = config.model
-    if (isinstance(model, ItemGraphConfig) and model.use_features and not model.use_id_embedding
-            and config.features.catalogue is None):
-        return (f'an item catalogue file: model "{model.name}" has no other input '
-                "(or set model.use_id_embedding = true)")
+    if (
+        isinstance(model, ItemGraphConfig)
+        and model.use_features
+        and not model.use_id_embedding
+        and config.features.catalogue is None
+    ):
+        return f'an item catalogue file: model "{model.name}" has no other input (or set model.use_id_embedding = true)'
     return None
 
 
@@ -149,8 +158,9 @@ def _owner(cls: type[Section], config_name: str | None) -> str:
     return f"[{cls.section}]"
 
 
-def section_from_dict(cls: type[Section], values: dict[str, Any], model_name: str | None = None,
-                      dropped: list[str] | None = None) -> Any:
+def section_from_dict(
+    cls: type[Section], values: dict[str, Any], model_name: str | None = None, dropped: list[str] | None = None
+) -> Any:
     """Build section `cls` from a dict, refusing keys it does not have. With a `dropped` list (lenient parsing), the
     keys earlier versions wrote for every model and objective are left out instead and appended to it."""
     section = cls.section
@@ -203,8 +213,13 @@ def config_from_dict(values: dict[str, Any], lenient: bool = False) -> RunConfig
     train_cls = TRAIN_CONFIGS[model_cls.objective]
     kwargs["train"] = section_from_dict(train_cls, dict(values.get("train", {})), name, dropped)
     if dropped:
-        logger.warning("ignoring %d key(s) of an earlier version's config that model \"%s\" (objective \"%s\") does "
-                       "not use: %s", len(dropped), name, model_cls.objective.value, ", ".join(dropped))
+        logger.warning(
+            'ignoring %d key(s) of an earlier version\'s config that model "%s" (objective "%s") does not use: %s',
+            len(dropped),
+            name,
+            model_cls.objective.value,
+            ", ".join(dropped),
+        )
     for section, cls in _FIXED.items():
         if section in values:
             kwargs[section] = section_from_dict(cls, dict(values[section]))
@@ -246,8 +261,11 @@ def _explicit(config: RunConfig) -> dict[str, Any]:
     for name in _SECTIONS:
         section = getattr(config, name)
         default = type(section)()
-        values[name] = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
-                        if getattr(section, f.name) != getattr(default, f.name)}
+        values[name] = {
+            f.name: getattr(section, f.name)
+            for f in dataclasses.fields(section)
+            if getattr(section, f.name) != getattr(default, f.name)
+        }
     values["model"]["name"] = config.model.name
     return json.loads(json.dumps(values))
 

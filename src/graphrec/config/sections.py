@@ -21,11 +21,15 @@ POSITIVE = Interval(int, 1, None)
 
 def _split_fits_source(config: DataConfig) -> str | None:
     if config.path and config.split not in ("auto", "given"):
-        return ('"auto" or "given" while data.path is set (a directory of train.txt / test.txt is split already; '
-                "other splits need data.interactions)")
+        return (
+            '"auto" or "given" while data.path is set (a directory of train.txt / test.txt is split already; '
+            "other splits need data.interactions)"
+        )
     if not config.path and config.interactions and config.split == "given":
-        return ('one of "auto", "random", "leave_last", "temporal", "user_temporal" for one interactions file '
-                '("given" needs data.path, a directory of train.txt / test.txt)')
+        return (
+            'one of "auto", "random", "leave_last", "temporal", "user_temporal" for one interactions file '
+            '("given" needs data.path, a directory of train.txt / test.txt)'
+        )
     return None
 
 
@@ -38,8 +42,10 @@ class DataConfig(Section):
     """
 
     section = "data"
-    rules = (Rule("split", _split_fits_source, lambda c: "auto", {"path": "data/gowalla", "split": "random"}),
-             Rule("split", _split_fits_source, lambda c: "auto", {"interactions": "ratings.csv", "split": "given"}))
+    rules = (
+        Rule("split", _split_fits_source, lambda c: "auto", {"path": "data/gowalla", "split": "random"}),
+        Rule("split", _split_fits_source, lambda c: "auto", {"interactions": "ratings.csv", "split": "given"}),
+    )
 
     path: str | None = param(None, example="data/gowalla")
     interactions: str | None = param(None, example="data/ratings.csv")

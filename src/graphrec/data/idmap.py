@@ -71,8 +71,9 @@ class IdMap:
         """The index of one id; UnknownIdError names the id when it is not known."""
         idx = self.lookup(external_id)
         if idx is None:
-            raise UnknownIdError(f"{self.kind} id {external_id!r} is not known to this {self.owner} "
-                                 f"({len(self)} {self.kind}s)")
+            raise UnknownIdError(
+                f"{self.kind} id {external_id!r} is not known to this {self.owner} ({len(self)} {self.kind}s)"
+            )
         return idx
 
     def indices(self, external_ids: Iterable[Hashable]) -> np.ndarray:
@@ -92,8 +93,9 @@ class IdMap:
     def append(self, external_id: Hashable) -> int:
         """Add one new id in place, O(1) amortised; return its index. DataError when it matches a known id."""
         if self.lookup(external_id) is not None:
-            raise DataError(f"{self.kind} id {external_id!r} is already known to this {self.owner}; new "
-                            f"{self.kind}s need new ids")
+            raise DataError(
+                f"{self.kind} id {external_id!r} is already known to this {self.owner}; new {self.kind}s need new ids"
+            )
         value, idx = _json_id(external_id), len(self._ids)
         self._ids.append(value)  # the position first: a reader that finds the id can always resolve it
         self._index[value] = idx

@@ -71,16 +71,16 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
             "or set data.interactions to an interactions file"
         )
     if config.holdout_items > 0:
-        frames["train"] = _withhold_items(frames["train"], config.holdout_items, numpy_rng(seed, _HOLDOUT_STREAM), stats)
+        frames["train"] = _withhold_items(
+            frames["train"], config.holdout_items, numpy_rng(seed, _HOLDOUT_STREAM), stats
+        )
     return _build_dataset(frames, names, config.unseen_policy, stats)
 
 
-def _withhold_items(
-    train: pd.DataFrame, share: float, rng: np.random.Generator, stats: dict[str, Any]
-) -> pd.DataFrame:
+def _withhold_items(train: pd.DataFrame, share: float, rng: np.random.Generator, stats: dict[str, Any]) -> pd.DataFrame:
     """Drop every training row of a random `share` of the training items (the inductive evaluation's new items)."""
     items = np.sort(pd.unique(train["item_id"]))
-    chosen = np.sort(rng.choice(items, size=int(round(share * len(items))), replace=False))
+    chosen = np.sort(rng.choice(items, size=round(share * len(items)), replace=False))
     stats["holdout_item_ids"] = [item.item() if isinstance(item, np.generic) else item for item in chosen]
     keep = ~train["item_id"].isin(chosen)
     logger.info("withheld %d items (%d training rows) from training", len(chosen), int((~keep).sum()))
@@ -90,9 +90,7 @@ def _withhold_items(
 # --------------------------------------------------------------------------------------------- sources
 
 
-def _load_directory(
-    root: Path, config: DataConfig, seed: int, stats: dict[str, Any]
-) -> tuple[Frames, dict[str, str]]:
+def _load_directory(root: Path, config: DataConfig, seed: int, stats: dict[str, Any]) -> tuple[Frames, dict[str, str]]:
     """train/test(/valid).txt of a LightGCN directory; validation carved from train when valid.txt is absent."""
     hint = "a data directory holds train.txt and test.txt (and optionally valid.txt) in the LightGCN format"
     if not root.is_dir():
@@ -132,9 +130,7 @@ def _load_interactions(
     frame = read_interactions(path, config)
     frame, stats["implicit_dropped"] = preprocess.to_implicit(frame, config.rating_threshold)
     frame, stats["duplicates"] = preprocess.deduplicate(frame)
-    frame, stats["kcore_dropped"] = preprocess.kcore(
-        frame, config.min_user_interactions, config.min_item_interactions
-    )
+    frame, stats["kcore_dropped"] = preprocess.kcore(frame, config.min_user_interactions, config.min_item_interactions)
     if len(frame) == 0:
         raise DataError(
             f"{path.name}: no interactions left after filtering; lower data.rating_threshold or the k-core minimums"
@@ -179,16 +175,29 @@ def _build_dataset(frames: Frames, names: dict[str, str], policy: str, stats: di
         if policy == "miss":
             unseen[split] = _unseen_pairs(frames[split], rows)
     stats.update(
-        num_users=shape[0], num_items=shape[1],
-        num_train=int(matrices["train"].nnz), num_valid=int(matrices["valid"].nnz), num_test=int(matrices["test"].nnz),
+        num_users=shape[0],
+        num_items=shape[1],
+        num_train=int(matrices["train"].nnz),
+        num_valid=int(matrices["valid"].nnz),
+        num_test=int(matrices["test"].nnz),
     )
     logger.info(
         "dataset: %d users, %d items, %d train / %d valid / %d test interactions",
-        shape[0], shape[1], stats["num_train"], stats["num_valid"], stats["num_test"],
+        shape[0],
+        shape[1],
+        stats["num_train"],
+        stats["num_valid"],
+        stats["num_test"],
     )
     timestamps = _train_timestamps(train, train_rows, matrices["train"])
-    return Dataset(user_ids=user_ids, item_ids=item_ids, stats=stats, train_timestamps=timestamps,
-                   unseen=unseen if policy == "miss" else None, **matrices)
+    return Dataset(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        stats=stats,
+        train_timestamps=timestamps,
+        unseen=unseen if policy == "miss" else None,
+        **matrices,
+    )
 
 
 def _unseen_pairs(frame: pd.DataFrame, rows_cols: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +209,9 @@ def _unseen_pairs(frame: pd.DataFrame, rows_cols: tuple[np.ndarray, np.ndarray])
 
 
 def _train_timestamps(
-    frame: pd.DataFrame, rows: tuple[np.ndarray, np.ndarray], train: sp.csr_matrix,
+    frame: pd.DataFrame,
+    rows: tuple[np.ndarray, np.ndarray],
+    train: sp.csr_matrix,
 ) -> np.ndarray | None:
     """Each training interaction's timestamp in the CSR order of `train` (None without timestamps)."""
     if "timestamp" not in frame.columns or not len(frame):
@@ -252,13 +263,23 @@ def _heldout_indices(
     if count:
         action = "dropped" if policy == "drop" else "kept as misses"
         log = logger.warning if policy == "drop" else logger.info
-        log("%s: %s %d of %d rows naming users or items never seen in training (%d unseen users, %d unseen items)",
-            name, action, count, len(frame), counts["users"], counts["items"])
+        log(
+            "%s: %s %d of %d rows naming users or items never seen in training (%d unseen users, %d unseen items)",
+            name,
+            action,
+            count,
+            len(frame),
+            counts["users"],
+            counts["items"],
+        )
     return rows, cols
 
 
 def _heldout_csr(
-    rows_cols: tuple[np.ndarray, np.ndarray], train_keys: np.ndarray, shape: tuple[int, int], split: str,
+    rows_cols: tuple[np.ndarray, np.ndarray],
+    train_keys: np.ndarray,
+    shape: tuple[int, int],
+    split: str,
     stats: dict[str, Any],
 ) -> sp.csr_matrix:
     """CSR of held-out pairs minus repeats (counted) and minus training positives (`train_keys`, sorted; counted)."""

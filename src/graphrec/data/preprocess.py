@@ -63,6 +63,10 @@ def kcore(df: pd.DataFrame, min_user: int, min_item: int) -> tuple[pd.DataFrame,
     removed = int(len(df) - alive.sum())
     logger.info(
         "k-core (users >= %d, items >= %d): removed %d of %d rows in %d rounds",
-        min_user, min_item, removed, len(df), rounds,
+        min_user,
+        min_item,
+        removed,
+        len(df),
+        rounds,
     )
     return df.loc[alive].reset_index(drop=True), removed

@@ -149,9 +149,7 @@ def _missing_column(name: str, column: str, columns: list[str], setting: str, ki
     )
 
 
-def _frame_from_table(
-    raw: pd.DataFrame, name: str, columns: dict[str, str | None], where: str
-) -> pd.DataFrame:
+def _frame_from_table(raw: pd.DataFrame, name: str, columns: dict[str, str | None], where: str) -> pd.DataFrame:
     """Validate and normalise the selected columns of a table read from `name`."""
     if len(raw) == 0:
         raise DataError(f"{name} is empty: no interactions found; {_TABLE_HINT}")

@@ -73,8 +73,9 @@ def generate_interactions(
     items = np.concatenate(
         [_sample_items(mixture[user_comm[s : s + chunk]], k, rng) for s in range(0, num_users, chunk)]
     )
-    frame = pd.DataFrame({"user_id": np.repeat(np.arange(num_users, dtype=np.int64), k),
-                          "item_id": items.reshape(-1).astype(np.int64)})
+    frame = pd.DataFrame(
+        {"user_id": np.repeat(np.arange(num_users, dtype=np.int64), k), "item_id": items.reshape(-1).astype(np.int64)}
+    )
     if with_timestamps:
         gaps = rng.integers(60, 86_400, size=(num_users, k))  # each user's items in draw order, later and later
         starts = rng.integers(0, 30 * 86_400, size=(num_users, 1))
@@ -83,7 +84,12 @@ def generate_interactions(
     frame.attrs["item_community"] = item_comm.tolist()
     logger.info(
         "generated %d interactions: %d users, %d items, %d communities, noise %g (seed %d)",
-        len(frame), num_users, num_items, num_communities, noise, seed,
+        len(frame),
+        num_users,
+        num_items,
+        num_communities,
+        noise,
+        seed,
     )
     return frame
 

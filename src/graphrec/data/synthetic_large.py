@@ -69,15 +69,25 @@ class SynthConfig:
         comms = self.num_communities or int(np.clip(items // 2000, 2, 100))
         comms = min(comms, items)
         cap = self.max_user_degree or max(1, items // comms // 2)
-        out = ResolvedSynthConfig(**{**asdict(self), "num_users": users, "num_items": items,
-                                     "num_communities": comms, "max_user_degree": min(cap, items)})
+        out = ResolvedSynthConfig(
+            **{
+                **asdict(self),
+                "num_users": users,
+                "num_items": items,
+                "num_communities": comms,
+                "max_user_degree": min(cap, items),
+            }
+        )
         if users > out.num_edges:
-            raise ConfigError(f"edges: expected at least one edge per user ({users} users), got {out.num_edges}; "
-                              "pass more --edges or fewer --users")
+            raise ConfigError(
+                f"edges: expected at least one edge per user ({users} users), got {out.num_edges}; "
+                "pass more --edges or fewer --users"
+            )
         if out.num_edges > users * out.max_user_degree:
             raise ConfigError(
                 f"edges: {out.num_edges} do not fit {users} users of at most {out.max_user_degree} distinct items "
-                f"each ({items} items, {comms} communities); pass more --users or --items, or fewer --edges")
+                f"each ({items} items, {comms} communities); pass more --users or --items, or fewer --edges"
+            )
         return out
 
 
@@ -96,14 +106,22 @@ def _check_config(config: SynthConfig) -> None:
         ("edges", config.num_edges, config.num_edges >= 1, "a positive integer, e.g. 10000000"),
         ("users", config.num_users, config.num_users is None or config.num_users >= 1, "a positive integer"),
         ("items", config.num_items, config.num_items is None or config.num_items >= 2, "an integer ≥ 2"),
-        ("communities", config.num_communities, config.num_communities is None or config.num_communities >= 1,
-         "a positive integer"),
+        (
+            "communities",
+            config.num_communities,
+            config.num_communities is None or config.num_communities >= 1,
+            "a positive integer",
+        ),
         ("noise", config.noise, 0.0 <= config.noise <= 1.0, "a share in [0, 1], e.g. 0.2"),
         ("user_exponent", config.user_exponent, config.user_exponent > 1.0, "a tail index > 1, e.g. 2.0"),
         ("item_exponent", config.item_exponent, config.item_exponent > 0.0, "a tail index > 0, e.g. 2.0"),
         ("test_ratio", config.test_ratio, 0.0 <= config.test_ratio < 1.0, "a share in [0, 1), e.g. 0.2"),
-        ("max_user_degree", config.max_user_degree,
-         config.max_user_degree is None or config.max_user_degree >= 1, "a positive integer"),
+        (
+            "max_user_degree",
+            config.max_user_degree,
+            config.max_user_degree is None or config.max_user_degree >= 1,
+            "a positive integer",
+        ),
     ]
     for name, value, ok, fix in checks:
         if not ok:
@@ -188,8 +206,11 @@ def _block_edges(graph: _Graph, config: ResolvedSynthConfig, block: int) -> tupl
     deficit, rounds = want, 0
     while deficit.sum():  # distinct items: draw the deficit, drop repeats, until every user has d_u
         rows = np.repeat(users, deficit)
-        drawn = _draw(graph, rows, config.noise, rng) if rounds < _MIXTURE_ROUNDS else \
-            rng.integers(0, config.num_items, size=len(rows))
+        drawn = (
+            _draw(graph, rows, config.noise, rng)
+            if rounds < _MIXTURE_ROUNDS
+            else rng.integers(0, config.num_items, size=len(rows))
+        )
         keys = np.sort(np.concatenate([keys, rows * items_n + drawn]))
         keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort-based unique: faster here than np.unique
         deficit = want - np.bincount(keys // items_n - first, minlength=len(users))
@@ -249,8 +270,9 @@ def _chunks(graph: _Graph, config: ResolvedSynthConfig, chunk_users: int) -> Ite
         yield tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
-def write_synthetic_graph(out_dir: str | Path, config: SynthConfig, fmt: str = "lightgcn",
-                          chunk_users: int = 4 * RNG_BLOCK_USERS) -> dict[str, Any]:
+def write_synthetic_graph(
+    out_dir: str | Path, config: SynthConfig, fmt: str = "lightgcn", chunk_users: int = 4 * RNG_BLOCK_USERS
+) -> dict[str, Any]:
     """Generate the graph of `config` into `out_dir` and return its summary (also written to ``synth.json``).
 
     Files: ``train.txt`` + ``test.txt`` (LightGCN format, users ascending, items ascending) or, with
@@ -280,14 +302,23 @@ def write_synthetic_graph(out_dir: str | Path, config: SynthConfig, fmt: str = "
         counts.update(train=train.rows, test=test.rows)
 
     # Nested atomic writes: test appears once both files are complete, then train.
-    atomic_write(out / f"train{suffix}",
-                 lambda train_tmp: atomic_write(out / f"test{suffix}", lambda tmp: write_both(train_tmp, tmp)))
+    atomic_write(
+        out / f"train{suffix}",
+        lambda train_tmp: atomic_write(out / f"test{suffix}", lambda tmp: write_both(train_tmp, tmp)),
+    )
     for name, labels in (("user_community", graph.user_comm), ("item_community", graph.item_comm)):
         atomic_write(out / f"{name}.npy", functools.partial(_save_npy, array=labels.astype(np.int32)))
     summary = _summary(config, graph, fmt, counts, time.perf_counter() - started)
     atomic_write_text(out / "synth.json", json.dumps(summary, indent=2) + "\n")
-    logger.info("wrote %d train + %d test edges (%d users, %d items) to %s in %.1fs",
-                counts["train"], counts["test"], config.num_users, config.num_items, out, summary["seconds"])
+    logger.info(
+        "wrote %d train + %d test edges (%d users, %d items) to %s in %.1fs",
+        counts["train"],
+        counts["test"],
+        config.num_users,
+        config.num_items,
+        out,
+        summary["seconds"],
+    )
     return summary
 
 
@@ -303,14 +334,25 @@ def _summary(config: SynthConfig, graph: _Graph, fmt: str, counts: dict[str, int
         "format": fmt,
         "num_train": counts["train"],
         "num_test": counts["test"],
-        "user_degree": {"min": int(degree.min()), "median": float(np.median(degree)),
-                        "mean": float(degree.mean()), "max": int(degree.max())},
+        "user_degree": {
+            "min": int(degree.min()),
+            "median": float(np.median(degree)),
+            "mean": float(degree.mean()),
+            "max": int(degree.max()),
+        },
         "seconds": round(seconds, 3),
     }
 
 
-def generate_large(out_dir: str | Path, num_edges: int, seed: int = 0, num_users: int | None = None,
-                   num_items: int | None = None, fmt: str = "lightgcn", **options: Any) -> dict[str, Any]:
+def generate_large(
+    out_dir: str | Path,
+    num_edges: int,
+    seed: int = 0,
+    num_users: int | None = None,
+    num_items: int | None = None,
+    fmt: str = "lightgcn",
+    **options: Any,
+) -> dict[str, Any]:
     """`write_synthetic_graph` with a `SynthConfig` built from the arguments (`options`: its other fields)."""
     chunk_users = int(options.pop("chunk_users", 4 * RNG_BLOCK_USERS))
     unknown = sorted(set(options) - set(SynthConfig.__dataclass_fields__))

@@ -21,7 +21,8 @@ are simply never recommended: an interaction naming an unknown item stays in ``|
 IDCG's length), and a user unknown to training scores 0 on every metric and counts in ``num_users``. The result
 then also reports ``unseen_interactions`` and ``unseen_users``.
 
-Scoring, masking, top-k (ties: smaller item index first) and chunking are :mod:`graphrec.retrieval`'s. Scores are computed chunk by chunk of users into one preallocated
+Scoring, masking, top-k (ties: smaller item index first) and chunking are :mod:`graphrec.retrieval`'s.
+Scores are computed chunk by chunk of users into one preallocated
 buffer, so memory is ``chunk_size × num_items`` floats and the results do not depend on the chunk size.
 """
 
@@ -60,7 +61,7 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "precision", "hit_rate", "mrr")
 
 
-def _canonical_csr(matrix: sp.spmatrix | sp.sparray, shape: tuple[int, int], what: str) -> sp.csr_matrix:
+def canonical_csr(matrix: sp.spmatrix | sp.sparray, shape: tuple[int, int], what: str) -> sp.csr_matrix:
     """`matrix` as CSR with sorted, duplicate-free indices and no stored zeros; copies only when needed."""
     csr = sp.csr_matrix(matrix)
     if csr.shape != shape:
@@ -114,11 +115,10 @@ def unseen_targets(pairs: tuple[np.ndarray, np.ndarray], users: IdMap) -> Unseen
     """:class:`UnseenTargets` of distinct held-out (user_id, item_id) pairs naming a user or item that training
     never saw, in the index space of the id map `users`."""
     user_ids = np.asarray(pairs[0], dtype=object)
-    return UnseenTargets.of(users.indices(user_ids) if len(user_ids) else np.zeros(0, np.int64), user_ids,
-                            len(users))
+    return UnseenTargets.of(users.indices(user_ids) if len(user_ids) else np.zeros(0, np.int64), user_ids, len(users))
 
 
-def _hit_matrix(
+def hit_matrix(
     top_idx: np.ndarray, top_val: np.ndarray, target: sp.csr_matrix, rows: np.ndarray, num_items: int
 ) -> np.ndarray:
     """Boolean (n, k) matrix: is `top_idx[i, j]` a target item of user `rows[i]` (and not a masked item)?"""
@@ -130,7 +130,7 @@ def _hit_matrix(
     return found & (top_val > -np.inf)
 
 
-def _per_user_metrics(hits: np.ndarray, num_targets: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+def per_user_metrics(hits: np.ndarray, num_targets: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
     """Every metric for every K in `ks`, one float64 value per user (row of `hits`)."""
     max_k = hits.shape[1]
     discounts = 1.0 / np.log2(np.arange(2, max_k + 2, dtype=np.float64))
@@ -149,7 +149,7 @@ def _per_user_metrics(hits: np.ndarray, num_targets: np.ndarray, ks: Sequence[in
     return out
 
 
-def _validate_ks(ks: Sequence[int], num_items: int) -> list[int]:
+def validate_ks(ks: Sequence[int], num_items: int) -> list[int]:
     """`ks` as a non-empty list of ints ≥ 1 (each checked by retrieval.check_k), none larger than `num_items`."""
     if isinstance(ks, (int, np.integer)) or len(ks) == 0:
         raise ConfigError(f"ks: expected a non-empty list of integers ≥ 1, got {ks!r}; e.g. ks = [10, 20]")
@@ -189,8 +189,9 @@ def evaluate_scorer(
     ``num_users`` (the int count of users averaged over); with `unseen`, also ``unseen_interactions`` and
     ``unseen_users`` (held-out data training never saw, counted as misses).
     """
-    _, per_user = evaluate_scorer_users(scorer, target, exclude, ks, chunk_size, show_progress=show_progress,
-                                        unseen=unseen)
+    _, per_user = evaluate_scorer_users(
+        scorer, target, exclude, ks, chunk_size, show_progress=show_progress, unseen=unseen
+    )
     result = mean_metrics(per_user, unseen.users if unseen is not None else 0)
     if unseen is not None:
         result.update(unseen.report())
@@ -243,8 +244,7 @@ def evaluate_users(
     show_progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`evaluate_scorer_users` of the dot-product scores ``user_emb @ item_emb.T``."""
-    return evaluate_scorer_users(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size, rows,
-                                 show_progress)
+    return evaluate_scorer_users(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size, rows, show_progress)
 
 
 @torch.no_grad()
@@ -262,8 +262,8 @@ def evaluate_scorer_users(
     :func:`users_with_targets`; every given user must have a target). Used by `evaluate_scorer` and by the
     distributed evaluation, which gathers these values from every rank before taking one mean."""
     num_users, num_items = target.shape[0], scorer.num_items
-    ks = _validate_ks(ks, num_items)
-    target = _canonical_csr(target, (num_users, num_items), "target")
+    ks = validate_ks(ks, num_items)
+    target = canonical_csr(target, (num_users, num_items), "target")
     excl = combine_exclude(exclude, (num_users, num_items))
     num_targets_all = np.diff(target.indptr).astype(np.int64)
     if unseen is not None:
@@ -284,8 +284,8 @@ def evaluate_scorer_users(
             scores = scorer.score(users).float().contiguous()
         mask_seen(scores, excl, chunk)
         top_val, top_idx = top_k(scores, max_k)
-        hits = _hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
-        for name, values in _per_user_metrics(hits, num_targets_all[chunk], ks).items():
+        hits = hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
+        for name, values in per_user_metrics(hits, num_targets_all[chunk], ks).items():
             per_user[name][start : start + len(chunk)] = values
     return rows_all, per_user
 
@@ -299,8 +299,7 @@ def evaluate_model(
     The model is put in eval mode under ``torch.no_grad()`` and restored to its previous mode afterwards.
     """
     scorer, exclude = split_inputs(model, dataset, split)
-    return evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size,
-                           unseen=dataset_unseen(dataset, split))
+    return evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size, unseen=dataset_unseen(dataset, split))
 
 
 def dataset_unseen(dataset: Dataset, split: str) -> UnseenTargets | None:
@@ -332,5 +331,4 @@ def top_k_items(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`graphrec.retrieval.top_k_items` of the dot-product scores ``user_emb @ item_emb.T``: the `k` best
     non-excluded items of each user, best first, ties by smaller item index, padded with -1 / -inf."""
-    return _top_k_items(DotScorer(user_emb, item_emb), user_idx, k, exclude, chunk_size,
-                        num_users=user_emb.shape[0])
+    return _top_k_items(DotScorer(user_emb, item_emb), user_idx, k, exclude, chunk_size, num_users=user_emb.shape[0])

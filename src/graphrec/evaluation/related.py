@@ -42,14 +42,14 @@ def related_item_ranks(item_emb: torch.Tensor, pairs: np.ndarray, chunk_size: in
     ranks = np.empty(len(pairs), dtype=np.int64)
     chunk_size = capped_chunk_size(chunk_size, item_emb.shape[0])
     for start in range(0, len(pairs), chunk_size):
-        q = torch.from_numpy(pairs[start:start + chunk_size, 0])
-        i = torch.from_numpy(pairs[start:start + chunk_size, 1])
+        q = torch.from_numpy(pairs[start : start + chunk_size, 0])
+        i = torch.from_numpy(pairs[start : start + chunk_size, 1])
         scores = item_emb[q] @ item_emb.T
         scores[torch.arange(len(q)), q] = -torch.inf
         target = scores[torch.arange(len(q)), i].unsqueeze(1)
         higher = (scores > target).sum(dim=1)
         ties = (scores == target).sum(dim=1) - 1
-        ranks[start:start + len(q)] = (1 + higher + ties).numpy()
+        ranks[start : start + len(q)] = (1 + higher + ties).numpy()
     return ranks
 
 

@@ -46,7 +46,10 @@ class ComputationGraph:
 
 
 def build_computation_graph(
-    seeds: np.ndarray, neighbours: NeighbourFn, num_layers: int, forbidden: np.ndarray | None = None,
+    seeds: np.ndarray,
+    neighbours: NeighbourFn,
+    num_layers: int,
+    forbidden: np.ndarray | None = None,
     num_items: int = 0,
 ) -> ComputationGraph:
     """The K-layer computation graph of `seeds`.
@@ -70,7 +73,11 @@ def build_computation_graph(
 
 
 def _drop_forbidden(
-    nodes: np.ndarray, index: np.ndarray, weight: np.ndarray, forbidden: np.ndarray, num_items: int,
+    nodes: np.ndarray,
+    index: np.ndarray,
+    weight: np.ndarray,
+    forbidden: np.ndarray,
+    num_items: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     keys = nodes[:, None] * num_items + np.maximum(index, 0)
     pos = np.minimum(np.searchsorted(forbidden, keys), forbidden.size - 1)
@@ -93,8 +100,9 @@ def pair_keys(queries: np.ndarray, items: np.ndarray, num_items: int) -> np.ndar
 class RandomWalkNeighbours:
     """PinSAGE sampling: each call runs fresh walks and keeps the top-T items by visit count."""
 
-    def __init__(self, graph: ItemGraph, top_t: int, num_walks: int, walk_length: int,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, graph: ItemGraph, top_t: int, num_walks: int, walk_length: int, rng: np.random.Generator
+    ) -> None:
         self.graph, self.top_t, self.num_walks, self.walk_length, self.rng = graph, top_t, num_walks, walk_length, rng
 
     def __call__(self, nodes: np.ndarray) -> Neighbourhoods:
@@ -111,8 +119,9 @@ class PixieNeighbours:
 
     def __call__(self, nodes: np.ndarray) -> Neighbourhoods:
         nodes = np.asarray(nodes, dtype=np.int64)
-        visits = self.graph.pixie_visits(nodes, self.rng, max_steps=self.max_steps, n_p=self.top_t,
-                                         n_v=self.PIXIE_MIN_VISITS)
+        visits = self.graph.pixie_visits(
+            nodes, self.rng, max_steps=self.max_steps, n_p=self.top_t, n_v=self.PIXIE_MIN_VISITS
+        )
         return top_neighbours(visits, nodes, self.top_t)
 
 

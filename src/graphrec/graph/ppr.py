@@ -50,7 +50,11 @@ class ItemPageRank:
 
 
 def rank_window(
-    scores: np.ndarray, sources: np.ndarray, low: int, high: int, exclude: sp.csr_matrix | None = None,
+    scores: np.ndarray,
+    sources: np.ndarray,
+    low: int,
+    high: int,
+    exclude: sp.csr_matrix | None = None,
 ) -> np.ndarray:
     """Items at ranks [low, high) of each row's scores (rank 0 = highest; the source itself and the items of
     `exclude`'s row for that source are removed before ranking; ties by smaller item index). Shape (B, high − low);

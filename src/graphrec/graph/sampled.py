@@ -145,8 +145,9 @@ class NeighbourSampler:
         return SampledLayer(len(dst), len(src), crow, col, weight), src
 
 
-def gather_rows(user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int,
-                sparse: bool = False) -> torch.Tensor:
+def gather_rows(
+    user_table: torch.Tensor, item_table: torch.Tensor, nodes: np.ndarray, num_users: int, sparse: bool = False
+) -> torch.Tensor:
     """Rows of [user_table; item_table] for global node ids `nodes`, without concatenating the tables (the cost is
     O(len(nodes)), not O(users + items)). `sparse`: the tables' gradients are sparse rows (see `LazyAdam`)."""
     nodes = np.asarray(nodes, dtype=np.int64)

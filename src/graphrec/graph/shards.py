@@ -20,8 +20,9 @@ def node_rows(users: tuple[int, int], items: tuple[int, int], num_users: int) ->
 
 def gathered_order(num_users: int, num_items: int, world: int) -> np.ndarray:
     """Node of each row of a gather over ranks of `node_rows` (rank 0's users, rank 0's items, rank 1's users, …)."""
-    return np.concatenate([node_rows(shard_range(num_users, r, world), shard_range(num_items, r, world), num_users)
-                           for r in range(world)])
+    return np.concatenate(
+        [node_rows(shard_range(num_users, r, world), shard_range(num_items, r, world), num_users) for r in range(world)]
+    )
 
 
 def csr_rows(adj: torch.Tensor, rows: np.ndarray) -> torch.Tensor:

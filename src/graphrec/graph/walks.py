@@ -65,7 +65,11 @@ class ItemGraph:
         return self._u_items[self._u_ptr[users] + pick]
 
     def visit_counts(
-        self, starts: np.ndarray, num_walks: int, walk_length: int, rng: np.random.Generator,
+        self,
+        starts: np.ndarray,
+        num_walks: int,
+        walk_length: int,
+        rng: np.random.Generator,
         restart_prob: float = 0.0,
     ) -> sp.csr_matrix:
         """(len(starts), num_items) visit counts of `num_walks` walks of `walk_length` steps from each start.
@@ -86,13 +90,19 @@ class ItemGraph:
             rows.append(origin)
             cols.append(current)
         data = np.ones(starts.size * num_walks * walk_length, dtype=np.float32)
-        counts = sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(starts.size, self.num_items))
+        counts = sp.csr_matrix(
+            (data, (np.concatenate(rows), np.concatenate(cols))), shape=(starts.size, self.num_items)
+        )
         counts.sum_duplicates()
         return counts
 
     def neighbourhoods(
-        self, starts: np.ndarray, top_t: int, num_walks: int, walk_length: int, rng: np.random.Generator,
+        self,
+        starts: np.ndarray,
+        top_t: int,
+        num_walks: int,
+        walk_length: int,
+        rng: np.random.Generator,
     ) -> Neighbourhoods:
         """The importance neighbourhood (top `top_t` items by visit count, start excluded) of every start."""
         counts = self.visit_counts(starts, num_walks, walk_length, rng)
@@ -112,13 +122,19 @@ class ItemGraph:
             total += state
         return total
 
-    def exact_neighbourhoods(self, starts: np.ndarray, top_t: int, walk_length: int,
-                             chunk: int = 512) -> Neighbourhoods:
+    def exact_neighbourhoods(
+        self, starts: np.ndarray, top_t: int, walk_length: int, chunk: int = 512
+    ) -> Neighbourhoods:
         """Importance neighbourhoods from expected (not sampled) visit counts: deterministic, noise-free."""
         starts = np.asarray(starts, dtype=np.int64)
-        parts = [top_neighbours(_top_candidates(self.expected_visits(starts[i:i + chunk], walk_length),
-                                                starts[i:i + chunk], top_t), starts[i:i + chunk], top_t)
-                 for i in range(0, starts.size, chunk)]
+        parts = [
+            top_neighbours(
+                _top_candidates(self.expected_visits(starts[i : i + chunk], walk_length), starts[i : i + chunk], top_t),
+                starts[i : i + chunk],
+                top_t,
+            )
+            for i in range(0, starts.size, chunk)
+        ]
         if not parts:
             return Neighbourhoods(np.zeros((0, top_t), dtype=np.int64), np.zeros((0, top_t), dtype=np.float32))
         return Neighbourhoods(np.concatenate([p.index for p in parts]), np.concatenate([p.weight for p in parts]))
@@ -128,15 +144,24 @@ class ItemGraph:
         inv_i = np.where(self.item_degree > 0, 1.0 / np.maximum(self.item_degree, 1), 0.0)
         inv_u = np.where(self.user_degree > 0, 1.0 / np.maximum(self.user_degree, 1), 0.0)
         ones_i = np.ones(self._i_users.size)
-        item_user = sp.csr_matrix((ones_i * np.repeat(inv_i, self.item_degree), self._i_users, self._i_ptr),
-                                  shape=(self.num_items, self.num_users))
-        user_item = sp.csr_matrix((np.repeat(inv_u, self.user_degree), self._u_items, self._u_ptr),
-                                  shape=(self.num_users, self.num_items))
+        item_user = sp.csr_matrix(
+            (ones_i * np.repeat(inv_i, self.item_degree), self._i_users, self._i_ptr),
+            shape=(self.num_items, self.num_users),
+        )
+        user_item = sp.csr_matrix(
+            (np.repeat(inv_u, self.user_degree), self._u_items, self._u_ptr), shape=(self.num_users, self.num_items)
+        )
         return item_user, user_item, (self.item_degree == 0).astype(np.float64)
 
     def pixie_visits(
-        self, starts: np.ndarray, rng: np.random.Generator, restart_prob: float = 0.5, max_steps: int = 10_000,
-        n_p: int = 100, n_v: int = 4, steps_per_round: int = 32,
+        self,
+        starts: np.ndarray,
+        rng: np.random.Generator,
+        restart_prob: float = 0.5,
+        max_steps: int = 10_000,
+        n_p: int = 100,
+        n_v: int = 4,
+        steps_per_round: int = 32,
     ) -> sp.csr_matrix:
         """Pixie random walk with early stopping (PinSAGE Algorithm 2), vectorised over the starts.
 
@@ -148,15 +173,23 @@ class ItemGraph:
         _check_positive(max_steps=max_steps, n_p=n_p, n_v=n_v, steps_per_round=steps_per_round)
         starts = np.asarray(starts, dtype=np.int64)
         chunk = max(1, MAX_DENSE_CELLS // max(self.num_items, 1))
-        parts = [self._pixie_chunk(starts[i:i + chunk], rng, restart_prob, max_steps, n_p, n_v, steps_per_round)
-                 for i in range(0, starts.size, chunk)]
+        parts = [
+            self._pixie_chunk(starts[i : i + chunk], rng, restart_prob, max_steps, n_p, n_v, steps_per_round)
+            for i in range(0, starts.size, chunk)
+        ]
         if not parts:
             return sp.csr_matrix((0, self.num_items), dtype=np.float32)
         return sp.vstack(parts, format="csr")
 
     def _pixie_chunk(
-        self, starts: np.ndarray, rng: np.random.Generator, restart_prob: float, max_steps: int, n_p: int,
-        n_v: int, steps_per_round: int,
+        self,
+        starts: np.ndarray,
+        rng: np.random.Generator,
+        restart_prob: float,
+        max_steps: int,
+        n_p: int,
+        n_v: int,
+        steps_per_round: int,
     ) -> sp.csr_matrix:
         counts = np.zeros((starts.size, self.num_items), dtype=np.int32)
         steps = np.zeros(starts.size, dtype=np.int64)

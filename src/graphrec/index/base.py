@@ -115,8 +115,13 @@ def load_index(directory: str | Path) -> VectorIndex:
 
 def write_meta(directory: Path, index: VectorIndex, options: dict[str, Any]) -> None:
     """Write ``index.json`` last, so a directory with metadata always has its data file beside it."""
-    meta = {"format_version": FORMAT_VERSION, "kind": index.kind, "dim": index.dim, "num_vectors": len(index),
-            "options": options}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": index.kind,
+        "dim": index.dim,
+        "num_vectors": len(index),
+        "options": options,
+    }
     atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
 
 
@@ -126,8 +131,10 @@ def as_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.ndarr
     if array.ndim == 1 and array.shape[0] == dim:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != dim:
-        raise DataError(f"{what} must have shape (m, {dim}) for this index, got shape {array.shape}; "
-                        f"use vectors of the dimension the index was built with")
+        raise DataError(
+            f"{what} must have shape (m, {dim}) for this index, got shape {array.shape}; "
+            f"use vectors of the dimension the index was built with"
+        )
     array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(array).all():
         raise DataError(f"{what} contain NaN or infinite values; pass finite vectors")

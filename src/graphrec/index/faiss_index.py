@@ -32,8 +32,9 @@ def _faiss() -> Any:
     try:
         import faiss
     except ImportError as exc:  # the faiss backends are an optional extra
-        raise DataError("the hnsw and ivf index kinds need faiss; pip install 'graphrec[serve]' or use kind 'exact'"
-                        ) from exc
+        raise DataError(
+            "the hnsw and ivf index kinds need faiss; pip install 'graphrec[serve]' or use kind 'exact'"
+        ) from exc
     return faiss
 
 
@@ -135,8 +136,12 @@ class IVFIndex(_FaissIndex):
         wanted = self.nlist if self.nlist is not None else max(1, auto)
         nlist = max(1, min(wanted, len(rows)))
         if nlist < wanted:
-            logger.warning("ivf index: %d lists requested but only %d vectors to train on; using %d lists",
-                           wanted, len(rows), nlist)
+            logger.warning(
+                "ivf index: %d lists requested but only %d vectors to train on; using %d lists",
+                wanted,
+                len(rows),
+                nlist,
+            )
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234  # fixed k-means seed: the same vectors give the same lists

@@ -35,8 +35,10 @@ def build_run_index(
     :mod:`graphrec.runs`."""
     vectors = np.asarray(item_vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) != len(item_ids):
-        raise DataError(f"item vectors must be a ({len(item_ids)}, dim) matrix, one row per item id, got shape "
-                        f"{vectors.shape}; pass the run's item embeddings with its item ids")
+        raise DataError(
+            f"item vectors must be a ({len(item_ids)}, dim) matrix, one row per item id, got shape "
+            f"{vectors.shape}; pass the run's item embeddings with its item ids"
+        )
     out = Path(out)
     started = time.perf_counter()
     index = build_index(vectors, kind, **options)
@@ -44,8 +46,14 @@ def build_run_index(
     index.save(out)
     item_ids.save(out / ITEM_IDS_FILE)
     logger.info("indexed %d items (%s) in %.2f s into %s", len(index), kind, build_seconds, out)
-    return {"kind": kind, "num_items": len(index), "dim": index.dim, "build_seconds": round(build_seconds, 3),
-            "path": str(out), "options": index.options()}
+    return {
+        "kind": kind,
+        "num_items": len(index),
+        "dim": index.dim,
+        "build_seconds": round(build_seconds, 3),
+        "path": str(out),
+        "options": index.options(),
+    }
 
 
 def load_run_index(directory: str | Path) -> tuple[VectorIndex, IdMap]:
@@ -56,8 +64,10 @@ def load_run_index(directory: str | Path) -> tuple[VectorIndex, IdMap]:
         raise RunDirError(f"index directory '{directory}' has no {ITEM_IDS_FILE}; build it with 'graphrec index'")
     item_ids = IdMap.load(directory / ITEM_IDS_FILE, kind="item")
     if len(item_ids) != len(index):
-        raise DataError(f"index '{directory}' holds {len(index)} vectors but {ITEM_IDS_FILE} lists {len(item_ids)} "
-                        f"items; rebuild it with 'graphrec index'")
+        raise DataError(
+            f"index '{directory}' holds {len(index)} vectors but {ITEM_IDS_FILE} lists {len(item_ids)} "
+            f"items; rebuild it with 'graphrec index'"
+        )
     return index, item_ids
 
 

@@ -47,7 +47,11 @@ def get_model_class(name: str) -> type[Recommender]:
 
 
 def build_model(
-    config: ModelConfig, num_users: int, num_items: int, train: sp.spmatrix, **available: Any,
+    config: ModelConfig,
+    num_users: int,
+    num_items: int,
+    train: sp.spmatrix,
+    **available: Any,
 ) -> Recommender:
     """Build `config.name`'s model as ``cls(num_users, num_items, config, train, **inputs)``, where `inputs` are
     the entries of `available` (item_features, train_timestamps, …) the class lists in its ``inputs``.

@@ -22,8 +22,9 @@ def check_train(train: sp.spmatrix, num_users: int, num_items: int) -> None:
         )
 
 
-def init_tables(user_table: torch.nn.Embedding, item_table: torch.nn.Embedding, config: MFConfig,
-                train: sp.spmatrix) -> None:
+def init_tables(
+    user_table: torch.nn.Embedding, item_table: torch.nn.Embedding, config: MFConfig, train: sp.spmatrix
+) -> None:
     """Initialise embedding tables: N(0, init_std²), or the spectral start of `graph.spectral` for init = "svd"."""
     assert config.init in ("normal", "svd"), config.init  # declared choices (graphrec.config.models.INITS)
     if config.init == "normal":

@@ -113,8 +113,9 @@ class ShardedInference(ABC):
     sharding: ClassVar[str]  # how, in words, for reports ("row-sharded propagation", …)
 
     @abstractmethod
-    def shard_embeddings(self, users: tuple[int, int], items: tuple[int, int], world: int,
-                         gather: Gather) -> tuple[torch.Tensor, torch.Tensor]:
+    def shard_embeddings(
+        self, users: tuple[int, int], items: tuple[int, int], world: int, gather: Gather
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(user rows users[0]:users[1], item rows items[0]:items[1]) of the final embeddings. `gather` hands every
         rank the rows of all ranks (in rank order, each rank owning ``shard_range(n, rank, world)`` of users and of
         items); every rank calls it the same number of times."""

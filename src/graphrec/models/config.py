@@ -15,5 +15,17 @@ from graphrec.config.models import (
     model_config,
 )
 
-__all__ = ["MODEL_CONFIGS", "GraphSAGEConfig", "ItemGraphConfig", "ItemKNNConfig", "LightGCNConfig", "MFConfig",
-           "ModelConfig", "NGCFConfig", "Objective", "PinSAGEConfig", "PopularityConfig", "model_config"]
+__all__ = [
+    "MODEL_CONFIGS",
+    "GraphSAGEConfig",
+    "ItemGraphConfig",
+    "ItemKNNConfig",
+    "LightGCNConfig",
+    "MFConfig",
+    "ModelConfig",
+    "NGCFConfig",
+    "Objective",
+    "PinSAGEConfig",
+    "PopularityConfig",
+    "model_config",
+]

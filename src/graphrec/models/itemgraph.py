@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import ClassVar
 
 import numpy as np
@@ -64,8 +65,13 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
     sharding: ClassVar[str] = "layer-wise item shards"
 
     def __init__(
-        self, num_users: int, num_items: int, config: ItemGraphConfig, train: sp.csr_matrix,
-        item_features: np.ndarray | None = None, train_timestamps: np.ndarray | None = None,
+        self,
+        num_users: int,
+        num_items: int,
+        config: ItemGraphConfig,
+        train: sp.csr_matrix,
+        item_features: np.ndarray | None = None,
+        train_timestamps: np.ndarray | None = None,
     ) -> None:
         super().__init__(num_users, num_items, config, train)
         _check_inputs(config, item_features, num_items)
@@ -78,7 +84,7 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
             nn.init.normal_(self.id_embedding.weight, std=config.init_std)
         self.input_dim = self.features.shape[1] + (config.embedding_dim if config.use_id_embedding else 0)
         dims = [self.input_dim] + [config.embedding_dim] * config.num_layers
-        self.layers = nn.ModuleList(self.make_layer(d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(self.make_layer(d_in, d_out) for d_in, d_out in pairwise(dims))
         self.dense = self.make_dense(config.embedding_dim)
         self.train_timestamps = train_timestamps
         self._inference_table: Neighbourhoods | None = None
@@ -116,7 +122,7 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
 
     def _encode(self, graph: ComputationGraph, features: torch.Tensor, id_table: torch.Tensor | None) -> torch.Tensor:
         h = _input_features(torch.from_numpy(graph.input_nodes), features, id_table)
-        for layer, block in zip(self.layers, graph.blocks):
+        for layer, block in zip(self.layers, graph.blocks, strict=True):
             h = layer(h, _torch_block(block))
         return self.output(h)
 
@@ -156,8 +162,10 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         if self.feature_width:
             if features is None or np.asarray(features).shape != (count, self.feature_width):
                 got = None if features is None else np.asarray(features).shape
-                raise DataError(f"new item features: expected shape ({count}, {self.feature_width}), got {got}; "
-                                "give one row of the model's feature width per new item")
+                raise DataError(
+                    f"new item features: expected shape ({count}, {self.feature_width}), got {got}; "
+                    "give one row of the model's feature width per new item"
+                )
             grown_features = torch.cat([self.features, torch.as_tensor(np.asarray(features, dtype=np.float32))])
         id_table = None
         if self.id_embedding is not None:
@@ -166,21 +174,30 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         new = np.arange(self.num_items, self.num_items + count)
         rows = np.concatenate([np.asarray(u, dtype=np.int64) for u in item_users]) if count else np.zeros(0, int)
         cols = np.repeat(new, [len(u) for u in item_users])
-        extra = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
-                              shape=(self.num_users, self.num_items + count))
+        extra = sp.csr_matrix(
+            (np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(self.num_users, self.num_items + count)
+        )
         grown_train = sp.hstack([self.train_matrix, sp.csr_matrix((self.num_users, count))]).tocsr() + extra
         grown_train.data[:] = 1.0
         graph = ItemGraph(grown_train)
         table = self._inference_table
         if table is not None:
             fresh = self.inference_neighbours(graph)(new)
-            table = Neighbourhoods(np.concatenate([table.index, fresh.index]),
-                                   np.concatenate([table.weight, fresh.weight]))
+            table = Neighbourhoods(
+                np.concatenate([table.index, fresh.index]), np.concatenate([table.weight, fresh.weight])
+            )
         else:
             table = self.inference_neighbours(graph)(np.arange(self.num_items + count))
-        plan = ItemPlan(new, grown_features, id_table, grown_train,
-                        _realign_timestamps(self.train_matrix, self.train_timestamps, grown_train), graph, table,
-                        torch.zeros(0))
+        plan = ItemPlan(
+            new,
+            grown_features,
+            id_table,
+            grown_train,
+            _realign_timestamps(self.train_matrix, self.train_timestamps, grown_train),
+            graph,
+            table,
+            torch.zeros(0),
+        )
         computation = build_computation_graph(new, TableNeighbours(table), len(self.layers))
         h = self._encode(computation, plan.features, plan.id_table)
         plan.embeddings = h[torch.from_numpy(computation.positions(new))]
@@ -192,8 +209,10 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
     def add_items(self, plan: ItemPlan) -> np.ndarray:
         """The mutating step: adopt a plan of :meth:`plan_items`; return the new items' indices."""
         if plan.train.shape[1] != self.num_items + len(plan.new_items):
-            raise DataError(f"item plan for {plan.train.shape[1]} items does not apply to a model of "
-                            f"{self.num_items} items; plan again against the current model")
+            raise DataError(
+                f"item plan for {plan.train.shape[1]} items does not apply to a model of "
+                f"{self.num_items} items; plan again against the current model"
+            )
         self.features = plan.features
         if plan.id_table is not None:
             self.id_embedding = nn.Embedding.from_pretrained(plan.id_table, freeze=False)
@@ -211,7 +230,7 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         for layer in self.layers:
             parts = []
             for start in range(0, self.num_items, INFERENCE_CHUNK):
-                rows = everything[start:start + INFERENCE_CHUNK]
+                rows = everything[start : start + INFERENCE_CHUNK]
                 block = Block(rows, rows, table.index[rows], table.weight[rows])
                 parts.append(layer(h, _torch_block(block)))
             h = torch.cat(parts)
@@ -222,8 +241,9 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         return self.users_from_items(items), items
 
     @torch.no_grad()
-    def shard_embeddings(self, users: tuple[int, int], items: tuple[int, int], world: int,
-                         gather: Gather) -> tuple[torch.Tensor, torch.Tensor]:
+    def shard_embeddings(
+        self, users: tuple[int, int], items: tuple[int, int], world: int, gather: Gather
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-wise inference (as :meth:`item_embeddings`) on this rank's items, one gather per layer for the next
         layer's neighbours; users from all gathered final items."""
         table = self.inference_table
@@ -231,14 +251,16 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
         h = self.input_features(torch.arange(self.num_items))
         local = h[torch.from_numpy(own)]
         for depth, layer in enumerate(self.layers):
-            parts = [layer(h, _torch_block(Block(rows, rows, table.index[rows], table.weight[rows])))
-                     for rows in (own[s:s + INFERENCE_CHUNK] for s in range(0, len(own), INFERENCE_CHUNK))]
+            parts = [
+                layer(h, _torch_block(Block(rows, rows, table.index[rows], table.weight[rows])))
+                for rows in (own[s : s + INFERENCE_CHUNK] for s in range(0, len(own), INFERENCE_CHUNK))
+            ]
             local = torch.cat(parts) if parts else h.new_zeros((0, self.config.embedding_dim))  # an empty slice
             if depth < len(self.layers) - 1:
                 h = gather(local)  # the next layer reads neighbours from every rank's slice
         item_rows = self.output(local)
         all_items = gather(item_rows)
-        weights = self.user_weights[users[0]:users[1]]
+        weights = self.user_weights[users[0] : users[1]]
         return torch.from_numpy(np.asarray(weights @ all_items.numpy(), dtype=np.float32)), item_rows
 
     def users_from_items(self, items: torch.Tensor) -> torch.Tensor:
@@ -249,14 +271,23 @@ class ItemGraphModel(EmbeddingRecommender, ShardedInference, InductiveItems, Use
     def user_weights(self) -> sp.csr_matrix:
         if self._user_weights is None:
             self._user_weights = user_item_weights(
-                self.graph, self.train_matrix, self.train_timestamps, self.config.user_recent_items,
-                numpy_rng(self.config.init_seed, USER_STREAM))
+                self.graph,
+                self.train_matrix,
+                self.train_timestamps,
+                self.config.user_recent_items,
+                numpy_rng(self.config.init_seed, USER_STREAM),
+            )
         return self._user_weights
 
 
 def user_item_weights(
-    graph: ItemGraph, train: sp.csr_matrix, timestamps: np.ndarray | None, recent: int, rng: np.random.Generator,
-    num_walks: int = 20, walk_length: int = 2,
+    graph: ItemGraph,
+    train: sp.csr_matrix,
+    timestamps: np.ndarray | None,
+    recent: int,
+    rng: np.random.Generator,
+    num_walks: int = 20,
+    walk_length: int = 2,
 ) -> sp.csr_matrix:
     """(num_users, num_items) rows summing to 1: each user's `recent` newest training items (all, if there are no
     timestamps), weighted by 1 + the visits of short walks from the user (user → item, then item → user → item),
@@ -275,8 +306,10 @@ def user_item_weights(
     for _ in range(walk_length - 1):
         current = graph.step(current, rng)
         visits.append(current)
-    counts = sp.csr_matrix((np.ones(walkers.size * walk_length), (np.tile(walkers, walk_length),
-                            np.concatenate(visits))), shape=train.shape)
+    counts = sp.csr_matrix(
+        (np.ones(walkers.size * walk_length), (np.tile(walkers, walk_length), np.concatenate(visits))),
+        shape=train.shape,
+    )
     weights = np.asarray(counts[users[keep], items[keep]]).ravel() + 1.0
     matrix = sp.csr_matrix((weights, (users[keep], items[keep])), shape=train.shape)
     totals = np.asarray(matrix.sum(axis=1)).ravel()
@@ -304,9 +337,11 @@ def _input_features(nodes: torch.Tensor, features: torch.Tensor, id_table: torch
 
 
 def _torch_block(block: Block) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return (torch.from_numpy(np.asarray(block.self_pos, dtype=np.int64)),
-            torch.from_numpy(np.asarray(block.nbr_pos, dtype=np.int64)),
-            torch.from_numpy(np.asarray(block.weight, dtype=np.float32)))
+    return (
+        torch.from_numpy(np.asarray(block.self_pos, dtype=np.int64)),
+        torch.from_numpy(np.asarray(block.nbr_pos, dtype=np.int64)),
+        torch.from_numpy(np.asarray(block.weight, dtype=np.float32)),
+    )
 
 
 def _check_inputs(config: ItemGraphConfig, item_features: np.ndarray | None, num_items: int) -> None:

@@ -39,8 +39,7 @@ class ItemKNN(Recommender):
         history = sp.csr_matrix(train, dtype=np.float32)
         history.data[:] = 1.0
         self.history = history
-        index, value = cosine_neighbours(history, min(config.num_neighbours, max(num_items - 1, 1)),
-                                         config.shrink)
+        index, value = cosine_neighbours(history, min(config.num_neighbours, max(num_items - 1, 1)), config.shrink)
         self.register_buffer("neighbour_idx", torch.from_numpy(index))
         self.register_buffer("neighbour_sim", torch.from_numpy(value))
 
@@ -49,8 +48,9 @@ class ItemKNN(Recommender):
         index, value = self.neighbour_idx.numpy(), self.neighbour_sim.numpy()
         rows = np.repeat(np.arange(self.num_items), index.shape[1])
         keep = index.ravel() >= 0
-        return sp.csr_matrix((value.ravel()[keep], (rows[keep], index.ravel()[keep])),
-                             shape=(self.num_items, self.num_items))
+        return sp.csr_matrix(
+            (value.ravel()[keep], (rows[keep], index.ravel()[keep])), shape=(self.num_items, self.num_items)
+        )
 
     def scorer(self) -> SparseItemScorer:
         return SparseItemScorer(self.history, self.similarity())
@@ -83,7 +83,7 @@ def _top_columns(dense: np.ndarray, top_n: int) -> np.ndarray:
     columns = np.broadcast_to(np.arange(dense.shape[1]), dense.shape)
     if top_n >= dense.shape[1]:
         return np.lexsort((columns, -dense), axis=1)
-    cut = -np.partition(-dense, top_n - 1, axis=1)[:, top_n - 1:top_n]  # each row's top_n-th largest value
+    cut = -np.partition(-dense, top_n - 1, axis=1)[:, top_n - 1 : top_n]  # each row's top_n-th largest value
     above, tied = dense > cut, dense == cut
     need = top_n - above.sum(axis=1, keepdims=True)
     chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))  # ties at the cut: smallest columns first

@@ -50,6 +50,7 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
     """
 
     name = "lightgcn"
+    config: LightGCNConfig
     sharding = "row-sharded propagation"
     adj: torch.Tensor
 
@@ -62,7 +63,9 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
         self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
         init_tables(self.user_embedding, self.item_embedding, config, train)
         self.register_buffer("adj", to_torch_csr(normalized_adjacency(train)), persistent=False)
-        logger.debug("LightGCN: %d users, %d items, %d layers, alpha=%s", num_users, num_items, self.num_layers, self.alpha)
+        logger.debug(
+            "LightGCN: %d users, %d items, %d layers, alpha=%s", num_users, num_items, self.num_layers, self.alpha
+        )
 
     def ego_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-0 tables (E_users^{(0)}, E_items^{(0)})."""
@@ -91,8 +94,9 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
         graph instead of the whole graph: an unbiased estimate of `embeddings()` on those nodes, equal to it when
         every fan-out is at least the largest degree (see `graph.sampled`). `sparse`: the tables get sparse row
         gradients (`train.sparse_updates`)."""
-        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users,
-                        sparse=sparse)
+        x = gather_rows(
+            self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users, sparse=sparse
+        )
         n = graph.num_seeds
         out = self.alpha[0] * x[:n]
         for k, layer in enumerate(graph.layers, start=1):
@@ -101,8 +105,9 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
         return out
 
     @torch.no_grad()
-    def shard_embeddings(self, users: tuple[int, int], items: tuple[int, int], world: int,
-                         gather: Gather) -> tuple[torch.Tensor, torch.Tensor]:
+    def shard_embeddings(
+        self, users: tuple[int, int], items: tuple[int, int], world: int, gather: Gather
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Σ_k α_k E^{(k)} on this rank's users and items: E^{(k+1)}[own rows] = Ã[own rows] E^{(k)} (a row slice of
         the sparse product), with one gather per layer handing every rank the full E^{(k+1)}."""
         own = node_rows(users, items, self.num_users)

@@ -44,6 +44,7 @@ class NGCF(EmbeddingRecommender, SampledPropagation):
     """
 
     name = "ngcf"
+    config: NGCFConfig
 
     def __init__(self, num_users: int, num_items: int, config: NGCFConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
@@ -72,18 +73,18 @@ class NGCF(EmbeddingRecommender, SampledPropagation):
         """Layer-0 tables (E_users^{(0)}, E_items^{(0)})."""
         return self.user_embedding.weight, self.item_embedding.weight
 
-    def layer(self, adj: torch.Tensor, x: torch.Tensor, l: int) -> torch.Tensor:
+    def layer(self, adj: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
         """One propagation layer: LeakyReLU(W1((𝓛+I)x) + W2((𝓛x) ⊙ x)), before dropout/normalisation."""
         side = propagate(adj, x)
-        return F.leaky_relu(self.w1[l](side + x) + self.w2[l](side * x), negative_slope=self.slope)
+        return F.leaky_relu(self.w1[k](side + x) + self.w2[k](side * x), negative_slope=self.slope)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final (users, items) = split of [E^{(0)} ‖ Ê^{(1)} ‖ … ‖ Ê^{(L)}], each (·, d·(L+1))."""
         adj = self.graph()  # dropped once per forward, shared by all layers (as the reference code)
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
         outputs = [x]
-        for l in range(self.num_layers):
-            x = self.message_dropout(self.layer(adj, x, l))
+        for k in range(self.num_layers):
+            x = self.message_dropout(self.layer(adj, x, k))
             outputs.append(F.normalize(x, p=2, dim=1))
         out = torch.cat(outputs, dim=1)
         users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
@@ -103,13 +104,14 @@ class NGCF(EmbeddingRecommender, SampledPropagation):
         𝓛E^{(l-1)} estimated on the sampled computation graph (see `graph.sampled`); equal to `embeddings()` on
         those rows in eval mode when every fan-out is at least the largest degree. `sparse`: the tables get sparse row
         gradients (`train.sparse_updates`)."""
-        x = gather_rows(self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users,
-                        sparse=sparse)
+        x = gather_rows(
+            self.user_embedding.weight, self.item_embedding.weight, graph.input_nodes, self.num_users, sparse=sparse
+        )
         n = graph.num_seeds
         outputs = [x[:n]]
-        for l, layer in enumerate(graph.layers):
+        for k, layer in enumerate(graph.layers):
             side, own = layer.aggregate(x), x[: layer.num_dst]
-            x = F.leaky_relu(self.w1[l](side + own) + self.w2[l](side * own), negative_slope=self.slope)
+            x = F.leaky_relu(self.w1[k](side + own) + self.w2[k](side * own), negative_slope=self.slope)
             x = self.message_dropout(x)
             outputs.append(F.normalize(x[:n], p=2, dim=1))
         return torch.cat(outputs, dim=1)

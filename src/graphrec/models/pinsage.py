@@ -72,4 +72,3 @@ class PinSAGE(ItemGraphModel):
     def inference_neighbours(self, graph: ItemGraph) -> NeighbourFn:
         """Expected visit counts instead of sampled ones: deterministic, and independent of item order."""
         return ExactNeighbours(graph, self.config.num_neighbours, self.config.walk_length)
-

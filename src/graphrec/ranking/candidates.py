@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from graphrec.errors import ConfigError
 
 # The evaluator's own helpers, so two-stage metrics are defined exactly like full-ranking ones.
-from graphrec.evaluation.metrics import _canonical_csr, _hit_matrix, _per_user_metrics, _validate_ks
+from graphrec.evaluation.metrics import canonical_csr, hit_matrix, per_user_metrics, validate_ks
 from graphrec.index import VectorIndex
 from graphrec.retrieval import check_k, check_users, combine_exclude, rank_candidates
 
@@ -40,8 +40,8 @@ class Candidates:
 
 def is_member(items: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """Boolean (n, c): is `items[i, j]` a stored entry of row `rows[i]` of `matrix`? (-1 is never one.)"""
-    scores = np.where(items >= 0, 0.0, -np.inf)  # _hit_matrix treats -inf as padding
-    return _hit_matrix(np.maximum(items, 0), scores, matrix, rows, matrix.shape[1])
+    scores = np.where(items >= 0, 0.0, -np.inf)  # hit_matrix treats -inf as padding
+    return hit_matrix(np.maximum(items, 0), scores, matrix, rows, matrix.shape[1])
 
 
 def retrieve(
@@ -89,15 +89,15 @@ def evaluate_ranked(
 ) -> dict[str, float]:
     """Recall/NDCG/… of ranked lists (rows of `items`, padding score -inf) against `target`, with exactly the
     definitions of :func:`graphrec.evaluation.evaluate_embeddings` (users without targets skipped)."""
-    ks = _validate_ks(ks, target.shape[1])
+    ks = validate_ks(ks, target.shape[1])
     if max(ks) > items.shape[1]:
         raise ConfigError(f"ks contains {max(ks)} but the lists hold only {items.shape[1]} items")
-    target = _canonical_csr(target, target.shape, "target")
+    target = canonical_csr(target, target.shape, "target")
     num_targets = np.diff(target.indptr)[user_idx]
     with_targets = num_targets > 0
     rows = np.asarray(user_idx)[with_targets]
-    hits = _hit_matrix(np.maximum(items[with_targets], 0), scores[with_targets], target, rows, target.shape[1])
-    per_user = _per_user_metrics(hits, num_targets[with_targets], ks)
+    hits = hit_matrix(np.maximum(items[with_targets], 0), scores[with_targets], target, rows, target.shape[1])
+    per_user = per_user_metrics(hits, num_targets[with_targets], ks)
     result: dict[str, float] = {name: float(v.mean()) if len(rows) else 0.0 for name, v in per_user.items()}
     result["num_users"] = len(rows)
     return result

@@ -50,8 +50,14 @@ from graphrec.seeding import Stream, numpy_rng
 
 logger = logging.getLogger(__name__)
 
-BASE_FEATURES = ("retrieval_score", "log_rank", "item_log_pop", "user_log_degree", "user_deg_x_item_pop",
-                 "user_deg_x_score")
+BASE_FEATURES = (
+    "retrieval_score",
+    "log_rank",
+    "item_log_pop",
+    "user_log_degree",
+    "user_deg_x_item_pop",
+    "user_deg_x_score",
+)
 FEATURES = (*BASE_FEATURES, "feature_cosine")
 WEIGHTS_FILE, META_FILE = "ranker.safetensors", "ranker.json"
 
@@ -125,9 +131,14 @@ def candidate_features(candidates: Candidates, context: RankingContext, names: t
     deg = np.broadcast_to(context.user_log_degree()[candidates.user_idx][:, None], (n, c))
     pop = context.item_log_pop()
     pop = np.where(items < len(pop), pop[np.minimum(items, len(pop) - 1)], 0.0)  # new items: no history yet
-    columns = {"retrieval_score": score, "log_rank": np.broadcast_to(np.log1p(np.arange(c)), (n, c)),
-               "item_log_pop": pop, "user_log_degree": deg, "user_deg_x_item_pop": deg * pop,
-               "user_deg_x_score": deg * score}
+    columns = {
+        "retrieval_score": score,
+        "log_rank": np.broadcast_to(np.log1p(np.arange(c)), (n, c)),
+        "item_log_pop": pop,
+        "user_log_degree": deg,
+        "user_deg_x_item_pop": deg * pop,
+        "user_deg_x_score": deg * score,
+    }
     if "feature_cosine" in names:
         if context.item_features is None:
             raise DataError("this ranker uses item features but the run has none; fit it on a run without them")
@@ -156,11 +167,19 @@ class LearnedRanker:
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = {"weights": self.weights.astype(np.float32), "mean": self.mean.astype(np.float32),
-                   "std": self.std.astype(np.float32), "bias": np.array([self.bias], dtype=np.float32)}
+        tensors = {
+            "weights": self.weights.astype(np.float32),
+            "mean": self.mean.astype(np.float32),
+            "std": self.std.astype(np.float32),
+            "bias": np.array([self.bias], dtype=np.float32),
+        }
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
-        meta = {"kind": "logistic", "features": list(self.feature_names), "report": self.report,
-                "weights": dict(zip(self.feature_names, map(float, self.weights), strict=True))}
+        meta = {
+            "kind": "logistic",
+            "features": list(self.feature_names),
+            "report": self.report,
+            "weights": dict(zip(self.feature_names, map(float, self.weights), strict=True)),
+        }
         atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
 
     @classmethod
@@ -169,16 +188,25 @@ class LearnedRanker:
 
         directory = Path(directory)
         if not (directory / META_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
-            raise RunDirError(f"ranker directory '{directory}' lacks {META_FILE} or {WEIGHTS_FILE}; "
-                              f"fit one with fit_learned_ranker(...).save(directory)")
+            raise RunDirError(
+                f"ranker directory '{directory}' lacks {META_FILE} or {WEIGHTS_FILE}; "
+                f"fit one with fit_learned_ranker(...).save(directory)"
+            )
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         t = load_file(str(directory / WEIGHTS_FILE))
         return cls(tuple(meta["features"]), t["weights"], float(t["bias"][0]), t["mean"], t["std"], meta["report"])
 
 
 def fit_learned_ranker(
-    candidates: Candidates, context: RankingContext, held_out: sp.csr_matrix, neg_fraction: float = 0.25,
-    l2: float = 1e-4, max_iter: int = 100, seed: int = 0, objective: str = "pointwise", pair_negatives: int = 8,
+    candidates: Candidates,
+    context: RankingContext,
+    held_out: sp.csr_matrix,
+    neg_fraction: float = 0.25,
+    l2: float = 1e-4,
+    max_iter: int = 100,
+    seed: int = 0,
+    objective: str = "pointwise",
+    pair_negatives: int = 8,
 ) -> LearnedRanker:
     """Fit a :class:`LearnedRanker` on `candidates` labelled by `held_out` (users × items); see the module
     docstring for the exact procedure. ``objective="pairwise"`` fits the same linear score on differences
@@ -204,17 +232,27 @@ def fit_learned_ranker(
     else:
         x, y = _pair_differences(features, labels, in_scope, pair_negatives, rng, std)
     weights, bias, loss = _fit_logistic(x, y, l2, max_iter)
-    report = {"objective": objective, "examples": len(y), "positives": int(labels[in_scope].sum()),
-              "users": int(users_with_pos.sum()), "users_without_positive": int((~users_with_pos).sum()),
-              "neg_fraction": neg_fraction, "pair_negatives": pair_negatives, "l2": l2, "final_loss": loss,
-              "seed": seed}
+    report = {
+        "objective": objective,
+        "examples": len(y),
+        "positives": int(labels[in_scope].sum()),
+        "users": int(users_with_pos.sum()),
+        "users_without_positive": int((~users_with_pos).sum()),
+        "neg_fraction": neg_fraction,
+        "pair_negatives": pair_negatives,
+        "l2": l2,
+        "final_loss": loss,
+        "seed": seed,
+    }
     logger.info("learned ranker: %s", report)
-    return LearnedRanker(names, weights.astype(np.float32), float(bias), mean.astype(np.float32),
-                         std.astype(np.float32), report)
+    return LearnedRanker(
+        names, weights.astype(np.float32), float(bias), mean.astype(np.float32), std.astype(np.float32), report
+    )
 
 
-def _pair_differences(features: np.ndarray, labels: np.ndarray, in_scope: np.ndarray, m: int,
-                      rng: np.random.Generator, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pair_differences(
+    features: np.ndarray, labels: np.ndarray, in_scope: np.ndarray, m: int, rng: np.random.Generator, std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardised differences x(pos) − x(neg) labelled 1, and their negations labelled 0 (so the fitted
     bias is ~0): each positive paired with `m` negatives drawn at random from its user's candidates."""
     # Random keys, +inf for non-negatives: the m smallest keys of a row are m uniform negatives (fewer exist: inf).

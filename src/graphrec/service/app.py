@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": schemas.ErrorBody} for code in (400, 404, 422)}
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS, **{code: {"model": schemas.ErrorBody} for code in (401, 403, 409, 413, 415)}}
+    **_ERRORS,
+    **{code: {"model": schemas.ErrorBody} for code in (401, 403, 409, 413, 415)},
+}
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -64,8 +66,9 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None) -> FastAP
         yield
         service.close()
 
-    app = FastAPI(title="graphrec", summary="Two-stage recommendations: ANN candidates, exact ranking.",
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="graphrec", summary="Two-stage recommendations: ANN candidates, exact ranking.", lifespan=lifespan
+    )
     app.state.service, app.state.metrics = service, metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     _add_error_handlers(app)
@@ -89,8 +92,14 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
         if item_idx is None:
             return None  # the fast lane falls through; the route answers 404
         ranked = state.similar(item_id, k)
-        return _dumps({"item_id": state.items.id_of(item_idx), "k": k, "items": state.item_entries(ranked),
-                       "fallback": ranked.fallback})
+        return _dumps(
+            {
+                "item_id": state.items.id_of(item_idx),
+                "k": k,
+                "items": state.item_entries(ranked),
+                "fallback": ranked.fallback,
+            }
+        )
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
     async def recommendations(user_id: str, k: int = Query(20, ge=1, le=max_k)) -> Response:
@@ -106,16 +115,28 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
         return Response(body, media_type="application/json")
 
     routes = {route.path: route for route in app.routes if hasattr(route, "path")}
-    app.add_middleware(FastReads, max_k=max_k, routes={
-        ("users", "recommendations"): (recommendations_body, 20, routes["/v1/users/{user_id}/recommendations"]),
-        ("items", "similar"): (similar_body, 10, routes["/v1/items/{item_id}/similar"])})
+    app.add_middleware(
+        FastReads,
+        max_k=max_k,
+        routes={
+            ("users", "recommendations"): (recommendations_body, 20, routes["/v1/users/{user_id}/recommendations"]),
+            ("items", "similar"): (similar_body, 10, routes["/v1/items/{item_id}/similar"]),
+        },
+    )
 
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> Response:
-        return _json({"status": "ok", "model": service.run.config.model.name, "users": len(state.users),
-                      "items": len(state.items), "index": state.index.kind if state.index is not None else "exact scoring",
-                      "events_replayed": service.events_replayed,
-                      "writes": "enabled" if service.config.writes_enabled else "disabled"})
+        return _json(
+            {
+                "status": "ok",
+                "model": service.run.config.model.name,
+                "users": len(state.users),
+                "items": len(state.items),
+                "index": state.index.kind if state.index is not None else "exact scoring",
+                "events_replayed": service.events_replayed,
+                "writes": "enabled" if service.config.writes_enabled else "disabled",
+            }
+        )
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
     async def prometheus() -> Response:
@@ -136,8 +157,13 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
         if not secrets.compare_digest(credentials.credentials.encode(), service.token.encode()):
             raise _Refused(401, "invalid bearer token")
 
-    @app.post("/v1/interactions", status_code=200, response_model=schemas.InteractionsAccepted,
-              responses=_WRITE_ERRORS, dependencies=[Depends(authorised)])
+    @app.post(
+        "/v1/interactions",
+        status_code=200,
+        response_model=schemas.InteractionsAccepted,
+        responses=_WRITE_ERRORS,
+        dependencies=[Depends(authorised)],
+    )
     async def interactions(body: schemas.Interactions) -> Response:
         """Record interactions (durable before this answers); seen items and user vectors update at once, and
         users seen for the first time become servable. Unknown items: 404, and nothing of the batch is kept."""
@@ -151,8 +177,13 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
             assert accepted is not None  # a blocking call waits for the writer instead of returning None
         return _json({**accepted.details, "seq": accepted.seq})
 
-    @app.post("/v1/items", status_code=201, response_model=schemas.NewItemAccepted,
-              responses=_WRITE_ERRORS, dependencies=[Depends(authorised)])
+    @app.post(
+        "/v1/items",
+        status_code=201,
+        response_model=schemas.NewItemAccepted,
+        responses=_WRITE_ERRORS,
+        dependencies=[Depends(authorised)],
+    )
     def new_item(body: schemas.NewItem) -> Response:
         """Add an item: embedded inductively (features, catalogue or fold-in from its users) and served by
         /similar and /recommendations as soon as this answers."""
@@ -178,11 +209,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         content_type = request.headers.get("content-type", "")
         if request.method == "POST" and "json" not in content_type.lower():
-            return _error(415, f"request body must be JSON sent with 'Content-Type: application/json', "
-                               f"got content type {content_type or 'none'!r}")
+            return _error(
+                415,
+                f"request body must be JSON sent with 'Content-Type: application/json', "
+                f"got content type {content_type or 'none'!r}",
+            )
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _error(400, "request body is not valid JSON: "
-                               + "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors))
+            return _error(
+                400,
+                "request body is not valid JSON: "
+                + "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors),
+            )
         parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:10]]
         return _error(422, "; ".join(parts))
 

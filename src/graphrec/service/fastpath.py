@@ -36,8 +36,13 @@ class FastReads:
                     body = handler(parts[3], k) if k is not None else None
                     if body is not None:
                         scope["route"] = route  # so metrics label it like FastAPI would
-                        await send({"type": "http.response.start", "status": 200,
-                                    "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
+                        await send(
+                            {
+                                "type": "http.response.start",
+                                "status": 200,
+                                "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())],
+                            }
+                        )
                         await send({"type": "http.response.body", "body": body})
                         return
         await self.app(scope, receive, send)

@@ -60,13 +60,17 @@ class Metrics:
         return self._requests.get((method, route, str(status)), 0)
 
     def render(self) -> str:
-        lines = ["# HELP graphrec_http_requests_total HTTP requests answered, by method, route template and status.",
-                 "# TYPE graphrec_http_requests_total counter"]
+        lines = [
+            "# HELP graphrec_http_requests_total HTTP requests answered, by method, route template and status.",
+            "# TYPE graphrec_http_requests_total counter",
+        ]
         for (method, route, status), value in sorted(self._requests.items()):
             labels = _labels(method=method, route=route, status=status)
             lines.append(f"graphrec_http_requests_total{{{labels}}} {value}")
-        lines += ["# HELP graphrec_http_request_duration_seconds Time from request start to response end.",
-                  "# TYPE graphrec_http_request_duration_seconds histogram"]
+        lines += [
+            "# HELP graphrec_http_request_duration_seconds Time from request start to response end.",
+            "# TYPE graphrec_http_request_duration_seconds histogram",
+        ]
         for (method, route), histogram in sorted(self._latency.items()):
             labels = _labels(method=method, route=route)
             cumulative = 0

@@ -45,9 +45,15 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
     store = EventStore(config.db_path(run_dir), run_fingerprint(run_dir))
     writer = Writer(run, state, store)
     replayed = writer.replay()
-    logger.info("serving %s (%s): %d users, %d items, %d logged writes replayed, ready in %.1f s",
-                run_dir, run.config.model.name, len(state.users), len(state.items), replayed,
-                time.perf_counter() - started)
+    logger.info(
+        "serving %s (%s): %d users, %d items, %d logged writes replayed, ready in %.1f s",
+        run_dir,
+        run.config.model.name,
+        len(state.users),
+        len(state.items),
+        replayed,
+        time.perf_counter() - started,
+    )
     return Service(config, run, state, store, writer, token, replayed)
 
 
@@ -55,12 +61,27 @@ def _state_for(run_dir: Path, run: LoadedRun, config: ServeConfig) -> ServingSta
     """Vectors and an ANN index for an embedding model; the exact scoring path for a model that only scores."""
     scorer = run.scorer()
     if isinstance(scorer, SparseItemScorer):
-        return ServingState(run.user_ids.ids, run.item_ids.ids, np.zeros((len(run.user_ids), 0), np.float32),
-                            np.zeros((len(run.item_ids), 0), np.float32), run.train, None,
-                            popularity_refresh_s=config.popularity_refresh_s, scorer=scorer)
+        return ServingState(
+            run.user_ids.ids,
+            run.item_ids.ids,
+            np.zeros((len(run.user_ids), 0), np.float32),
+            np.zeros((len(run.item_ids), 0), np.float32),
+            run.train,
+            None,
+            popularity_refresh_s=config.popularity_refresh_s,
+            scorer=scorer,
+        )
     users, items = (t.detach().cpu().numpy().astype(np.float32) for t in run.embeddings())
-    return ServingState(run.user_ids.ids, run.item_ids.ids, users, items, run.train, _index_for(run_dir, run, items,
-                        config), candidates=config.candidates, popularity_refresh_s=config.popularity_refresh_s)
+    return ServingState(
+        run.user_ids.ids,
+        run.item_ids.ids,
+        users,
+        items,
+        run.train,
+        _index_for(run_dir, run, items, config),
+        candidates=config.candidates,
+        popularity_refresh_s=config.popularity_refresh_s,
+    )
 
 
 def _index_for(run_dir: Path, run: LoadedRun, items: np.ndarray, config: ServeConfig) -> VectorIndex:
@@ -71,8 +92,13 @@ def _index_for(run_dir: Path, run: LoadedRun, items: np.ndarray, config: ServeCo
         if index.kind == config.index and item_ids.ids == run.item_ids.ids and index.dim == items.shape[1]:
             logger.info("loaded the %s index saved in %s", index.kind, saved)
             return index
-        logger.info("the index in %s does not match (kind %s, %d items); building a %s index",
-                    saved, index.kind, len(index), config.index)
+        logger.info(
+            "the index in %s does not match (kind %s, %d items); building a %s index",
+            saved,
+            index.kind,
+            len(index),
+            config.index,
+        )
     started = time.perf_counter()
     index = build_index(items, config.index, **config.index_options)
     logger.info("built a %s index over %d items in %.1f s", config.index, len(index), time.perf_counter() - started)

@@ -25,7 +25,8 @@ class Recommendations(BaseModel):
     k: int
     items: list[ItemScore]
     fallback: Literal["popular"] | None = Field(
-        description='null: ranked by the model; "popular": the user is unknown or has no interactions yet')
+        description='null: ranked by the model; "popular": the user is unknown or has no interactions yet'
+    )
 
 
 class SimilarItems(BaseModel):
@@ -33,22 +34,29 @@ class SimilarItems(BaseModel):
     k: int
     items: list[ItemScore]
     fallback: Literal["popular"] | None = Field(
-        description='"popular" when the item has no usable embedding (e.g. added with no features and no users)')
+        description='"popular" when the item has no usable embedding (e.g. added with no features and no users)'
+    )
 
 
 class ItemFeatures(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vector: list[FiniteFloat] = Field(
         description="the item's feature row as the model reads it: the catalogue features plus the log-degree "
-                    "column (feature models only)", max_length=100_000)
+        "column (feature models only)",
+        max_length=100_000,
+    )
 
 
 class NewItem(BaseModel):
     item_id: ExternalId
     features: ItemFeatures | None = Field(
-        None, description="null: feature models look the item up in the run's catalogue; other models need null")
-    users: list[ExternalId] = Field(default_factory=list, max_length=MAX_BATCH,
-                                    description="users who engaged with the item (its first interactions)")
+        None, description="null: feature models look the item up in the run's catalogue; other models need null"
+    )
+    users: list[ExternalId] = Field(
+        default_factory=list,
+        max_length=MAX_BATCH,
+        description="users who engaged with the item (its first interactions)",
+    )
 
 
 class NewItemAccepted(BaseModel):

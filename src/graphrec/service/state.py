@@ -57,7 +57,7 @@ class Rows:
             grown = np.zeros((max(2 * len(self._data), start + count), *self._data.shape[1:]), self._data.dtype)
             grown[:start] = self._data[:start]
             self._data = grown  # readers holding the old buffer keep a consistent copy
-        self._data[start:start + count] = rows
+        self._data[start : start + count] = rows
         self._count = start + count
         return start
 
@@ -74,9 +74,18 @@ class Ranked:
 class ServingState:
     """Vectors, ids, seen items, popularity and the index; all mutation methods are called by one writer at a time."""
 
-    def __init__(self, user_ids: Sequence[Any], item_ids: Sequence[Any], user_vectors: np.ndarray,
-                 item_vectors: np.ndarray, seen: sp.csr_matrix, index: VectorIndex | None, candidates: int = 200,
-                 popularity_refresh_s: float = 1.0, scorer: SparseItemScorer | None = None) -> None:
+    def __init__(
+        self,
+        user_ids: Sequence[Any],
+        item_ids: Sequence[Any],
+        user_vectors: np.ndarray,
+        item_vectors: np.ndarray,
+        seen: sp.csr_matrix,
+        index: VectorIndex | None,
+        candidates: int = 200,
+        popularity_refresh_s: float = 1.0,
+        scorer: SparseItemScorer | None = None,
+    ) -> None:
         """`index` None with a `scorer`: the exact scoring path of a model that only scores (ItemKNN): every
         recommendation scores the user's current history against all items, and vectors are zero-width."""
         assert (index is None) == (scorer is not None), "either an index over item vectors or an exact scorer"
@@ -104,7 +113,7 @@ class ServingState:
     def trained_seen(self, user_idx: int) -> np.ndarray:
         if user_idx >= self.num_trained_users:
             return _EMPTY
-        return self._seen_indices[self._seen_indptr[user_idx]:self._seen_indptr[user_idx + 1]]
+        return self._seen_indices[self._seen_indptr[user_idx] : self._seen_indptr[user_idx + 1]]
 
     def extra_seen(self, user_idx: int) -> np.ndarray:
         return self._seen_extra.get(user_idx, _EMPTY)
@@ -175,8 +184,10 @@ class ServingState:
         assert self.scorer is not None
         if len(seen) == 0:
             return self.popular(k, seen)
-        history = sp.csr_matrix((np.ones(len(seen), dtype=np.float32), (np.zeros(len(seen), dtype=np.int64), seen)),
-                                shape=(1, self.scorer.num_items))
+        history = sp.csr_matrix(
+            (np.ones(len(seen), dtype=np.float32), (np.zeros(len(seen), dtype=np.int64), seen)),
+            shape=(1, self.scorer.num_items),
+        )
         scores = self.scorer.score_history(history).numpy()[0]
         scores[seen] = -np.inf
         return self._top(scores, k)
@@ -202,7 +213,8 @@ class ServingState:
 
     def item_entries(self, ranked: Ranked) -> list[dict[str, Any]]:
         id_of = self.items.id_of
-        return [{"item_id": id_of(i), "score": float(s)} for i, s in zip(ranked.items.tolist(), ranked.scores.tolist())]
+        pairs = zip(ranked.items.tolist(), ranked.scores.tolist(), strict=True)
+        return [{"item_id": id_of(i), "score": float(s)} for i, s in pairs]
 
     # ------------------------------------------------------------------------------------- mutation (one writer)
     def add_user(self, user_id: Any, vector: np.ndarray, seen: np.ndarray) -> int:

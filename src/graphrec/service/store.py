@@ -76,8 +76,9 @@ class EventStore:
         with self._lock:
             cursor = self._conn.execute("BEGIN IMMEDIATE")
             try:
-                cursor.execute("INSERT INTO events (kind, body, received_at) VALUES (?, ?, ?)",
-                               (kind, text, time.time()))
+                cursor.execute(
+                    "INSERT INTO events (kind, body, received_at) VALUES (?, ?, ?)", (kind, text, time.time())
+                )
                 assert cursor.lastrowid is not None  # set by every successful INSERT
                 seq = int(cursor.lastrowid)
                 self._conn.execute("COMMIT")

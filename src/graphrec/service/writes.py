@@ -12,7 +12,8 @@ the log gives the same vectors). Let T be the user's training items, N the items
 New items are embedded as :mod:`graphrec.inductive` does (feature models convolve the item's features over its
 users and grow by the item; other models fold it in as the mean of its users' trained embeddings, a pure
 computation of O(the item's edges)); the users who came with the item count as its first interactions. The
-serving state alone owns ids, seen items and added items: the loaded run is never edited. Only users of the trained run feed the embedding (the model knows only
+serving state alone owns ids, seen items and added items: the loaded run is never edited. Only users of the trained
+run feed the embedding (the model knows only
 them); users added through the service still get the item in their seen-mask and vectors.
 """
 
@@ -58,8 +59,12 @@ class Writer:
     # ------------------------------------------------------------------------------------------ interactions
     def add_interactions(self, interactions: list[dict[str, Any]], blocking: bool = True) -> Accepted | None:
         """Store and apply a batch; with blocking=False, return None at once when another write is in progress."""
-        body = {"interactions": [{"user_id": r["user_id"], "item_id": r["item_id"], "timestamp": r.get("timestamp")}
-                                 for r in interactions]}
+        body = {
+            "interactions": [
+                {"user_id": r["user_id"], "item_id": r["item_id"], "timestamp": r.get("timestamp")}
+                for r in interactions
+            ]
+        }
         if not self._lock.acquire(blocking=blocking):
             return None
         try:
@@ -73,8 +78,9 @@ class Writer:
     def _check_items_known(self, item_ids: list[Any]) -> None:
         unknown = list(dict.fromkeys(str(i) for i in item_ids if self.state.items.lookup(i) is None))
         if unknown:
-            raise UnknownIdError(f"item id(s) {unknown[:5]} are not known to this service; "
-                                 "add new items with POST /v1/items first")
+            raise UnknownIdError(
+                f"item id(s) {unknown[:5]} are not known to this service; add new items with POST /v1/items first"
+            )
 
     def _apply_interactions(self, body: dict[str, Any]) -> dict[str, Any]:
         state = self.state
@@ -137,21 +143,29 @@ class Writer:
 
     def _check_new_item(self, body: dict[str, Any]) -> None:
         if self.state.scorer is not None:
-            raise UnsupportedError(f"model '{self.run.config.model.name}' only scores (item–item similarities of the "
-                                   "training data) and cannot take new items while serving; retrain with them")
+            raise UnsupportedError(
+                f"model '{self.run.config.model.name}' only scores (item–item similarities of the "
+                "training data) and cannot take new items while serving; retrain with them"
+            )
         if self.state.items.lookup(body["item_id"]) is not None:
             raise ItemExistsError(f"item id {str(body['item_id'])!r} already exists; new items need new ids")
         unknown = [str(u) for u in body["users"] if self.state.users.lookup(u) is None]
         if unknown:
-            raise UnknownIdError(f"user id(s) {unknown[:5]} are not known to this service; "
-                                 "users must exist (trained, or added through POST /v1/interactions)")
+            raise UnknownIdError(
+                f"user id(s) {unknown[:5]} are not known to this service; "
+                "users must exist (trained, or added through POST /v1/interactions)"
+            )
         features, width = body["features"], self._feature_width()
         if features is not None and width == 0:
-            raise DataError(f"model '{self.run.config.model.name}' takes no item features; "
-                            'send "features": null (the item is embedded from its users)')
+            raise DataError(
+                f"model '{self.run.config.model.name}' takes no item features; "
+                'send "features": null (the item is embedded from its users)'
+            )
         if features is not None and len(features) != width:
-            raise DataError(f"features.vector has {len(features)} values, the model expects {width} "
-                            "(the catalogue features plus the log-degree column)")
+            raise DataError(
+                f"features.vector has {len(features)} values, the model expects {width} "
+                "(the catalogue features plus the log-degree column)"
+            )
 
     def _embed(self, bodies: list[dict[str, Any]]) -> np.ndarray:
         """Embeddings of new items (not yet published). A model that embeds items itself (InductiveItems) grows by
@@ -166,9 +180,12 @@ class Writer:
         if not isinstance(model, InductiveItems):
             embeddings = fold_in(torch.from_numpy(self.state.trained_user_vectors), user_lists)
             return embeddings.numpy().astype(np.float32)
-        new_items = [NewItem(b["item_id"], b["users"],
-                             None if b["features"] is None else np.asarray(b["features"], dtype=np.float32))
-                     for b in bodies]
+        new_items = [
+            NewItem(
+                b["item_id"], b["users"], None if b["features"] is None else np.asarray(b["features"], dtype=np.float32)
+            )
+            for b in bodies
+        ]
         with torch.no_grad():
             plan = model.plan_items(feature_rows(self.run, model.feature_width, new_items, user_lists), user_lists)
             model.add_items(plan)
@@ -197,7 +214,7 @@ class Writer:
 
     def _flush_items(self, bodies: list[dict[str, Any]]) -> None:
         if bodies:
-            for body, embedding in zip(bodies, self._embed(bodies)):
+            for body, embedding in zip(bodies, self._embed(bodies), strict=True):
                 self._publish_item(body, embedding)
             bodies.clear()
 

@@ -85,7 +85,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load a checkpoint into `model` (and `optimizer`); return its metadata."""
     tensors, meta = read_checkpoint(path)
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(model_state)
     if optimizer is not None and "optimizer" in meta:
         _restore_optimizer(optimizer, tensors, meta["optimizer"])

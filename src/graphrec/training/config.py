@@ -9,5 +9,11 @@ from graphrec.config.train import (
     TrainSection,
 )
 
-__all__ = ["TRAIN_CONFIGS", "ClosedFormTrainConfig", "EdgeTrainConfig", "ItemPairTrainConfig", "TrainConfig",
-           "TrainSection"]
+__all__ = [
+    "TRAIN_CONFIGS",
+    "ClosedFormTrainConfig",
+    "EdgeTrainConfig",
+    "ItemPairTrainConfig",
+    "TrainConfig",
+    "TrainSection",
+]

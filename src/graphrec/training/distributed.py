@@ -52,6 +52,7 @@ import torch.distributed as dist
 
 from graphrec.errors import ConfigError
 from graphrec.graph.shards import shard_range
+from graphrec.models.base import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +71,18 @@ def launched_world(environ: Mapping[str, str] = os.environ) -> tuple[int, int, i
         return None
     missing = [name for name in REQUIRED_ENV if not environ.get(name)]
     if missing:
-        raise ConfigError(f"distributed launch: environment variables {', '.join(missing)} are not set (got RANK="
-                          f"{environ.get('RANK')!r}, WORLD_SIZE={environ.get('WORLD_SIZE')!r}); launch with torchrun")
+        raise ConfigError(
+            f"distributed launch: environment variables {', '.join(missing)} are not set (got RANK="
+            f"{environ.get('RANK')!r}, WORLD_SIZE={environ.get('WORLD_SIZE')!r}); launch with torchrun"
+        )
     try:
         rank, world = int(environ["RANK"]), int(environ["WORLD_SIZE"])
         local = int(environ.get("LOCAL_RANK", rank))
-    except ValueError:
-        raise ConfigError(f"distributed launch: RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
-                          f"{environ.get('RANK')!r}, {environ.get('WORLD_SIZE')!r}, {environ.get('LOCAL_RANK')!r}")
+    except ValueError as exc:
+        raise ConfigError(
+            f"distributed launch: RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
+            f"{environ.get('RANK')!r}, {environ.get('WORLD_SIZE')!r}, {environ.get('LOCAL_RANK')!r}"
+        ) from exc
     if world < 1 or not 0 <= rank < world:
         raise ConfigError(f"distributed launch: need 0 <= RANK < WORLD_SIZE, got RANK={rank}, WORLD_SIZE={world}")
     return None if world == 1 else (rank, world, local)
@@ -140,11 +145,11 @@ class Distributed:
         params = [p for p in model.parameters() if p.requires_grad]
         parts = [(p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel())) * share for p in params]
         flags = torch.tensor([float(p.grad is not None) for p in params] + [loss * share], dtype=torch.float32)
-        flat = torch.cat(parts + [flags])
+        flat = torch.cat([*parts, flags])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         offset = 0
-        for p, has_grad in zip(params, flat[-len(params) - 1:-1].tolist()):
-            chunk = flat[offset:offset + p.numel()].view_as(p)
+        for p, has_grad in zip(params, flat[-len(params) - 1 : -1].tolist(), strict=True):
+            chunk = flat[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
             p.grad = chunk.clone() if has_grad > 0 else None
         return float(flat[-1])
@@ -158,40 +163,46 @@ class Distributed:
         padded[: local.shape[0]] = local
         gathered = [torch.empty_like(padded) for _ in range(self.world_size)]
         dist.all_gather(gathered, padded.contiguous())
-        return torch.cat([g[: int(c.item())] for g, c in zip(gathered, counts)])
+        return torch.cat([g[: int(c.item())] for g, c in zip(gathered, counts, strict=True)])
 
-    def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, target: Any, exclude: Any,
-                            ks: list[int], chunk_size: int) -> dict[str, float]:
+    def evaluate_embeddings(
+        self, user_emb: torch.Tensor, item_emb: torch.Tensor, target: Any, exclude: Any, ks: list[int], chunk_size: int
+    ) -> dict[str, float]:
         """`evaluate_embeddings` with the users split across ranks: per-user values gathered, then one mean."""
         from graphrec.retrieval import DotScorer
 
         return self.evaluate_scorer(DotScorer(user_emb, item_emb), target, exclude, ks, chunk_size)
 
-    def evaluate_scorer(self, scorer: Any, target: Any, exclude: Any, ks: list[int], chunk_size: int,
-                        unseen: Any = None) -> dict[str, float]:
+    def evaluate_scorer(
+        self, scorer: Any, target: Any, exclude: Any, ks: list[int], chunk_size: int, unseen: Any = None
+    ) -> dict[str, float]:
         """`evaluate_scorer` with the users split across ranks: per-user values gathered, then one mean."""
         from graphrec.evaluation.metrics import evaluate_scorer_users, mean_metrics, users_with_targets
 
         rows = users_with_targets(target, unseen)
         start, stop = shard_range(len(rows), self.rank, self.world_size)
-        _, per_user = evaluate_scorer_users(scorer, target, exclude, ks, chunk_size, rows=rows[start:stop],
-                                            unseen=unseen)
+        _, per_user = evaluate_scorer_users(
+            scorer, target, exclude, ks, chunk_size, rows=rows[start:stop], unseen=unseen
+        )
         names = list(per_user)
         local = torch.from_numpy(np.stack([per_user[name] for name in names], axis=1).reshape(-1, len(names)))
         everything = self.gather_rows(local).numpy()
         assert everything.shape[0] == len(rows), "every evaluated user is gathered exactly once"
-        result = mean_metrics({name: everything[:, j] for j, name in enumerate(names)},
-                              unseen.users if unseen is not None else 0)
+        result = mean_metrics(
+            {name: everything[:, j] for j, name in enumerate(names)}, unseen.users if unseen is not None else 0
+        )
         return result if unseen is None else {**result, **unseen.report()}
 
-    def evaluate_model(self, model: torch.nn.Module, dataset: Any, split: str, ks: list[int],
-                       chunk_size: int) -> dict[str, float]:
+    def evaluate_model(
+        self, model: Recommender, dataset: Any, split: str, ks: list[int], chunk_size: int
+    ) -> dict[str, float]:
         """`evaluate_model` on this rank's replica (identical on every rank), users split across ranks."""
         from graphrec.evaluation.metrics import dataset_unseen, split_inputs
 
         scorer, exclude = split_inputs(model, dataset, split)
-        return self.evaluate_scorer(scorer, dataset.split(split), exclude, ks, chunk_size,
-                                    dataset_unseen(dataset, split))
+        return self.evaluate_scorer(
+            scorer, dataset.split(split), exclude, ks, chunk_size, dataset_unseen(dataset, split)
+        )
 
 
 def _batch_rows(batch: Any) -> tuple[int, tuple[str, ...]]:

@@ -90,8 +90,16 @@ def curriculum_count(epoch: int, hard_negatives: int, curriculum: bool) -> int:
 class _Producer(TorchDataset):
     """Builds batch b of an epoch; picklable, so DataLoader workers can run it."""
 
-    def __init__(self, model: ItemGraphModel, pairs: np.ndarray, hard_pool: np.ndarray | None,
-                 train: ItemPairTrainConfig, seed: int, epoch: int, num_hard: int) -> None:
+    def __init__(
+        self,
+        model: ItemGraphModel,
+        pairs: np.ndarray,
+        hard_pool: np.ndarray | None,
+        train: ItemPairTrainConfig,
+        seed: int,
+        epoch: int,
+        num_hard: int,
+    ) -> None:
         self.graph, self.layers = model.graph, len(model.layers)
         self.sampler_factory = model.training_neighbours
         self.pairs, self.hard_pool, self.epoch, self.num_hard = pairs, hard_pool, epoch, num_hard
@@ -99,11 +107,11 @@ class _Producer(TorchDataset):
         self.order = _rng(self.seed, epoch, -1).permutation(len(pairs))
 
     def __len__(self) -> int:
-        return -(-len(self.pairs) // self.train.batch_size)
+        return (len(self.pairs) + self.train.batch_size - 1) // self.train.batch_size  # ceil
 
     def __getitem__(self, b: int) -> PairBatch:
         rng = _rng(self.seed, self.epoch, b)
-        chosen = self.pairs[self.order[b * self.train.batch_size:(b + 1) * self.train.batch_size]]
+        chosen = self.pairs[self.order[b * self.train.batch_size : (b + 1) * self.train.batch_size]]
         queries, items = chosen[:, 0], chosen[:, 1]
         num_items = self.graph.num_items
         shared = rng.integers(0, num_items, size=self.train.shared_negatives)
@@ -113,8 +121,9 @@ class _Producer(TorchDataset):
             hard = np.take_along_axis(self.hard_pool[queries], picks, axis=1)
             hard = np.where(hard >= 0, hard, shared[rng.integers(0, len(shared), size=hard.shape)])
         seeds = np.concatenate([queries, items, shared, hard.ravel()])
-        graph = build_computation_graph(seeds, self.sampler_factory(rng), self.layers,
-                                        pair_keys(queries, items, num_items), num_items)
+        graph = build_computation_graph(
+            seeds, self.sampler_factory(rng), self.layers, pair_keys(queries, items, num_items), num_items
+        )
         return PairBatch(queries, items, shared, hard, graph, int(rng.integers(2**31)))
 
 
@@ -122,7 +131,8 @@ def _rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
     return numpy_rng(seed, BATCH_STREAM, epoch, batch + 1)
 
 
-def _identity(batch: PairBatch) -> PairBatch:
+def _identity(batch: Any) -> Any:
+    """DataLoader's collate step with batch_size=None: each item is already a whole PairBatch."""
     return batch
 
 
@@ -134,8 +144,11 @@ class ItemPairObjective:
         self.pairs = co_engagement_pairs(dataset.train, dataset.train_timestamps, seed)
         if len(self.pairs) == 0:
             raise ConfigError("no co-engagement pairs: every user has a single training item")
-        self.hard_pool = (hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, seed)
-                          if train.hard_negatives > 0 else None)
+        self.hard_pool = (
+            hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, seed)
+            if train.hard_negatives > 0
+            else None
+        )
         self.num_batches = -(-len(self.pairs) // train.batch_size)
         logger.info("item-pair objective: %d pairs, %d batches per epoch", len(self.pairs), self.num_batches)
 
@@ -148,8 +161,16 @@ class ItemPairObjective:
         producer = self.producer(epoch)
         if self.train.num_workers == 0:
             return (producer[b] for b in range(len(producer)))
-        return iter(DataLoader(producer, batch_size=None, shuffle=False, num_workers=self.train.num_workers,
-                               collate_fn=_identity, prefetch_factor=4))
+        return iter(
+            DataLoader(
+                producer,
+                batch_size=None,
+                shuffle=False,
+                num_workers=self.train.num_workers,
+                collate_fn=_identity,
+                prefetch_factor=4,
+            )
+        )
 
     def loss(self, batch: PairBatch) -> torch.Tensor:
         z = self.model.encode(batch.graph)
@@ -181,7 +202,12 @@ def pair_loss(positive: torch.Tensor, negative: torch.Tensor, kind: str, margin:
 
 
 def distance_weighted(
-    zq: torch.Tensor, zs: torch.Tensor, scores: torch.Tensor, count: int, seed: int, cutoff: float = 0.5,
+    zq: torch.Tensor,
+    zs: torch.Tensor,
+    scores: torch.Tensor,
+    count: int,
+    seed: int,
+    cutoff: float = 0.5,
     nonzero_loss_cutoff: float = 1.4,
 ) -> torch.Tensor:
     """Per query, `count` of the shared negatives drawn with probability ∝ 1 / q(d), the inverse density of

@@ -24,11 +24,19 @@ import torch
 class LazyAdam(torch.optim.Optimizer):
     """Adam with row-wise (lazy) updates for sparse gradients and the usual update for dense ones."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         if lr <= 0 or eps <= 0 or not all(0.0 <= b < 1.0 for b in betas) or weight_decay < 0:
-            raise ValueError(f"LazyAdam: expected lr > 0, eps > 0, betas in [0, 1) and weight_decay ≥ 0, "
-                             f"got lr={lr}, eps={eps}, betas={betas}, weight_decay={weight_decay}")
+            raise ValueError(
+                f"LazyAdam: expected lr > 0, eps > 0, betas in [0, 1) and weight_decay ≥ 0, "
+                f"got lr={lr}, eps={eps}, betas={betas}, weight_decay={weight_decay}"
+            )
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     @torch.no_grad()
@@ -49,8 +57,10 @@ class LazyAdam(torch.optim.Optimizer):
                 state["step"] += 1
                 if param.grad.is_sparse:
                     if group["weight_decay"]:
-                        raise ValueError("LazyAdam: weight decay with sparse gradients would decay only the "
-                                         "touched rows; put embedding tables in a group with weight_decay = 0")
+                        raise ValueError(
+                            "LazyAdam: weight decay with sparse gradients would decay only the "
+                            "touched rows; put embedding tables in a group with weight_decay = 0"
+                        )
                     _sparse_update(param, param.grad, state, group)
                 else:
                     _dense_update(param, param.grad, state, group)

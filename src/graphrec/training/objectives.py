@@ -93,8 +93,10 @@ def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, see
         from graphrec.training.item_pairs import ItemPairObjective
 
         if not isinstance(model, ItemGraphModel):
-            raise ConfigError(f"model '{model.name}' declares the item-pair objective, which trains item-graph "
-                              "models (pinsage, graphsage) only")
+            raise ConfigError(
+                f"model '{model.name}' declares the item-pair objective, which trains item-graph "
+                "models (pinsage, graphsage) only"
+            )
         return ItemPairObjective(model, dataset, cast(ItemPairTrainConfig, train), seed)
     return EdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
 

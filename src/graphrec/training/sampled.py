@@ -48,29 +48,35 @@ class SampledBatch:
 class SampledEdgeObjective(EdgeObjective):
     """EdgeObjective with the forward restricted to each batch's sampled computation graph."""
 
-    def __init__(self, model: EmbeddingRecommender, dataset: Dataset, train: EdgeTrainConfig, seed: int,
-                 fanouts: list[int]) -> None:
+    def __init__(
+        self, model: EmbeddingRecommender, dataset: Dataset, train: EdgeTrainConfig, seed: int, fanouts: list[int]
+    ) -> None:
         if not isinstance(model, SampledPropagation):
             raise ConfigError(
                 f"model.fanouts: model '{model.config.name}' has no sampled propagation (lightgcn and ngcf have); "
                 "unset model.fanouts"
             )
         super().__init__(model, dataset, train, seed)
+        self.propagation: SampledPropagation = model
         self.sparse = train.sparse_updates
         self.neighbours = NeighbourSampler(model.propagation_matrix(), fanouts)
         self.seed, self.num_users = seed, dataset.num_users
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def epoch(self, epoch: int) -> Iterator[SampledBatch]:
+    def epoch(self, epoch: int) -> Iterator[SampledBatch]:  # type: ignore[override]  # own batch type; batches are opaque to the trainer
         """Batches of the epoch, each with its negatives chosen and its computation graph drawn."""
         dns, refresh = self.train.negative_candidates > 1, self.train.score_refresh_steps
         for step, (users, positives, candidates) in enumerate(super().epoch(epoch)):
             if dns and (step == 0 or (refresh and step % refresh == 0)):
                 self._cache = self._score_cache()  # the model after `step` updates of this epoch
-            negatives = candidates[:, :, 0] if candidates.shape[2] == 1 else select_hardest(
-                candidates, self._cache[0][users], self._cache[1])
-            seeds = np.concatenate([users.numpy(), self.num_users + positives.numpy(),
-                                    self.num_users + negatives.numpy().ravel()])
+            if candidates.shape[2] == 1:
+                negatives = candidates[:, :, 0]
+            else:
+                assert self._cache is not None  # filled at step 0 whenever dns
+                negatives = select_hardest(candidates, self._cache[0][users], self._cache[1])
+            seeds = np.concatenate(
+                [users.numpy(), self.num_users + positives.numpy(), self.num_users + negatives.numpy().ravel()]
+            )
             graph = self.neighbours.sample(seeds, numpy_rng(self.seed, SAMPLED_STREAM, epoch, step))
             yield SampledBatch(users, positives, negatives, graph)
 
@@ -82,14 +88,16 @@ class SampledEdgeObjective(EdgeObjective):
         self.model.train(was_training)
         return users.detach(), items.detach()
 
-    def loss(self, batch: SampledBatch) -> torch.Tensor:
+    def loss(self, batch: SampledBatch) -> torch.Tensor:  # type: ignore[override]  # the batches of epoch() above
         graph, users, positives, negatives = batch.graph, batch.users, batch.positives, batch.negatives
-        out = self.model.sampled_embeddings(graph, sparse=self.sparse)
+        out = self.propagation.sampled_embeddings(graph, sparse=self.sparse)
         user_e = out[graph.positions(users.numpy())]
         pos_e = out[graph.positions(self.num_users + positives.numpy())]
         neg_e = out[graph.positions(self.num_users + negatives.numpy().ravel())].reshape(*negatives.shape, -1)
         ego_users, ego_items = self.model.ego_embeddings()
-        rows = [F.embedding(idx, table, sparse=self.sparse)
-                for idx, table in ((users, ego_users), (positives, ego_items), (negatives, ego_items))]
+        rows = [
+            F.embedding(idx, table, sparse=self.sparse)
+            for idx, table in ((users, ego_users), (positives, ego_items), (negatives, ego_items))
+        ]
         reg = l2_penalty(*rows, batch_size=len(users))
         return self.loss_fn(user_e, pos_e, neg_e) + self.train.l2_reg * reg

@@ -99,16 +99,24 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         if train.metric not in metric_names(eval.ks):  # RunConfig checks this; a Trainer can be built without one
-            raise ConfigError(error_message("train.metric", f"one of {', '.join(metric_names(eval.ks))} (eval.ks)",
-                                            train.metric, f"ndcg@{eval.ks[-1]}"))
+            raise ConfigError(
+                error_message(
+                    "train.metric",
+                    f"one of {', '.join(metric_names(eval.ks))} (eval.ks)",
+                    train.metric,
+                    f"ndcg@{eval.ks[-1]}",
+                )
+            )
         self.objective: Objective | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         if model.trainable:
             fit = self._fit_config
             sparse = isinstance(fit, EdgeTrainConfig) and fit.sparse_updates
             if sparse and distributed is not None:
-                raise ConfigError("train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has "
-                                  "no sparse all-reduce here); unset train.sparse_updates for torchrun training")
+                raise ConfigError(
+                    "train.sparse_updates: sparse gradients are not all-reduced across ranks (gloo has "
+                    "no sparse all-reduce here); unset train.sparse_updates for torchrun training"
+                )
             self.objective = make_objective(model, dataset, fit, seed)
             assert isinstance(model, EmbeddingRecommender)  # make_objective refuses any other trainable model
             self.optimizer = _make_optimizer(model, fit.lr, fit.weight_decay, sparse)
@@ -133,10 +141,17 @@ class Trainer:
             report = self._end_epoch(loss, time.perf_counter() - started)
             for callback in self.callbacks:
                 callback(report)
-        logger.info("stopped after epoch %d (%s); best %s = %.5f at epoch %d", self.state.epoch, stop_reason,
-                    train.metric, self.state.best_value, self.state.best_epoch)
-        return TrainResult(self.state.best_epoch, self.state.best_valid, self.state.epoch,
-                           self.state.elapsed_seconds, stop_reason)
+        logger.info(
+            "stopped after epoch %d (%s); best %s = %.5f at epoch %d",
+            self.state.epoch,
+            stop_reason,
+            train.metric,
+            self.state.best_value,
+            self.state.best_epoch,
+        )
+        return TrainResult(
+            self.state.best_epoch, self.state.best_valid, self.state.epoch, self.state.elapsed_seconds, stop_reason
+        )
 
     def _stop_reason(self) -> str | None:
         train, state = self._fit_config, self.state
@@ -153,8 +168,13 @@ class Trainer:
         train, objective = self._fit_config, self.objective
         assert objective is not None and self.optimizer is not None  # trainable models have both
         total, batches = 0.0, objective.epoch(self.state.epoch)
-        bar = tqdm(batches, total=objective.num_batches, desc=f"epoch {self.state.epoch + 1}",
-                   disable=not train.show_progress or not self._writes, leave=False)
+        bar = tqdm(
+            batches,
+            total=objective.num_batches,
+            desc=f"epoch {self.state.epoch + 1}",
+            disable=not train.show_progress or not self._writes,
+            leave=False,
+        )
         for step, batch in enumerate(bar):
             self._set_lr(self.state.epoch * objective.num_batches + step)
             self.optimizer.zero_grad(set_to_none=True)
@@ -225,15 +245,21 @@ class Trainer:
             else:
                 state.bad_evals += 1
         state.history.append(asdict(report))
-        logger.info("epoch %d: loss %.4f (%.1fs)%s", state.epoch, loss, seconds,
-                    f", valid {train.metric} {report.valid[train.metric]:.5f}" if report.valid else "")
+        logger.info(
+            "epoch %d: loss %.4f (%.1fs)%s",
+            state.epoch,
+            loss,
+            seconds,
+            f", valid {train.metric} {report.valid[train.metric]:.5f}" if report.valid else "",
+        )
         self._save_progress()
         return report
 
     def validate(self) -> dict[str, float]:
         if self.distributed is not None:
-            return self.distributed.evaluate_model(self.model, self.dataset, "valid", self.eval.ks,
-                                                   self.eval.chunk_size)
+            return self.distributed.evaluate_model(
+                self.model, self.dataset, "valid", self.eval.ks, self.eval.chunk_size
+            )
         return evaluate_model(self.model, self.dataset, "valid", self.eval.ks, self.eval.chunk_size)
 
     def _fit_closed_form(self) -> TrainResult:
@@ -253,8 +279,11 @@ class Trainer:
 
     def _save_best(self) -> None:
         if self.run_dir is not None and self._writes:
-            save_checkpoint(self.run_dir / BEST_MODEL_FILE, self.model, metadata={
-                "config": self.metadata, "epoch": self.state.epoch, "valid": self.state.best_valid})
+            save_checkpoint(
+                self.run_dir / BEST_MODEL_FILE,
+                self.model,
+                metadata={"config": self.metadata, "epoch": self.state.epoch, "valid": self.state.best_valid},
+            )
 
     def _save_progress(self) -> None:
         if self.run_dir is not None and self._writes:
@@ -277,8 +306,9 @@ class Trainer:
         logger.info("resumed from %s at epoch %d", path, self.state.epoch)
 
 
-def _make_optimizer(model: EmbeddingRecommender, lr: float, weight_decay: float,
-                    sparse_updates: bool = False) -> torch.optim.Optimizer:
+def _make_optimizer(
+    model: EmbeddingRecommender, lr: float, weight_decay: float, sparse_updates: bool = False
+) -> torch.optim.Optimizer:
     """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead).
     `sparse_updates`: LazyAdam, which updates only the table rows a step touched."""
     table_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
