@@ -61,6 +61,17 @@ class ItemKNNConfig(ModelConfig):
 
 
 @dataclass
+class GFCFConfig(ModelConfig):
+    """GF-CF (Shen et al., CIKM 2021): the linear filter R̃ᵀR̃ plus an ideal low-pass filter of rank `rank`."""
+
+    objective = Objective.CLOSED_FORM
+    name: str = _name("gfcf")
+    alpha: float = param(0.3, Interval(float, 0, None))  # weight of the ideal low-pass term (the paper's 0.3)
+    rank: int = param(256, POSITIVE)  # top singular vectors of R̃ kept by the ideal filter (the paper's 256)
+    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+
+
+@dataclass
 class MFConfig(ModelConfig):
     """Matrix factorisation: embedding tables only."""
 
@@ -181,6 +192,7 @@ class GraphSAGEConfig(ItemGraphConfig):
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "popularity": PopularityConfig,
     "itemknn": ItemKNNConfig,
+    "gfcf": GFCFConfig,
     "mf": MFConfig,
     "lightgcn": LightGCNConfig,
     "ngcf": NGCFConfig,

@@ -1,4 +1,4 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from graphrec.models.base import (
     UsersFromItems,
 )
 from graphrec.models.config import ModelConfig
+from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
 from graphrec.models.itemknn import ItemKNN
 from graphrec.models.lightgcn import LightGCN
@@ -34,6 +35,7 @@ MODELS: dict[str, type[Recommender]] = {
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
+    "gfcf": GFCF,
 }
 
 
@@ -64,6 +66,7 @@ def build_model(
 
 
 __all__ = [
+    "GFCF",
     "MF",
     "MODELS",
     "NGCF",

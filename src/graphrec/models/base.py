@@ -63,6 +63,10 @@ class Recommender(nn.Module, ABC):
         """Whether the model takes gradient steps (False: fitted in closed form at construction)."""
         return self.objective is not Objective.CLOSED_FORM
 
+    def fit(self) -> None:
+        """Closed-form models (``objective`` CLOSED_FORM) compute their state here, once, when trained; a loaded run
+        gets that state from its checkpoint instead. Nothing to do for the others."""
+
     @abstractmethod
     def scorer(self) -> Scorer:
         """A scorer over the model's current state (computed without gradients; call in eval mode)."""

@@ -5,7 +5,7 @@
     S[i, ·]   = sim(i, ·) restricted to the num_neighbours most similar items j ≠ i (the rest are 0)
     f(u, v)   = Σ_{j ∈ history(u)} S[j, v] = (R S)[u, v]
 
-Fitted in closed form at construction (no gradient steps). S is computed in row chunks of RᵀR, each densified
+Fitted in closed form by :meth:`ItemKNN.fit` (no gradient steps). S is computed in row chunks of RᵀR, each densified
 under a cell budget and cut to its top-N, so memory stays O(chunk · num_items + num_items · N). The neighbour
 table is two persistent buffers, `neighbour_idx` (I × N, −1 padded) and `neighbour_sim` (I × N), so a run's
 `model.safetensors` round-trips; ties in the top-N keep the smaller item index.
@@ -30,6 +30,7 @@ class ItemKNN(Recommender):
 
     name = "itemknn"
     objective = Objective.CLOSED_FORM
+    config: ItemKNNConfig
     neighbour_idx: torch.Tensor
     neighbour_sim: torch.Tensor
 
@@ -39,9 +40,16 @@ class ItemKNN(Recommender):
         history = sp.csr_matrix(train, dtype=np.float32)
         history.data[:] = 1.0
         self.history = history
-        index, value = cosine_neighbours(history, min(config.num_neighbours, max(num_items - 1, 1)), config.shrink)
-        self.register_buffer("neighbour_idx", torch.from_numpy(index))
-        self.register_buffer("neighbour_sim", torch.from_numpy(value))
+        self.top_n = min(config.num_neighbours, max(num_items - 1, 1))
+        self.register_buffer("neighbour_idx", torch.full((num_items, self.top_n), -1, dtype=torch.int64))
+        self.register_buffer("neighbour_sim", torch.zeros(num_items, self.top_n))
+
+    @torch.no_grad()
+    def fit(self) -> None:
+        """The neighbour table from the training matrix (a loaded run reads it from its checkpoint instead)."""
+        index, value = cosine_neighbours(self.history, self.top_n, self.config.shrink)
+        self.neighbour_idx.copy_(torch.from_numpy(index))
+        self.neighbour_sim.copy_(torch.from_numpy(value))
 
     def similarity(self) -> sp.csr_matrix:
         """S as a sparse (num_items × num_items) matrix."""

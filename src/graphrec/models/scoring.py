@@ -8,6 +8,7 @@ float32 matrix and ``similar(item_idx)`` with a (B × num_items) item–item mat
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Protocol
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from graphrec.retrieval import DotScorer
 from graphrec.retrieval import Scorer as RankingScorer
 
-__all__ = ["DotScorer", "Scorer", "SparseItemScorer"]
+__all__ = ["DotScorer", "HistoryScorer", "Scorer", "SparseItemScorer"]
 
 
 class Scorer(RankingScorer, Protocol):
@@ -31,7 +32,27 @@ class Scorer(RankingScorer, Protocol):
         ...
 
 
-class SparseItemScorer:
+class HistoryScorer(ABC):
+    """A scorer of models that only score, as a function of the user's item history: any history can be scored,
+    so the service serves such a model exactly from the user's current interactions."""
+
+    num_users: int
+    num_items: int
+
+    @abstractmethod
+    def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
+        """(B, num_items) scores of B binary item histories (B × num_items)."""
+
+    @abstractmethod
+    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
+        """(len(user_idx), num_items) scores of the training users."""
+
+    @abstractmethod
+    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """(len(item_idx), num_items) item–item scores."""
+
+
+class SparseItemScorer(HistoryScorer):
     """f(u, v) = Σ_{j ∈ history(u)} S[j, v]: a sparse user × item history R times a sparse item × item matrix S."""
 
     def __init__(self, history: sp.csr_matrix, similarity: sp.csr_matrix) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from graphrec.index import VectorIndex, build_index, load_run_index
-from graphrec.models.scoring import SparseItemScorer
+from graphrec.models.scoring import HistoryScorer
 from graphrec.rundir import LoadedRun, load_run
 from graphrec.service.config import ServeConfig, resolve_token
 from graphrec.service.state import ServingState
@@ -60,7 +60,7 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
 def _state_for(run_dir: Path, run: LoadedRun, config: ServeConfig) -> ServingState:
     """Vectors and an ANN index for an embedding model; the exact scoring path for a model that only scores."""
     scorer = run.scorer()
-    if isinstance(scorer, SparseItemScorer):
+    if isinstance(scorer, HistoryScorer):
         return ServingState(
             run.user_ids.ids,
             run.item_ids.ids,

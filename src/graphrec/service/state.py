@@ -22,7 +22,7 @@ import torch
 
 from graphrec.data.idmap import IdMap
 from graphrec.index import VectorIndex
-from graphrec.models.scoring import SparseItemScorer
+from graphrec.models.scoring import HistoryScorer
 from graphrec.retrieval import check_k, rank_candidates, top_k
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class ServingState:
         index: VectorIndex | None,
         candidates: int = 200,
         popularity_refresh_s: float = 1.0,
-        scorer: SparseItemScorer | None = None,
+        scorer: HistoryScorer | None = None,
     ) -> None:
         """`index` None with a `scorer`: the exact scoring path of a model that only scores (ItemKNN): every
         recommendation scores the user's current history against all items, and vectors are zero-width."""

@@ -263,12 +263,15 @@ class Trainer:
         return evaluate_model(self.model, self.dataset, "valid", self.eval.ks, self.eval.chunk_size)
 
     def _fit_closed_form(self) -> TrainResult:
+        started = time.perf_counter()
+        self.model.fit()
+        logger.info("fitted %s in closed form in %.1f s", self.model.name, time.perf_counter() - started)
         valid = self.validate() if self.dataset.valid.nnz else {}
         self.state.best_valid, self.state.best_value = valid, valid.get(self.train.metric, 0.0)
         self.state.history.append(asdict(EpochReport(0, 0.0, 0.0, 0.0, valid, True)))
         self._save_best()
         self._save_progress()
-        return TrainResult(0, valid, 0, 0.0, "closed_form")
+        return TrainResult(0, valid, 0, round(time.perf_counter() - started, 3), "closed_form")
 
     def _metadata(self) -> dict[str, Any]:
         return {
