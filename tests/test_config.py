@@ -109,7 +109,9 @@ def test_model_name_chooses_the_sections() -> None:
         assert type(config.model) is cls and type(config.train) is TRAIN_CONFIGS[cls.objective]
     with pytest.raises(ConfigError) as info:
         config_from_dict({"model": {"name": "foo"}})
-    assert str(info.value).startswith('model.name: expected one of "gfcf", "graphsage", "itemknn", "lightgcn", "mf", ')
+    assert str(info.value).startswith(
+        'model.name: expected one of "ease", "gfcf", "graphsage", "itemknn", "lightgcn", '
+    )
 
 
 def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:

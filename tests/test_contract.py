@@ -23,7 +23,17 @@ from graphrec.runs import evaluate_run, export_run, load_run, recommend, train
 
 from .conftest import tiny_config
 
-EPOCHS = {"popularity": 0, "itemknn": 0, "gfcf": 0, "mf": 30, "lightgcn": 30, "ngcf": 20, "pinsage": 4, "graphsage": 4}
+EPOCHS = {
+    "popularity": 0,
+    "itemknn": 0,
+    "gfcf": 0,
+    "ease": 0,
+    "mf": 30,
+    "lightgcn": 30,
+    "ngcf": 20,
+    "pinsage": 4,
+    "graphsage": 4,
+}
 
 
 @pytest.fixture(scope="module")

@@ -90,13 +90,14 @@ def _train(
     dataset = load_dataset(config.data, seed=_data_seed(config))
     load_seconds = time.perf_counter() - started
     inputs = model_inputs(config, dataset)
+    seed_everything(config.seed)
+    # built before anything is written: a model that refuses the data (EASE over its item budget) leaves no run
+    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
     if writes:
         _write_run_inputs(run_dir, config, dataset)
         _save_model_inputs(run_dir, inputs)
     if distributed is not None:
         distributed.barrier()
-    seed_everything(config.seed)
-    model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
     trainer = Trainer(
         model,
         dataset,

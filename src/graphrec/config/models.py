@@ -72,6 +72,16 @@ class GFCFConfig(ModelConfig):
 
 
 @dataclass
+class EASEConfig(ModelConfig):
+    """EASE (Steck, WWW 2019): a closed-form item–item regression, B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹."""
+
+    objective = Objective.CLOSED_FORM
+    name: str = _name("ease")
+    l2: float = param(500.0, Interval(float, 0, None, closed="neither"))  # λ of the ridge penalty (Steck: 200–1000)
+    max_items: int = param(20_000, POSITIVE)  # refuse above this many items (the fit holds ~3 dense I × I matrices)
+
+
+@dataclass
 class MFConfig(ModelConfig):
     """Matrix factorisation: embedding tables only."""
 
@@ -193,6 +203,7 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "popularity": PopularityConfig,
     "itemknn": ItemKNNConfig,
     "gfcf": GFCFConfig,
+    "ease": EASEConfig,
     "mf": MFConfig,
     "lightgcn": LightGCNConfig,
     "ngcf": NGCFConfig,

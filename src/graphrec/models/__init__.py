@@ -1,4 +1,4 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from graphrec.models.base import (
     UsersFromItems,
 )
 from graphrec.models.config import ModelConfig
+from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
 from graphrec.models.itemknn import ItemKNN
@@ -36,6 +37,7 @@ MODELS: dict[str, type[Recommender]] = {
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
+    "ease": EASE,
 }
 
 
@@ -66,6 +68,7 @@ def build_model(
 
 
 __all__ = [
+    "EASE",
     "GFCF",
     "MF",
     "MODELS",
