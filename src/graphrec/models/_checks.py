@@ -4,6 +4,7 @@ Config values are checked where they are declared (graphrec.config.models), when
 
 from __future__ import annotations
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -37,3 +38,13 @@ def init_tables(
         with torch.no_grad():
             user_table.weight.copy_(torch.from_numpy(users))
             item_table.weight.copy_(torch.from_numpy(items))
+
+
+def binary_history(train: sp.spmatrix, num_users: int, num_items: int) -> sp.csr_matrix:
+    """The checked training matrix as a binary float32 CSR copy (the user histories closed-form models score);
+    `train` itself is left unchanged."""
+    check_train(train, num_users, num_items)
+    history = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    history.sum_duplicates()
+    history.data[:] = 1.0
+    return history

@@ -16,7 +16,7 @@ import torch
 
 from graphrec.config.models import EASEConfig
 from graphrec.errors import ConfigError
-from graphrec.models._checks import check_train
+from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
 from graphrec.models.scoring import HistoryScorer
 
@@ -33,7 +33,7 @@ class EASE(Recommender):
 
     def __init__(self, num_users: int, num_items: int, config: EASEConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
-        check_train(train, num_users, num_items)
+        history = binary_history(train, num_users, num_items)
         if num_items > config.max_items:
             need = DENSE_COPIES * num_items * num_items * 4 / 2**30
             raise ConfigError(
@@ -41,8 +41,6 @@ class EASE(Recommender):
                 f"(~{need:.1f} GiB), more than model.max_items = {config.max_items:,}; raise model.max_items if the "
                 "memory is there, or use gfcf or itemknn (sparse)"
             )
-        history = sp.csr_matrix(train, dtype=np.float32)
-        history.data[:] = 1.0
         self.history = history
         self.register_buffer("weights", torch.zeros(num_items, num_items))
 

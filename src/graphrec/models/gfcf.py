@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import GFCFConfig
-from graphrec.models._checks import check_train
+from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
 from graphrec.models.scoring import HistoryScorer
 
@@ -36,10 +36,7 @@ class GFCF(Recommender):
 
     def __init__(self, num_users: int, num_items: int, config: GFCFConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
-        check_train(train, num_users, num_items)
-        history = sp.csr_matrix(train, dtype=np.float32)
-        history.data[:] = 1.0
-        self.history = history
+        self.history = binary_history(train, num_users, num_items)
         self.rank = min(config.rank, num_users, num_items)
         self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
         self.register_buffer("item_degree", torch.zeros(num_items))

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import ItemKNNConfig
-from graphrec.models._checks import check_train
+from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
 from graphrec.models.scoring import SparseItemScorer
 
@@ -36,10 +36,7 @@ class ItemKNN(Recommender):
 
     def __init__(self, num_users: int, num_items: int, config: ItemKNNConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
-        check_train(train, num_users, num_items)
-        history = sp.csr_matrix(train, dtype=np.float32)
-        history.data[:] = 1.0
-        self.history = history
+        self.history = binary_history(train, num_users, num_items)
         self.top_n = min(config.num_neighbours, max(num_items - 1, 1))
         self.register_buffer("neighbour_idx", torch.full((num_items, self.top_n), -1, dtype=torch.int64))
         self.register_buffer("neighbour_sim", torch.zeros(num_items, self.top_n))
