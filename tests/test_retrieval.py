@@ -19,7 +19,7 @@ from graphrec.index import build_index
 from graphrec.inductive import similar_items
 from graphrec.ranking import RankingContext, two_stage
 from graphrec.retrieval import DotScorer, Scorer, check_k, rank_candidates, top_k, top_k_items
-from graphrec.runs import LoadedRun, recommend, run_scorer
+from graphrec.runs import LoadedRun, recommend
 from graphrec.service.state import ServingState
 
 
@@ -125,7 +125,7 @@ def test_tied_scores_give_one_order_on_every_surface(tied: dict[str, object], tm
     assert max(len(set(np.round(user_emb[u] @ item_emb.T, 6))) for u in range(NUM_USERS)) <= 3  # ties everywhere
     users = np.arange(NUM_USERS)
     run = _run(tied)
-    scorer = run_scorer(run)
+    scorer = run.scorer()
     assert isinstance(scorer, Scorer)
 
     # evaluation: a single target item at list position j must get rank j + 1 (mrr = 1 / rank)

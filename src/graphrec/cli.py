@@ -207,7 +207,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 def _cmd_recommend_all(args: argparse.Namespace) -> int:
     from graphrec.batch import recommend_all
-    from graphrec.runs import load_run, run_scorer
+    from graphrec.runs import load_run
 
     if not args.out:
         raise ConfigError("recommend --all needs --out FILE.parquet for the recommendations of every user")
@@ -215,7 +215,7 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             recommend_all(
-                run_scorer(run),
+                run.scorer(),
                 run.user_ids.ids,
                 run.item_ids.ids,
                 run.train,

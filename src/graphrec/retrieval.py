@@ -318,5 +318,9 @@ def top_k_items(
 
 def _rows_of(exclude: sp.csr_matrix | Sequence[sp.csr_matrix]) -> int:
     first = exclude[0] if isinstance(exclude, (list, tuple)) else exclude
-    assert isinstance(first, (sp.spmatrix, sp.sparray)), "exclude holds sparse matrices"
+    if not isinstance(first, (sp.spmatrix, sp.sparray)):
+        raise DataError(
+            f"exclude: expected a sparse users × items matrix (or a list of them), got "
+            f"{type(first).__name__}; pass e.g. the run's training matrix"
+        )
     return int(first.shape[0])

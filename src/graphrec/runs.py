@@ -36,7 +36,7 @@ from graphrec.errors import ConfigError, UnsupportedError
 from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
-from graphrec.retrieval import Scorer, check_k, top_k_items
+from graphrec.retrieval import check_k, top_k_items
 from graphrec.rundir import LoadedRun, load_run
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
@@ -234,9 +234,9 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
             logger.warning(
                 "%d held-out interactions name users or items this run never saw; dropped", unseen.interactions
             )
-        metrics = evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size)
+        metrics = evaluate_scorer(run.scorer(), target, exclude, ks, run.config.eval.chunk_size)
         return {**metrics, **counts}
-    return evaluate_scorer(run_scorer(run), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
+    return evaluate_scorer(run.scorer(), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -267,14 +267,9 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
     k = check_k(k)
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     user_idx = run.user_ids.index(user_id)
-    items, scores = top_k_items(run_scorer(run), np.array([user_idx]), k, run.train)
+    items, scores = top_k_items(run.scorer(), np.array([user_idx]), k, run.train)
     pairs = zip(items[0], scores[0], strict=True)
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]
-
-
-def run_scorer(run: LoadedRun) -> Scorer:
-    """The scorer of a loaded run (its model plus items added since training)."""
-    return run.scorer()
 
 
 __all__ = ["LoadedRun", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]

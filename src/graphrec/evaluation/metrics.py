@@ -269,7 +269,12 @@ def evaluate_scorer_users(
     if unseen is not None:
         num_targets_all = num_targets_all + unseen.per_user
     rows_all = users_with_targets(target, unseen) if rows is None else np.asarray(rows, dtype=np.int64)
-    assert (num_targets_all[rows_all] > 0).all(), "evaluate_users: every user must have a target item"
+    empty = rows_all[num_targets_all[rows_all] == 0]
+    if len(empty):
+        raise DataError(
+            f"rows: every evaluated user needs a target item, got {len(empty)} without one (first user_idx "
+            f"{int(empty[0])}); pass users_with_targets(target), or leave rows unset"
+        )
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
     per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
     size = capped_chunk_size(chunk_size, num_items)

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import GFCFConfig
+from graphrec.graph.spectral import normalized_interactions
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
 from graphrec.models.scoring import HistoryScorer
@@ -46,7 +47,7 @@ class GFCF(Recommender):
     def normalised(self) -> sp.csr_matrix:
         """R̃ = D_U^{-1/2} R D_I^{-1/2} (zero-degree rows and columns stay zero)."""
         if self._normalised is None:
-            self._normalised = normalise(self.history)
+            self._normalised = normalized_interactions(self.history)
         return self._normalised
 
     @torch.no_grad()
@@ -107,12 +108,3 @@ class GFCFScorer(HistoryScorer):
             (np.ones(len(idx), dtype=np.float32), (np.arange(len(idx)), idx)), shape=(len(idx), self.num_items)
         )
         return self.score_history(rows)
-
-
-def normalise(history: sp.csr_matrix) -> sp.csr_matrix:
-    """D_U^{-1/2} R D_I^{-1/2} of a binary user × item matrix."""
-    user_degree = np.asarray(history.sum(axis=1)).ravel()
-    item_degree = np.asarray(history.sum(axis=0)).ravel()
-    inv_u = np.where(user_degree > 0, 1.0 / np.sqrt(np.maximum(user_degree, 1e-12)), 0.0)
-    inv_i = np.where(item_degree > 0, 1.0 / np.sqrt(np.maximum(item_degree, 1e-12)), 0.0)
-    return sp.csr_matrix(sp.diags(inv_u) @ history @ sp.diags(inv_i), dtype=np.float32)

@@ -63,8 +63,7 @@ class SparseItemScorer(HistoryScorer):
         self.num_users, self.num_items = int(history.shape[0]), int(similarity.shape[1])
 
     def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        rows = self.history[np.asarray(user_idx, dtype=np.int64)]
-        return torch.from_numpy(np.asarray((rows @ self.similarity).toarray(), dtype=np.float32))
+        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
 
     def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
         rows = self.similarity[np.asarray(item_idx, dtype=np.int64)]

@@ -208,7 +208,11 @@ class Trainer:
     @property
     def _fit_config(self) -> TrainConfig:
         """The train section of a model trained by gradient steps (closed-form models never get here)."""
-        assert isinstance(self.train, TrainConfig), "closed-form models are not trained"
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(
+                f"train: model '{self.model.name}' trains by gradient steps, got the closed-form train "
+                "section; build the config for this model (graphrec.config picks the section by model)"
+            )
         return self.train
 
     @property
