@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from graphrec.config import apply_overrides, load_config  # noqa: E402
+from graphrec.config import RunConfig, apply_overrides, load_config  # noqa: E402
 from graphrec.evaluation.related import evaluate_related, last_item_pairs  # noqa: E402
 from graphrec.runs import evaluate_run, load_run, train  # noqa: E402
 
@@ -73,8 +73,18 @@ def data_overrides(data: Path) -> list[str]:
     ]
 
 
-def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
+def base_config(overrides: list[str]) -> RunConfig:
+    """The PinSAGE config; for rows of other models (MF, LightGCN) only its seed, data split and features — its
+    [model] and [train] keys belong to the item-graph models, and a model switch does not drop them silently."""
     config = load_config(ROOT / "configs" / "movielens_pinsage.toml")
+    names = [o.split("=", 1)[1] for o in overrides if o.startswith("model.name=")]
+    if names and names[-1] not in ("pinsage", "graphsage"):
+        config = RunConfig(seed=config.seed, data=config.data, features=config.features)
+    return config
+
+
+def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
+    config = base_config(overrides)
     config = apply_overrides(
         config, data_overrides(args.data) + [f"train.epochs={args.epochs}", "train.show_progress=false"] + overrides
     )
