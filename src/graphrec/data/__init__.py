@@ -1,6 +1,6 @@
 """Interaction data: readers, cleaning, seeded splits, synthetic data and the Dataset every model consumes."""
 
-from graphrec.data.config import DataConfig
+from graphrec.config.sections import DataConfig
 from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.data.loading import load_dataset

@@ -36,8 +36,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.config.params import validate
+from graphrec.config.sections import DataConfig
 from graphrec.data import preprocess, splits
-from graphrec.data.config import DataConfig
 from graphrec.data.dataset import Dataset
 from graphrec.data.idmap import IdMap
 from graphrec.data.readers import LIGHTGCN_HINT, read_interactions, read_lightgcn_txt

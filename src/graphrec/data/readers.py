@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graphrec.data.config import DataConfig
+from graphrec.config.sections import DataConfig
 from graphrec.errors import ConfigError, DataError, DataFileNotFoundError
 
 logger = logging.getLogger(__name__)

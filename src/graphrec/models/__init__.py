@@ -6,6 +6,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
+from graphrec.config.models import ModelConfig
 from graphrec.errors import UnknownNameError
 from graphrec.models.base import (
     EmbeddingRecommender,
@@ -17,7 +18,6 @@ from graphrec.models.base import (
     ShardedInference,
     UsersFromItems,
 )
-from graphrec.models.config import ModelConfig
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE

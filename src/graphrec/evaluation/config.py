@@ -1,5 +1,0 @@
-"""The [eval] config section (it lives in the torch-free graphrec.config.sections; re-exported here)."""
-
-from graphrec.config.sections import EvalConfig
-
-__all__ = ["EvalConfig"]
