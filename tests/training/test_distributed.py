@@ -48,6 +48,7 @@ def _launch(rank: int, world_size: int, port: int, fn, args: tuple) -> None:
     dist.init_process_group("gloo")
     try:
         fn(*args)
+        dist.barrier()  # no rank tears the group down while the other still has gloo work in flight
     finally:
         dist.destroy_process_group()
 
