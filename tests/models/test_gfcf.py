@@ -25,13 +25,15 @@ def dense_reference(matrix: np.ndarray, rank: int, alpha: float) -> np.ndarray:
     return matrix @ normalised.T @ normalised + alpha * ideal
 
 
-@pytest.mark.parametrize(("rank", "alpha"), [(4, 0.3), (8, 1.0), (3, 0.0)])
-def test_scores_equal_the_dense_formula(rank: int, alpha: float) -> None:
+@pytest.mark.parametrize(("rank", "alpha", "budget_mb"), [(4, 0.3, 1.0), (8, 1.0, 0.0), (3, 0.0, 0.0)])
+def test_scores_equal_the_dense_formula(rank: int, alpha: float, budget_mb: float) -> None:
     rng = np.random.default_rng(rank)
     matrix = (rng.random((40, 25)) < 0.2).astype(np.float32)
     matrix[:, 3] = 0  # an item nobody has, and a user with no items
     matrix[5] = 0
-    model = build_model(model_config("gfcf", rank=rank, alpha=alpha), 40, 25, sp.csr_matrix(matrix))
+    config = model_config("gfcf", rank=rank, alpha=alpha, dense_budget_mb=budget_mb)
+    model = build_model(config, 40, 25, sp.csr_matrix(matrix))
+    assert (model.graph.dense is not None) == (budget_mb > 0)  # 25² × 4 bytes fit 1 MB; 0 MB forces the sparse path
     model.fit()
     expected = dense_reference(matrix.astype(np.float64), rank, alpha)
     np.testing.assert_allclose(model.score(torch.arange(40)).numpy(), expected, atol=2e-5)

@@ -61,10 +61,21 @@ class ItemKNNConfig(ModelConfig):
 
 
 @dataclass
-class GFCFConfig(ModelConfig):
-    """GF-CF (Shen et al., CIKM 2021): the linear filter R̃ᵀR̃ plus an ideal low-pass filter of rank `rank`."""
+class ItemFilterConfig(ModelConfig):
+    """Base of the training-free graph filters on the normalised item graph P̃ = R̃ᵀR̃ (gfcf, bspm, chebycf, turbocf).
+
+    The dense I × I item graph (4·I² bytes) is formed only under `dense_budget_mb`; above it each application of P̃
+    runs as two sparse products with R̃ (same scores, no I × I memory).
+    """
 
     objective = Objective.CLOSED_FORM
+    dense_budget_mb: float = param(1024.0, Interval(float, 0, None))  # MB (10⁶ bytes) the dense item graph may take
+
+
+@dataclass
+class GFCFConfig(ItemFilterConfig):
+    """GF-CF (Shen et al., CIKM 2021): the linear filter R̃ᵀR̃ plus an ideal low-pass filter of rank `rank`."""
+
     name: str = _name("gfcf")
     alpha: float = param(0.3, Interval(float, 0, None))  # weight of the ideal low-pass term (the paper's 0.3)
     rank: int = param(256, POSITIVE)  # top singular vectors of R̃ kept by the ideal filter (the paper's 256)

@@ -18,7 +18,7 @@ import torch
 from graphrec.retrieval import DotScorer
 from graphrec.retrieval import Scorer as RankingScorer
 
-__all__ = ["DotScorer", "HistoryScorer", "Scorer", "SparseItemScorer"]
+__all__ = ["DotScorer", "HistoryScorer", "Scorer", "SparseItemScorer", "one_hot_rows"]
 
 
 class Scorer(RankingScorer, Protocol):
@@ -72,3 +72,10 @@ class SparseItemScorer(HistoryScorer):
     def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
         """Scores for histories not in the training matrix (e.g. a user the service has seen since)."""
         return torch.from_numpy(np.asarray((sp.csr_matrix(history) @ self.similarity).toarray(), dtype=np.float32))
+
+
+def one_hot_rows(item_idx: torch.Tensor | np.ndarray, num_items: int) -> sp.csr_matrix:
+    """One-item histories (len(item_idx) × num_items): what a HistoryScorer's `similar` scores."""
+    idx = np.asarray(item_idx, dtype=np.int64)
+    ones = np.ones(len(idx), dtype=np.float32)
+    return sp.csr_matrix((ones, (np.arange(len(idx)), idx)), shape=(len(idx), num_items))
