@@ -105,12 +105,14 @@ def test_model_name_chooses_the_sections() -> None:
         values: dict[str, Any] = {"model": {"name": name}}
         if cls.objective.value == "item_pairs":
             values["features"] = {"catalogue": "items.csv"}
+        if name == "blend":  # blends at least two runs (not read while parsing)
+            values["model"]["runs"] = ["runs/a", "runs/b"]
         config = config_from_dict(values)
         assert type(config.model) is cls and type(config.train) is TRAIN_CONFIGS[cls.objective]
     with pytest.raises(ConfigError) as info:
         config_from_dict({"model": {"name": "foo"}})
     assert str(info.value).startswith(
-        'model.name: expected one of "ease", "gfcf", "graphsage", "itemknn", "lightgcn", '
+        'model.name: expected one of "blend", "ease", "gfcf", "graphsage", "itemknn", "lightgcn", '
     )
 
 
@@ -149,6 +151,20 @@ def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:
             ),
         ),
         ({"seed": -1}, "seed: expected an integer ≥ 0, got -1; set e.g. seed = 2020"),
+        (
+            {"model": {"name": "blend", "runs": ["runs/a"]}},
+            (
+                'model.runs: expected at least 2 distinct run directories trained on this data (model "blend" '
+                'blends their scores), got ["runs/a"]; set e.g. model.runs = ["runs/gfcf", "runs/itemknn"]'
+            ),
+        ),
+        (
+            {"model": {"name": "blend", "runs": ["runs/a", "runs/a"]}},
+            (
+                'model.runs: expected at least 2 distinct run directories trained on this data (model "blend" '
+                'blends their scores), got ["runs/a", "runs/a"]; set e.g. model.runs = ["runs/gfcf", "runs/itemknn"]'
+            ),
+        ),
     ],
 )
 def test_rules_across_sections(values: dict[str, Any], message: str) -> None:

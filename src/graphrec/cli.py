@@ -45,6 +45,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("tune", help="search hyperparameters on the validation split (Optuna TPE), save the best")
+    p.add_argument("--config", help="TOML config file (the base every trial starts from)")
+    p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
+    p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
+    p.add_argument("--space", help="TOML file with a [tune] table (default: the model's built-in space)")
+    p.add_argument("--out", required=True, help="directory for trials.csv/.json/.md, best.toml and tune.json")
+    p.add_argument("--trials", type=int, help="number of trials (default 20 unless --time-budget-s is given)")
+    p.add_argument("--time-budget-s", type=float, help="start no trial after this many seconds")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int, help="the run seed (also the sampler's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=20")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (trials never show one)")
+
     p = sub.add_parser("evaluate", help="full-ranking metrics of a run on its valid or test split")
     p.add_argument("run_dir")
     p.add_argument("--data", help="data directory (default: the one the run was trained on)")
@@ -163,6 +176,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = train(config, args.out, resume=args.resume)
     if is_main_process():  # under torchrun every rank returns the summary; print it once
         print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    config = _resolve_train_config(args)
+    from graphrec.tuning import tune
+
+    print(json.dumps(tune(config, args.out, args.space, args.trials, args.time_budget_s), indent=2))
     return EXIT_OK
 
 
@@ -328,6 +349,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "train": _cmd_train,
+    "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
     "embed": _cmd_embed,

@@ -51,7 +51,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _data_seed(config: RunConfig) -> int:
+def data_seed(config: RunConfig) -> int:
     """The seed of the data splits: data.seed when set, else the run's seed."""
     return config.data.seed if config.data.seed is not None else config.seed
 
@@ -87,7 +87,7 @@ def _train(
     writes = distributed is None or distributed.is_main
     if not resume and (run_dir / "summary.json").exists():
         raise ConfigError(f"run directory '{run_dir}' already holds a finished run; pass a new --out or --resume")
-    dataset = load_dataset(config.data, seed=_data_seed(config))
+    dataset = load_dataset(config.data, seed=data_seed(config))
     load_seconds = time.perf_counter() - started
     inputs = model_inputs(config, dataset)
     seed_everything(config.seed)
@@ -220,7 +220,7 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     data_config = run.config.data
     if data_path is not None:
         data_config.path, data_config.interactions = data_path, None
-    dataset = load_dataset(data_config, seed=_data_seed(run.config))
+    dataset = load_dataset(data_config, seed=data_seed(run.config))
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
@@ -272,4 +272,4 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]
 
 
-__all__ = ["LoadedRun", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]
+__all__ = ["LoadedRun", "data_seed", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]

@@ -19,7 +19,18 @@ NUM_USERS, NUM_ITEMS = 7, 9
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["ease", "gfcf", "graphsage", "itemknn", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
+    assert sorted(MODELS) == [
+        "blend",
+        "ease",
+        "gfcf",
+        "graphsage",
+        "itemknn",
+        "lightgcn",
+        "mf",
+        "ngcf",
+        "pinsage",
+        "popularity",
+    ]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
 
@@ -36,12 +47,14 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
+        == "unknown model 'foo'; choose one of: blend, ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
+        "popularity"
     )
     assert isinstance(info.value, KeyError)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# blend is built from trained runs: its round trip is tests/models/test_blend.py's and the contract suite's
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"blend"}))
 def test_state_dict_round_trip_gives_identical_scores(name: str, tmp_path: Path) -> None:
     train = random_train()
     small = {"embedding_dim": 4, "num_layers": 2, "node_dropout": 0.2, "use_id_embedding": True}

@@ -6,6 +6,7 @@ model wants (:class:`Objective`), which selects the `[train]` section's class (g
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
@@ -18,6 +19,8 @@ INITS = ("normal", "svd")
 POOLINGS = ("importance", "mean", "max")
 WALK_SAMPLERS = ("walks", "pixie")
 AGGREGATORS = ("mean", "pool", "lstm")
+NORMALISATIONS = ("zscore", "minmax", "none")
+MAX_BLEND_CANDIDATES = 5000  # weightings the blend's grid search may evaluate
 
 
 class Objective(str, Enum):
@@ -90,6 +93,76 @@ class EASEConfig(ModelConfig):
     name: str = _name("ease")
     l2: float = param(500.0, Interval(float, 0, None, closed="neither"))  # λ of the ridge penalty (Steck: 200–1000)
     max_items: int = param(20_000, POSITIVE)  # refuse above this many items (the fit holds ~3 dense I × I matrices)
+
+
+def blend_grid_size(runs: int, steps: int) -> int:
+    """Weightings on the simplex of `runs` weights in steps of 1/`steps`: C(steps + runs − 1, runs − 1)."""
+    return math.comb(steps + runs - 1, runs - 1) if runs else 0
+
+
+def _largest_grid(config: BlendConfig) -> int:
+    steps = 1
+    while blend_grid_size(len(config.runs), steps + 1) <= MAX_BLEND_CANDIDATES and steps < MAX_BLEND_CANDIDATES:
+        steps += 1
+    return steps
+
+
+def blend_runs_problem(runs: list[str]) -> str | None:
+    """What was expected of `model.runs` when it is not a list of at least 2 distinct runs (None when it is)."""
+    if len(runs) < 2 or len(set(runs)) < len(runs):
+        return 'at least 2 distinct run directories trained on this data (model "blend" blends their scores)'
+    return None
+
+
+BLEND_RUNS_EXAMPLE = ["runs/gfcf", "runs/itemknn"]
+
+
+def _equal_blend(config: BlendConfig) -> list[float]:
+    return [round(1 / len(config.runs), 4)] * len(config.runs) if config.runs else []
+
+
+def _blend_weight_count(config: BlendConfig) -> str | None:
+    if config.weights is not None and len(config.weights) != len(config.runs):
+        return f"{len(config.runs)} weights (one per run of model.runs)"
+    return None
+
+
+def _blend_weight_sum(config: BlendConfig) -> str | None:
+    if config.weights and not sum(config.weights) > 0:
+        return "weights ≥ 0, at least one of them > 0"
+    return None
+
+
+def _blend_grid(config: BlendConfig) -> str | None:
+    size = blend_grid_size(len(config.runs), config.grid_steps)
+    if config.weights is None and size > MAX_BLEND_CANDIDATES:
+        return (
+            f"a grid of at most {MAX_BLEND_CANDIDATES:,} weightings ({len(config.runs)} runs in steps of "
+            f"1/{config.grid_steps} make {size:,})"
+        )
+    return None
+
+
+@dataclass
+class BlendConfig(ModelConfig):
+    """A blend of the scores of trained runs: s_u = Σ_j w_j · norm(s_u^(j)), per-user normalised member scores.
+
+    `weights` unset: chosen on the validation split among every weighting on the simplex in steps of 1/`grid_steps`
+    (each member alone included). `runs` are run directories trained on this data (same training split and ids).
+    """
+
+    objective = Objective.CLOSED_FORM
+    rules = (
+        Rule("weights", _blend_weight_count, _equal_blend, {"weights": [1.0]}),
+        Rule("weights", _blend_weight_sum, _equal_blend, {"runs": ["runs/a", "runs/b"], "weights": [0.0, 0.0]}),
+        Rule("grid_steps", _blend_grid, _largest_grid, {"runs": ["runs/a"] * 6, "grid_steps": 100}),
+    )
+    name: str = _name("blend")
+    runs: list[str] = param([], example=BLEND_RUNS_EXAMPLE)  # noqa: RUF009
+    weights: list[float] | None = param(None, Each(Interval(float, 0, None)), example=_equal_blend)  # noqa: RUF009
+    # per-user normalisation of each member's scores over the items it can recommend (zscore | minmax | none)
+    normalise: str = param("zscore", Options(NORMALISATIONS))
+    grid_steps: int = param(10, POSITIVE)  # the weight search's simplex grid: weights in steps of 1/grid_steps
 
 
 @dataclass
@@ -220,6 +293,7 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "ngcf": NGCFConfig,
     "pinsage": PinSAGEConfig,
     "graphsage": GraphSAGEConfig,
+    "blend": BlendConfig,
 }
 
 # The keys every model config of earlier versions had (one ModelConfig for all): run directories hold all of them.

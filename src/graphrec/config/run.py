@@ -33,11 +33,14 @@ else:  # Python 3.10: the same parser from PyPI (a dependency there)
     import tomli as tomllib
 
 from graphrec.config.models import (
+    BLEND_RUNS_EXAMPLE,
     LEGACY_MODEL_KEYS,
+    BlendConfig,
     ItemGraphConfig,
     LightGCNConfig,
     ModelConfig,
     NGCFConfig,
+    blend_runs_problem,
     model_config_class,
 )
 from graphrec.config.params import (
@@ -95,6 +98,10 @@ def _catalogue(config: RunConfig) -> str | None:
     return None
 
 
+def _blend_runs(config: RunConfig) -> str | None:
+    return blend_runs_problem(config.model.runs) if isinstance(config.model, BlendConfig) else None
+
+
 @dataclass
 class RunConfig(Section):
     """Everything one training run needs; saved (resolved) in every run directory and checkpoint.
@@ -105,6 +112,7 @@ class RunConfig(Section):
         Rule("train.metric", _metric, lambda c: f"ndcg@{c.eval.ks[-1]}", {"train.metric": "ndcg@7"}),
         Rule("train.sparse_updates", _sparse_updates, lambda c: False, {"train.sparse_updates": True}),
         Rule("features.catalogue", _catalogue, lambda c: "movies.csv", {"model.name": "pinsage"}),
+        Rule("model.runs", _blend_runs, lambda c: BLEND_RUNS_EXAMPLE, {"model.name": "blend"}),
     )
 
     seed: int = param(2020, Interval(int, 0, None))

@@ -29,7 +29,7 @@ buffer, so memory is ``chunk_size × num_items`` floats and the results do not d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,6 @@ from graphrec.errors import ConfigError, DataError
 from graphrec.retrieval import (
     DotScorer,
     Scorer,
-    capped_chunk_size,
     check_k,
     combine_exclude,
     gather_rows,
@@ -261,7 +260,43 @@ def evaluate_scorer_users(
     """Per-user metric values: ``(rows, {"recall@K": float64 (len(rows),), ...})`` for the users `rows` (default:
     :func:`users_with_targets`; every given user must have a target). Used by `evaluate_scorer` and by the
     distributed evaluation, which gathers these values from every rank before taking one mean."""
-    num_users, num_items = target.shape[0], scorer.num_items
+    dot = scorer if isinstance(scorer, DotScorer) else None  # dot products go into one preallocated buffer
+    buffer: list[torch.Tensor] = []
+
+    def scores(users: torch.Tensor) -> Iterator[torch.Tensor]:
+        if dot is None:
+            yield scorer.score(users).float().contiguous()
+            return
+        if not buffer:  # the first chunk is the largest
+            buffer.append(torch.empty((len(users), scorer.num_items)))
+        yield dot.score(users, out=buffer[0][: len(users)])
+
+    rows_all, per_candidate = evaluate_candidates_users(
+        scores, 1, scorer.num_items, target, exclude, ks, chunk_size, rows, show_progress, unseen
+    )
+    return rows_all, per_candidate[0]
+
+
+CandidateScores = Callable[[torch.Tensor], Iterable[torch.Tensor]]
+
+
+@torch.no_grad()
+def evaluate_candidates_users(
+    candidates: CandidateScores,
+    count: int,
+    num_items: int,
+    target: sp.csr_matrix,
+    exclude: sp.csr_matrix | list[sp.csr_matrix] | None,
+    ks: list[int],
+    chunk_size: int = 2048,
+    rows: np.ndarray | None = None,
+    show_progress: bool = False,
+    unseen: UnseenTargets | None = None,
+) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+    """:func:`evaluate_scorer_users` of `count` candidate scorings in one pass over the users: `candidates(users)`
+    yields each candidate's (len(users) × num_items) scores in turn (one at a time: memory stays one chunk per
+    candidate alive), so work the candidates share — a blend's member scores — is done once per chunk."""
+    num_users = target.shape[0]
     ks = validate_ks(ks, num_items)
     target = canonical_csr(target, (num_users, num_items), "target")
     excl = combine_exclude(exclude, (num_users, num_items))
@@ -276,22 +311,19 @@ def evaluate_scorer_users(
             f"{int(empty[0])}); pass users_with_targets(target), or leave rows unset"
         )
     # Per-user values, summed once at the end, so the result is bit-identical for every chunk size.
-    per_user = {f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES}
-    size = capped_chunk_size(chunk_size, num_items)
-    dot = scorer if isinstance(scorer, DotScorer) else None  # dot products go into one preallocated buffer
-    buffer = torch.empty((min(size, max(len(rows_all), 1)), num_items)) if dot is not None else None
+    per_user = [{f"{m}@{k}": np.zeros(len(rows_all)) for k in ks for m in METRIC_NAMES} for _ in range(count)]
     max_k = max(ks)
     for start, chunk in user_chunks(rows_all, chunk_size, num_items, "evaluating" if show_progress else None):
-        users = torch.from_numpy(chunk)
-        if dot is not None and buffer is not None:
-            scores = dot.score(users, out=buffer[: len(chunk)])
-        else:
-            scores = scorer.score(users).float().contiguous()
-        mask_seen(scores, excl, chunk)
-        top_val, top_idx = top_k(scores, max_k)
-        hits = hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
-        for name, values in per_user_metrics(hits, num_targets_all[chunk], ks).items():
-            per_user[name][start : start + len(chunk)] = values
+        seen = 0
+        for values, scores in zip(per_user, candidates(torch.from_numpy(chunk)), strict=False):
+            mask_seen(scores, excl, chunk)
+            top_val, top_idx = top_k(scores, max_k)
+            hits = hit_matrix(top_idx.numpy().astype(np.int64), top_val.numpy(), target, chunk, num_items)
+            for name, metric in per_user_metrics(hits, num_targets_all[chunk], ks).items():
+                values[name][start : start + len(chunk)] = metric
+            seen += 1
+        if seen != count:
+            raise ValueError(f"candidates yielded {seen} score matrices for a chunk of users, expected {count}")
     return rows_all, per_user
 
 

@@ -1,4 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease,
+blend."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from graphrec.models.base import (
     Objective,
     Recommender,
     SampledPropagation,
+    SelectsOnValidation,
     ShardedInference,
     UsersFromItems,
 )
+from graphrec.models.blend import Blend
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
@@ -38,6 +41,7 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "gfcf": GFCF,
     "ease": EASE,
+    "blend": Blend,
 }
 
 
@@ -73,6 +77,7 @@ __all__ = [
     "MF",
     "MODELS",
     "NGCF",
+    "Blend",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
@@ -85,6 +90,7 @@ __all__ = [
     "Popularity",
     "Recommender",
     "SampledPropagation",
+    "SelectsOnValidation",
     "ShardedInference",
     "UsersFromItems",
     "build_model",

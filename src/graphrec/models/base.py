@@ -13,6 +13,8 @@ declared type instead of probing attributes by name:
   :meth:`~InductiveItems.plan_items` / :meth:`~InductiveItems.embed_items`, and the separate mutating step
   :meth:`~InductiveItems.add_items`.
 - :class:`UsersFromItems` — user vectors derived from item vectors (so appending items recomputes users cheaply).
+- :class:`SelectsOnValidation` — a closed-form model that chooses some of its settings on the validation split
+  (blend: its weights), through the :class:`~graphrec.evaluation.validation.ValidationSplit` the trainer hands it.
 
 Which training objective a model wants is declared by its class attribute ``objective`` (an :class:`Objective`);
 which extra inputs it is built with, by ``inputs`` (:class:`ModelInput` members).
@@ -23,7 +25,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +34,9 @@ from torch import nn
 
 from graphrec.config.models import ModelConfig, Objective  # Objective: declared beside each model's config
 from graphrec.models.scoring import DotScorer, Scorer
+
+if TYPE_CHECKING:
+    from graphrec.evaluation.validation import ValidationSplit
 
 
 class ModelInput(str, Enum):
@@ -157,3 +162,15 @@ class InductiveItems(ABC):
     @abstractmethod
     def add_items(self, plan: Any) -> np.ndarray:
         """The mutating step: grow the model by a plan of :meth:`plan_items`; return the new items' indices."""
+
+
+class SelectsOnValidation(ABC):
+    """A closed-form model that chooses some of its settings on the validation split (blend: its weights).
+
+    When the run is trained, the trainer calls :meth:`select` once, after :meth:`Recommender.fit`, with the split;
+    the choice is kept in persistent buffers, so a loaded run does not choose again."""
+
+    @abstractmethod
+    def select(self, split: ValidationSplit | None) -> dict[str, Any]:
+        """Choose on `split` (None: the data has no validation split) and return what was chosen and how, as a
+        JSON-able report (the trainer saves it as the run's selection.json)."""

@@ -24,8 +24,9 @@ from graphrec.config.train import ClosedFormTrainConfig, EdgeTrainConfig, TrainC
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError, TrainingError
 from graphrec.evaluation import evaluate_model
+from graphrec.evaluation.validation import ValidationSplit
 from graphrec.io import atomic_write_text
-from graphrec.models.base import EmbeddingRecommender, Recommender
+from graphrec.models.base import EmbeddingRecommender, Recommender, SelectsOnValidation
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.lazy_adam import LazyAdam
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.safetensors"  # the latest state, for resuming
 BEST_MODEL_FILE = "model.safetensors"  # the best model by the validation metric
 METRICS_FILE = "metrics.jsonl"
+SELECTION_FILE = "selection.json"  # what a model that selects on validation chose, and how (blend: its weights)
 
 
 @dataclass
@@ -269,6 +271,9 @@ class Trainer:
     def _fit_closed_form(self) -> TrainResult:
         started = time.perf_counter()
         self.model.fit()
+        if isinstance(self.model, SelectsOnValidation):
+            split = ValidationSplit.of(self.dataset, self.eval.ks, self.train.metric, self.eval.chunk_size)
+            self._save_selection(self.model.select(split))
         logger.info("fitted %s in closed form in %.1f s", self.model.name, time.perf_counter() - started)
         valid = self.validate() if self.dataset.valid.nnz else {}
         self.state.best_valid, self.state.best_value = valid, valid.get(self.train.metric, 0.0)
@@ -291,6 +296,10 @@ class Trainer:
                 self.model,
                 metadata={"config": self.metadata, "epoch": self.state.epoch, "valid": self.state.best_valid},
             )
+
+    def _save_selection(self, report: dict[str, Any]) -> None:
+        if self.run_dir is not None and self._writes:
+            atomic_write_text(self.run_dir / SELECTION_FILE, json.dumps(report, indent=2))
 
     def _save_progress(self) -> None:
         if self.run_dir is not None and self._writes:
