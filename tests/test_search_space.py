@@ -165,3 +165,10 @@ def test_a_model_without_a_built_in_space_needs_one() -> None:
         'model "nosuchmodel" has no built-in search space; pass --space FILE with a [tune] table, e.g. [tune] '
         '"model.alpha" = { low = 0.0, high = 1.0 }'
     )
+
+
+def test_shipped_spaces_fit_their_model() -> None:
+    spaces = sorted((Path(__file__).resolve().parent.parent / "configs" / "spaces").glob("*.toml"))
+    assert spaces
+    for path in spaces:  # configs/spaces/NAME.toml searches model NAME
+        assert resolve_space(load_space(path), config(path.stem))

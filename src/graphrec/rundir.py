@@ -62,7 +62,8 @@ class LoadedRun:
         scorer = self.scorer()
         if not isinstance(scorer, DotScorer):
             raise UnsupportedError(
-                f"model '{self.config.model.name}' has no embeddings: it scores users from item–item similarities; "
+                f"model '{self.config.model.name}' has no embeddings: its scores are not a dot product of user and "
+                "item vectors (item–item similarities, or a blend of runs); "
                 "this needs an embedding model (mf, lightgcn, ngcf, pinsage, graphsage, popularity)"
             )
         return scorer.user_emb, scorer.item_emb

@@ -13,6 +13,7 @@ A run directory holds everything needed to use the model without the original da
     metrics.jsonl               one JSON object per epoch
     training_curve.png          loss and validation metric per epoch
     summary.json                best epoch, validation metrics, wall time, peak memory
+    selection.json              what a model that selects on validation chose (blend: weights, every candidate)
 """
 
 from __future__ import annotations
