@@ -148,7 +148,8 @@ class BlendConfig(ModelConfig):
     """A blend of the scores of trained runs: s_u = Σ_j w_j · norm(s_u^(j)), per-user normalised member scores.
 
     `weights` unset: chosen on the validation split among every weighting on the simplex in steps of 1/`grid_steps`
-    (each member alone included). `runs` are run directories trained on this data (same training split and ids).
+    (each member alone included). `runs` are run directories trained on this data (same training split and ids),
+    read relative to the working directory like `data.path` (the run's selection.json records them resolved).
     """
 
     objective = Objective.CLOSED_FORM
