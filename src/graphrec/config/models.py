@@ -19,7 +19,7 @@ INITS = ("normal", "svd")
 POOLINGS = ("importance", "mean", "max")
 WALK_SAMPLERS = ("walks", "pixie")
 AGGREGATORS = ("mean", "pool", "lstm")
-NORMALISATIONS = ("zscore", "minmax", "none")
+NORMALISATIONS = ("zscore", "minmax", "raw")  # not "none": --set reads none as unset
 MAX_BLEND_CANDIDATES = 5000  # weightings the blend's grid search may evaluate
 
 
@@ -161,7 +161,7 @@ class BlendConfig(ModelConfig):
     name: str = _name("blend")
     runs: list[str] = param([], example=BLEND_RUNS_EXAMPLE)  # noqa: RUF009
     weights: list[float] | None = param(None, Each(Interval(float, 0, None)), example=_equal_blend)  # noqa: RUF009
-    # per-user normalisation of each member's scores over the items it can recommend (zscore | minmax | none)
+    # per-user normalisation of each member's scores over the items it can recommend (zscore | minmax | raw)
     normalise: str = param("zscore", Options(NORMALISATIONS))
     grid_steps: int = param(10, POSITIVE)  # the weight search's simplex grid: weights in steps of 1/grid_steps
 

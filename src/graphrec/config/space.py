@@ -52,7 +52,7 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ngcf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.message_dropout": {"low": 0.0, "high": 0.5}},
     "pinsage": {"train.lr": _LR, "model.num_neighbours": {"low": 5, "high": 50, "log": True}},
     "graphsage": {"train.lr": _LR, "model.aggregator": {"choices": ["mean", "pool", "lstm"]}},
-    "blend": {"model.normalise": {"choices": ["zscore", "minmax", "none"]}},
+    "blend": {"model.normalise": {"choices": ["zscore", "minmax", "raw"]}},
 }
 
 

@@ -10,7 +10,7 @@ sums, dot products) weigh what their weights say:
 - ``zscore`` (the default): (s − mean) / std — keeps each member's whole score distribution, and one outlying
   score moves the rest little;
 - ``minmax``: (s − min) / (max − min) — the top item of every member is 1, whatever the gap to the next;
-- ``none``: the raw scores.
+- ``raw``: the scores as the member gives them.
 
 Any positive per-user affine map keeps a member's ranking, so a member alone (weight 1, the others 0) ranks as the
 member does. With `model.weights` unset the weights are chosen on the validation split (:meth:`Blend.select`):
@@ -191,9 +191,9 @@ def weighted_sum(parts: Sequence[torch.Tensor | None], weights: np.ndarray) -> t
 
 def normalise_rows(scores: torch.Tensor, seen: sp.csr_matrix | None, how: str) -> torch.Tensor:
     """Each row of `scores` normalised over its items not in `seen` (None: over every item): zscore, minmax or
-    none (see the module docstring). Rows with no spread (or no free item) are only shifted."""
+    raw (see the module docstring). Rows with no spread (or no free item) are only shifted."""
     scores = scores.float()
-    if how == "none":
+    if how == "raw":
         return scores
     free = torch.ones(scores.shape, dtype=torch.bool)
     if seen is not None and seen.nnz:
