@@ -19,7 +19,18 @@ NUM_USERS, NUM_ITEMS = 7, 9
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["ease", "gfcf", "graphsage", "itemknn", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
+    assert sorted(MODELS) == [
+        "chebycf",
+        "ease",
+        "gfcf",
+        "graphsage",
+        "itemknn",
+        "lightgcn",
+        "mf",
+        "ngcf",
+        "pinsage",
+        "popularity",
+    ]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
 
@@ -36,7 +47,8 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
+        == "unknown model 'foo'; choose one of: chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
+        "popularity"
     )
     assert isinstance(info.value, KeyError)
 

@@ -13,6 +13,7 @@ tolerance. The ideal low-pass filter x·D_I^{-p} V_k V_kᵀ D_I^{p} (V_k: top ri
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +21,15 @@ import torch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IdealFilter", "ItemGraph", "degree_power", "normalise", "top_right_singular_vectors"]
+__all__ = [
+    "IdealFilter",
+    "ItemGraph",
+    "chebyshev_coefficients",
+    "chebyshev_filter",
+    "degree_power",
+    "normalise",
+    "top_right_singular_vectors",
+]
 
 SVD_OVERSAMPLE = 16  # extra directions of the randomized range finder (accuracy of the top `rank`)
 SVD_ITERATIONS = 4  # power iterations of the randomized SVD
@@ -80,6 +89,16 @@ class ItemGraph:
         left = np.asarray(left.toarray() if sp.issparse(left) else left, dtype=np.float32)
         return np.ascontiguousarray(np.asarray(self._normalised_t @ left.T, dtype=np.float32).T)
 
+    def propagate_columns(self, columns: np.ndarray) -> np.ndarray:
+        """P̃·X for B item signals held as the columns of X (I × B, C-contiguous float32), as a new I × B array.
+
+        P̃ is symmetric, so this is :meth:`propagate` transposed; the polynomial filters iterate in this layout,
+        where both sparse products (R̃·X, then R̃ᵀ·(R̃·X)) are CSR times row-major dense with no transposed copy.
+        """
+        if self.dense is not None:
+            return np.asarray(self.dense @ columns, dtype=np.float32)
+        return np.asarray(self._normalised_t @ np.asarray(self.normalised @ columns, dtype=np.float32), np.float32)
+
 
 def top_right_singular_vectors(matrix: sp.csr_matrix, rank: int, seed: int) -> torch.Tensor:
     """(n_cols × rank) top right singular vectors of a sparse matrix: torch's randomized SVD, seeded, leaving the
@@ -112,3 +131,35 @@ class IdealFilter:
         else:
             scaled = np.asarray(signal, dtype=np.float32) * self._left[None, :]
         return np.asarray((scaled @ self._vectors) @ self._right, dtype=np.float32)
+
+
+def chebyshev_coefficients(transfer: Callable[[np.ndarray], np.ndarray], order: int) -> np.ndarray:
+    """c_0..c_K (float64) of the degree-K polynomial Σ_k c_k T_k(x) that interpolates `transfer` at the K + 1
+    Chebyshev nodes x_j = cos(π (j + ½) / (K + 1)) of [−1, 1]:  c_k = (2 − δ_k0) / (K + 1) · Σ_j f(x_j) T_k(x_j)."""
+    angles = np.pi * (np.arange(order + 1) + 0.5) / (order + 1)
+    values = np.asarray(transfer(np.cos(angles)), dtype=np.float64)
+    basis = np.cos(np.outer(np.arange(order + 1), angles))  # T_k(x_j) = cos(k θ_j)
+    coefficients = basis @ values * (2.0 / (order + 1))
+    coefficients[0] /= 2.0
+    return coefficients
+
+
+def chebyshev_filter(graph: ItemGraph, signal: np.ndarray | sp.spmatrix, coefficients: np.ndarray) -> np.ndarray:
+    """x ↦ x·Σ_k c_k T_k(L̃) with L̃ = I − 2P̃, for B signals (B × I, dense or sparse): a dense float32 B × I array.
+
+    The three-term recurrence T_{k+1} = 2 L̃ T_k − T_{k−1} costs one application of P̃ per degree (K in all) and
+    holds four I × B arrays (the two last terms, the new one and the sum); the element-wise updates are in place.
+    """
+    dense = sp.csr_matrix(signal).toarray() if sp.issparse(signal) else np.asarray(signal)
+    current = torch.from_numpy(np.ascontiguousarray(dense.T, dtype=np.float32))  # T_0 X, items × signals
+    total = current * float(coefficients[0])
+    previous: torch.Tensor | None = None
+    for coefficient in coefficients[1:]:
+        following = torch.from_numpy(graph.propagate_columns(current.numpy()))
+        if previous is None:  # T_1 = L̃ T_0 = T_0 − 2 P̃ T_0
+            following.mul_(-2.0).add_(current)
+        else:  # T_{k+1} = 2 T_k − 4 P̃ T_k − T_{k−1}
+            following.mul_(-4.0).add_(current, alpha=2.0).sub_(previous)
+        total.add_(following, alpha=float(coefficient))
+        previous, current = current, following
+    return np.ascontiguousarray(total.numpy().T)

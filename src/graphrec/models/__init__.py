@@ -1,4 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, chebycf,
+ease."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from graphrec.models.base import (
     ShardedInference,
     UsersFromItems,
 )
+from graphrec.models.chebycf import ChebyCF
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
@@ -37,6 +39,7 @@ MODELS: dict[str, type[Recommender]] = {
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
+    "chebycf": ChebyCF,
     "ease": EASE,
 }
 
@@ -73,6 +76,7 @@ __all__ = [
     "MF",
     "MODELS",
     "NGCF",
+    "ChebyCF",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
