@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.graph.itemfilter import (
+    SPARSE_BLOCK,
     IdealFilter,
     ItemGraph,
     chebyshev_coefficients,
@@ -71,9 +72,11 @@ def test_ideal_filter_equals_the_dense_projection() -> None:
 def test_propagate_columns_is_propagate_transposed(budget: float) -> None:
     matrix = history(3)
     graph = ItemGraph(sp.csr_matrix(matrix), 0.5, 0.5, budget)
-    columns = np.random.default_rng(4).standard_normal((20, 6)).astype(np.float32)
-    expected = reference_graph(matrix.astype(np.float64), 0.5, 0.5) @ columns
-    np.testing.assert_allclose(graph.propagate_columns(columns), expected, atol=1e-5)
+    assert graph.column_block == (None if budget else SPARSE_BLOCK)
+    for count in (6, 2 * SPARSE_BLOCK + 5):  # one block, and several with a partial last one on the sparse path
+        columns = np.random.default_rng(count).standard_normal((20, count)).astype(np.float32)
+        expected = reference_graph(matrix.astype(np.float64), 0.5, 0.5) @ columns
+        np.testing.assert_allclose(graph.propagate_columns(columns), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("order", [1, 2, 5])

@@ -12,6 +12,7 @@ tolerance. The ideal low-pass filter x·D_I^{-p} V_k V_kᵀ D_I^{p} (V_k: top ri
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -22,8 +23,11 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "Bags",
     "IdealFilter",
     "ItemGraph",
+    "as_bags",
+    "bag_product",
     "chebyshev_coefficients",
     "chebyshev_filter",
     "degree_power",
@@ -34,6 +38,7 @@ __all__ = [
 SVD_OVERSAMPLE = 16  # extra directions of the randomized range finder (accuracy of the top `rank`)
 SVD_ITERATIONS = 4  # power iterations of the randomized SVD
 DENSE_BLOCK = 4096  # columns of P̃ formed at once on the dense path (bounds the temporary sparse product)
+SPARSE_BLOCK = 32  # signals per embedding-bag product on the sparse path (Gowalla: 41k × 32 floats = 5 MB, in cache)
 
 
 def degree_power(degree: np.ndarray, power: float) -> np.ndarray:
@@ -89,15 +94,54 @@ class ItemGraph:
         left = np.asarray(left.toarray() if sp.issparse(left) else left, dtype=np.float32)
         return np.ascontiguousarray(np.asarray(self._normalised_t @ left.T, dtype=np.float32).T)
 
-    def propagate_columns(self, columns: np.ndarray) -> np.ndarray:
-        """P̃·X for B item signals held as the columns of X (I × B, C-contiguous float32), as a new I × B array.
+    @property
+    def column_block(self) -> int | None:
+        """Signals the polynomial filters carry through P̃ at once: all of them on the dense path (one matrix
+        product), SPARSE_BLOCK on the sparse path (where a narrow I × block operand stays in cache)."""
+        return None if self.dense is not None else SPARSE_BLOCK
 
-        P̃ is symmetric, so this is :meth:`propagate` transposed; the polynomial filters iterate in this layout,
-        where both sparse products (R̃·X, then R̃ᵀ·(R̃·X)) are CSR times row-major dense with no transposed copy.
+    @functools.cached_property
+    def _bags(self) -> tuple[Bags, Bags]:
+        """R̃ and R̃ᵀ as embedding-bag operands (see :func:`bag_product`), made on first use."""
+        return as_bags(self.normalised), as_bags(self._normalised_t)
+
+    def propagate_columns(self, columns: np.ndarray) -> np.ndarray:
+        """P̃·X for item signals held as the columns of X (I × B float32), as a new I × B array.
+
+        P̃ is symmetric, so this is :meth:`propagate` transposed; the polynomial filters iterate in this layout. On
+        the sparse path both products (R̃·X, then R̃ᵀ·(R̃·X)) are torch embedding bags over SPARSE_BLOCK columns at
+        a time: a row gather plus a weighted sum, 4–5× faster on Gowalla than scipy's CSR × dense at B = 2048.
         """
         if self.dense is not None:
             return np.asarray(self.dense @ columns, dtype=np.float32)
-        return np.asarray(self._normalised_t @ np.asarray(self.normalised @ columns, dtype=np.float32), np.float32)
+        forward, backward = self._bags
+        if columns.shape[1] <= SPARSE_BLOCK:
+            block = torch.from_numpy(np.ascontiguousarray(columns, dtype=np.float32))
+            return bag_product(backward, bag_product(forward, block)).numpy()
+        out = np.empty(columns.shape, dtype=np.float32)
+        for start in range(0, columns.shape[1], SPARSE_BLOCK):
+            block = torch.from_numpy(np.ascontiguousarray(columns[:, start : start + SPARSE_BLOCK], dtype=np.float32))
+            out[:, start : start + SPARSE_BLOCK] = bag_product(backward, bag_product(forward, block)).numpy()
+        return out
+
+
+Bags = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def as_bags(matrix: sp.csr_matrix) -> Bags:
+    """(column indices int64, row starts int64, values float32) of a CSR matrix: the operands of bag_product."""
+    return (
+        torch.from_numpy(matrix.indices.astype(np.int64)),
+        torch.from_numpy(matrix.indptr[:-1].astype(np.int64)),
+        torch.from_numpy(matrix.data.astype(np.float32)),
+    )
+
+
+def bag_product(bags: Bags, dense: torch.Tensor) -> torch.Tensor:
+    """M·X for a CSR matrix M given as bags and a dense X (n_cols × B): row i is Σ_j M_ij X_j, a weighted
+    embedding-bag sum (empty rows give zeros)."""
+    indices, offsets, weights = bags
+    return torch.nn.functional.embedding_bag(indices, dense, offsets, mode="sum", per_sample_weights=weights)
 
 
 def top_right_singular_vectors(matrix: sp.csr_matrix, rank: int, seed: int) -> torch.Tensor:
@@ -147,11 +191,24 @@ def chebyshev_coefficients(transfer: Callable[[np.ndarray], np.ndarray], order: 
 def chebyshev_filter(graph: ItemGraph, signal: np.ndarray | sp.spmatrix, coefficients: np.ndarray) -> np.ndarray:
     """x ↦ x·Σ_k c_k T_k(L̃) with L̃ = I − 2P̃, for B signals (B × I, dense or sparse): a dense float32 B × I array.
 
-    The three-term recurrence T_{k+1} = 2 L̃ T_k − T_{k−1} costs one application of P̃ per degree (K in all) and
-    holds four I × B arrays (the two last terms, the new one and the sum); the element-wise updates are in place.
+    The signals go through in blocks of `graph.column_block` (each block independent of the others); per block, the
+    three-term recurrence T_{k+1} = 2 L̃ T_k − T_{k−1} costs one application of P̃ per degree (K in all) and holds
+    four I × block arrays (the two last terms, the new one and the sum), updated in place.
     """
-    dense = sp.csr_matrix(signal).toarray() if sp.issparse(signal) else np.asarray(signal)
-    current = torch.from_numpy(np.ascontiguousarray(dense.T, dtype=np.float32))  # T_0 X, items × signals
+    rows = int(signal.shape[0])
+    block = graph.column_block or max(rows, 1)
+    source = sp.csr_matrix(signal, dtype=np.float32) if sp.issparse(signal) else np.asarray(signal, np.float32)
+    out = np.empty((rows, graph.num_items), dtype=np.float32)
+    for start in range(0, rows, block):
+        part = source[start : start + block]
+        dense = part.toarray() if isinstance(part, sp.csr_matrix) else part
+        out[start : start + block] = _chebyshev_columns(graph, np.ascontiguousarray(dense.T), coefficients).T
+    return out
+
+
+def _chebyshev_columns(graph: ItemGraph, columns: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Σ_k c_k T_k(L̃)·X for item signals in the columns of X (I × b)."""
+    current = torch.from_numpy(columns)  # T_0 X
     total = current * float(coefficients[0])
     previous: torch.Tensor | None = None
     for coefficient in coefficients[1:]:
@@ -162,4 +219,4 @@ def chebyshev_filter(graph: ItemGraph, signal: np.ndarray | sp.spmatrix, coeffic
             following.mul_(-4.0).add_(current, alpha=2.0).sub_(previous)
         total.add_(following, alpha=float(coefficient))
         previous, current = current, following
-    return np.ascontiguousarray(total.numpy().T)
+    return total.numpy()
