@@ -53,6 +53,16 @@ def grid(args: argparse.Namespace) -> list[tuple[int, float, float]]:
     return list(itertools.product(args.orders, args.flatness, args.alphas))
 
 
+def coefficients_of(order: int, flatness: float, targets: str) -> np.ndarray:
+    """graphrec's interpolation at the Chebyshev nodes ("nodes"), or the official code's pairing ("extrema"): the
+    plateau's values at the extrema cos(πj/K), rounded to 3 decimals, taken as the values at the nodes."""
+    if targets == "nodes":
+        return chebyshev_coefficients(plateau(flatness), order)
+    extrema = np.round(np.cos(np.pi * np.arange(order + 1) / order), 3)  # descending, as the nodes below
+    values = np.round(plateau(flatness)(extrema), 3)
+    return chebyshev_coefficients(lambda nodes: values, order)
+
+
 def run_beta(beta: float, context: dict, args: argparse.Namespace) -> list[dict]:
     graph, train, valid, rows, degree = (context[k] for k in ("graph", "train", "valid", "rows", "degree"))
     pre, post = degree_power(degree, -beta), degree_power(degree, beta)
@@ -66,7 +76,7 @@ def run_beta(beta: float, context: dict, args: argparse.Namespace) -> list[dict]
         terms = chebyshev_terms(graph, signal, max(args.orders))
         ideal = {rank: context["ideal"][rank].apply(signal) for rank in args.ranks}
         for (order, flatness, alpha), rank in itertools.product(combos, args.ranks):
-            coefficients = chebyshev_coefficients(plateau(flatness), order)
+            coefficients = coefficients_of(order, flatness, args.targets)
             filtered = sum(float(c) * terms[k] for k, c in enumerate(coefficients))
             scores = torch.from_numpy(np.ascontiguousarray(filtered.T) + alpha * ideal[rank])
             scores.mul_(torch.from_numpy(post))
@@ -79,6 +89,7 @@ def run_beta(beta: float, context: dict, args: argparse.Namespace) -> list[dict]
     results = []
     for ((order, flatness, alpha), rank), (recall, ndcg) in sums.items():
         setting = {"order": order, "flatness": flatness, "alpha": alpha, "rank": rank, "degree_power": beta}
+        setting["targets"] = args.targets
         results.append({**setting, "recall@20": recall / len(rows), "ndcg@20": ndcg / len(rows)})
     return results
 
@@ -94,6 +105,7 @@ def main() -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.2])
     parser.add_argument("--orders", type=int, nargs="+", default=[8])
     parser.add_argument("--ranks", type=int, nargs="+", default=[512])
+    parser.add_argument("--targets", choices=["nodes", "extrema"], default="nodes", help="see coefficients_of")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("tune_chebycf_results.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
