@@ -27,6 +27,7 @@ EPOCHS = {
     "popularity": 0,
     "itemknn": 0,
     "gfcf": 0,
+    "chebycf": 0,
     "ease": 0,
     "mf": 30,
     "lightgcn": 30,

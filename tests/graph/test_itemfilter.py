@@ -7,7 +7,15 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.graph.itemfilter import IdealFilter, ItemGraph, degree_power, top_right_singular_vectors
+from graphrec.graph.itemfilter import (
+    SPARSE_BLOCK,
+    IdealFilter,
+    ItemGraph,
+    chebyshev_coefficients,
+    chebyshev_filter,
+    degree_power,
+    top_right_singular_vectors,
+)
 
 
 def history(seed: int = 0) -> np.ndarray:
@@ -58,3 +66,42 @@ def test_ideal_filter_equals_the_dense_projection() -> None:
     expected = (matrix * left) @ v @ v.T * np.sqrt(d)
     np.testing.assert_allclose(ideal.apply(matrix), expected, atol=1e-5)
     np.testing.assert_allclose(ideal.apply(sp.csr_matrix(matrix)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [0.0, 1e9])
+def test_propagate_columns_is_propagate_transposed(budget: float) -> None:
+    matrix = history(3)
+    graph = ItemGraph(sp.csr_matrix(matrix), 0.5, 0.5, budget)
+    assert graph.column_block == (None if budget else SPARSE_BLOCK)
+    for count in (6, 2 * SPARSE_BLOCK + 5):  # one block, and several with a partial last one on the sparse path
+        columns = np.random.default_rng(count).standard_normal((20, count)).astype(np.float32)
+        expected = reference_graph(matrix.astype(np.float64), 0.5, 0.5) @ columns
+        np.testing.assert_allclose(graph.propagate_columns(columns), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("order", [1, 2, 5])
+def test_chebyshev_coefficients_interpolate_at_the_chebyshev_nodes(order: int) -> None:
+    def transfer(x: np.ndarray) -> np.ndarray:
+        return np.exp(x) * np.cos(3 * x)
+
+    coefficients = chebyshev_coefficients(transfer, order)
+    np.testing.assert_allclose(coefficients, np.polynomial.chebyshev.chebinterpolate(transfer, order), atol=1e-12)
+    nodes = np.cos(np.pi * (np.arange(order + 1) + 0.5) / (order + 1))
+    np.testing.assert_allclose(np.polynomial.chebyshev.chebval(nodes, coefficients), transfer(nodes), atol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [0.0, 1e9])
+def test_chebyshev_filter_equals_the_dense_matrix_polynomial(budget: float) -> None:
+    matrix = history(5)
+    graph = ItemGraph(sp.csr_matrix(matrix), 0.5, 0.5, budget)
+    coefficients = np.array([0.3, -0.7, 0.25, 0.1, -0.05])
+    laplacian = np.eye(20) - 2 * reference_graph(matrix.astype(np.float64), 0.5, 0.5)
+    # Σ c_k T_k(L̃) as explicit matrix powers of L̃, through numpy's Chebyshev → power-series conversion
+    polynomial = sum(
+        c * np.linalg.matrix_power(laplacian, k) for k, c in enumerate(np.polynomial.chebyshev.cheb2poly(coefficients))
+    )
+    signal = np.random.default_rng(6).standard_normal((4, 20)).astype(np.float32)
+    np.testing.assert_allclose(chebyshev_filter(graph, signal, coefficients), signal @ polynomial, atol=1e-5)
+    rows = sp.csr_matrix(matrix[:6])
+    np.testing.assert_allclose(chebyshev_filter(graph, rows, coefficients), matrix[:6] @ polynomial, atol=1e-5)
+    np.testing.assert_allclose(chebyshev_filter(graph, signal, coefficients[:1]), 0.3 * signal, atol=1e-6)

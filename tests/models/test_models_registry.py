@@ -21,6 +21,7 @@ NUM_USERS, NUM_ITEMS = 7, 9
 def test_registry_names() -> None:
     assert sorted(MODELS) == [
         "blend",
+        "chebycf",
         "ease",
         "gfcf",
         "graphsage",
@@ -47,7 +48,7 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: blend, ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
+        == "unknown model 'foo'; choose one of: blend, chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
         "popularity"
     )
     assert isinstance(info.value, KeyError)

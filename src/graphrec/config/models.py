@@ -86,6 +86,22 @@ class GFCFConfig(ItemFilterConfig):
 
 
 @dataclass
+class ChebyCFConfig(ItemFilterConfig):
+    """ChebyCF (Kim et al., SIGIR 2025): a Chebyshev-interpolated plateau filter in L̃ = I − 2R̃ᵀR̃, plus an ideal
+    low-pass filter, with item-degree normalisation. Defaults: the official configurations' shared K = 8, and the
+    median of their per-dataset settings otherwise (Gowalla / Amazon-book / Last-FM: φ 1.5 / 10 / 15, η 512 / 512 /
+    256, α 0.2 / 0.2 / 0.1, β 0.4 / 0 / 0.2); configs/gowalla_chebycf.toml has Gowalla's."""
+
+    name: str = _name("chebycf")
+    order: int = param(8, POSITIVE)  # K, the degree of the Chebyshev interpolant (one application of P̃ per degree)
+    flatness: float = param(10.0, Interval(float, 0, None, closed="neither"))  # φ of the plateau ½ − ½ sign(λ)|λ|^φ
+    alpha: float = param(0.2, Interval(float, 0, None))  # weight of the ideal low-pass term (0: no SVD)
+    rank: int = param(512, POSITIVE)  # η, top singular vectors of R̃ kept by the ideal filter
+    degree_power: float = param(0.2, Interval(float, 0, None))  # β: scores of r_u D_I^{-β} (…) D_I^{β}
+    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+
+
+@dataclass
 class EASEConfig(ModelConfig):
     """EASE (Steck, WWW 2019): a closed-form item–item regression, B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹."""
 
@@ -288,6 +304,7 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "popularity": PopularityConfig,
     "itemknn": ItemKNNConfig,
     "gfcf": GFCFConfig,
+    "chebycf": ChebyCFConfig,
     "ease": EASEConfig,
     "mf": MFConfig,
     "lightgcn": LightGCNConfig,

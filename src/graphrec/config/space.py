@@ -46,6 +46,11 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "popularity": {},
     "itemknn": {"model.num_neighbours": {"low": 10, "high": 500, "log": True}, "model.shrink": {"low": 0, "high": 100}},
     "gfcf": {"model.alpha": {"low": 0.0, "high": 1.0}, "model.rank": {"low": 16, "high": 512, "log": True}},
+    "chebycf": {
+        "model.flatness": {"low": 0.5, "high": 20.0, "log": True},
+        "model.alpha": {"low": 0.0, "high": 0.5},
+        "model.degree_power": {"low": 0.0, "high": 0.5},
+    },
     "ease": {"model.l2": {"low": 10.0, "high": 5000.0, "log": True}},
     "mf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.embedding_dim": {"choices": [32, 64, 128]}},
     "lightgcn": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.num_layers": {"low": 1, "high": 4}},

@@ -12,7 +12,9 @@ tolerance. The ideal low-pass filter x·D_I^{-p} V_k V_kᵀ D_I^{p} (V_k: top ri
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,11 +22,23 @@ import torch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IdealFilter", "ItemGraph", "degree_power", "normalise", "top_right_singular_vectors"]
+__all__ = [
+    "Bags",
+    "IdealFilter",
+    "ItemGraph",
+    "as_bags",
+    "bag_product",
+    "chebyshev_coefficients",
+    "chebyshev_filter",
+    "degree_power",
+    "normalise",
+    "top_right_singular_vectors",
+]
 
 SVD_OVERSAMPLE = 16  # extra directions of the randomized range finder (accuracy of the top `rank`)
 SVD_ITERATIONS = 4  # power iterations of the randomized SVD
 DENSE_BLOCK = 4096  # columns of P̃ formed at once on the dense path (bounds the temporary sparse product)
+SPARSE_BLOCK = 32  # signals per embedding-bag product on the sparse path (Gowalla: 41k × 32 floats = 5 MB, in cache)
 
 
 def degree_power(degree: np.ndarray, power: float) -> np.ndarray:
@@ -80,6 +94,55 @@ class ItemGraph:
         left = np.asarray(left.toarray() if sp.issparse(left) else left, dtype=np.float32)
         return np.ascontiguousarray(np.asarray(self._normalised_t @ left.T, dtype=np.float32).T)
 
+    @property
+    def column_block(self) -> int | None:
+        """Signals the polynomial filters carry through P̃ at once: all of them on the dense path (one matrix
+        product), SPARSE_BLOCK on the sparse path (where a narrow I × block operand stays in cache)."""
+        return None if self.dense is not None else SPARSE_BLOCK
+
+    @functools.cached_property
+    def _bags(self) -> tuple[Bags, Bags]:
+        """R̃ and R̃ᵀ as embedding-bag operands (see :func:`bag_product`), made on first use."""
+        return as_bags(self.normalised), as_bags(self._normalised_t)
+
+    def propagate_columns(self, columns: np.ndarray) -> np.ndarray:
+        """P̃·X for item signals held as the columns of X (I × B float32), as a new I × B array.
+
+        P̃ is symmetric, so this is :meth:`propagate` transposed; the polynomial filters iterate in this layout. On
+        the sparse path both products (R̃·X, then R̃ᵀ·(R̃·X)) are torch embedding bags over SPARSE_BLOCK columns at
+        a time: a row gather plus a weighted sum, 4–5× faster on Gowalla than scipy's CSR × dense at B = 2048.
+        """
+        if self.dense is not None:
+            return np.asarray(self.dense @ columns, dtype=np.float32)
+        forward, backward = self._bags
+        if columns.shape[1] <= SPARSE_BLOCK:
+            block = torch.from_numpy(np.ascontiguousarray(columns, dtype=np.float32))
+            return bag_product(backward, bag_product(forward, block)).numpy()
+        out = np.empty(columns.shape, dtype=np.float32)
+        for start in range(0, columns.shape[1], SPARSE_BLOCK):
+            block = torch.from_numpy(np.ascontiguousarray(columns[:, start : start + SPARSE_BLOCK], dtype=np.float32))
+            out[:, start : start + SPARSE_BLOCK] = bag_product(backward, bag_product(forward, block)).numpy()
+        return out
+
+
+Bags = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def as_bags(matrix: sp.csr_matrix) -> Bags:
+    """(column indices int64, row starts int64, values float32) of a CSR matrix: the operands of bag_product."""
+    return (
+        torch.from_numpy(matrix.indices.astype(np.int64)),
+        torch.from_numpy(matrix.indptr[:-1].astype(np.int64)),
+        torch.from_numpy(matrix.data.astype(np.float32)),
+    )
+
+
+def bag_product(bags: Bags, dense: torch.Tensor) -> torch.Tensor:
+    """M·X for a CSR matrix M given as bags and a dense X (n_cols × B): row i is Σ_j M_ij X_j, a weighted
+    embedding-bag sum (empty rows give zeros)."""
+    indices, offsets, weights = bags
+    return torch.nn.functional.embedding_bag(indices, dense, offsets, mode="sum", per_sample_weights=weights)
+
 
 def top_right_singular_vectors(matrix: sp.csr_matrix, rank: int, seed: int) -> torch.Tensor:
     """(n_cols × rank) top right singular vectors of a sparse matrix: torch's randomized SVD, seeded, leaving the
@@ -112,3 +175,48 @@ class IdealFilter:
         else:
             scaled = np.asarray(signal, dtype=np.float32) * self._left[None, :]
         return np.asarray((scaled @ self._vectors) @ self._right, dtype=np.float32)
+
+
+def chebyshev_coefficients(transfer: Callable[[np.ndarray], np.ndarray], order: int) -> np.ndarray:
+    """c_0..c_K (float64) of the degree-K polynomial Σ_k c_k T_k(x) that interpolates `transfer` at the K + 1
+    Chebyshev nodes x_j = cos(π (j + ½) / (K + 1)) of [−1, 1]:  c_k = (2 − δ_k0) / (K + 1) · Σ_j f(x_j) T_k(x_j)."""
+    angles = np.pi * (np.arange(order + 1) + 0.5) / (order + 1)
+    values = np.asarray(transfer(np.cos(angles)), dtype=np.float64)
+    basis = np.cos(np.outer(np.arange(order + 1), angles))  # T_k(x_j) = cos(k θ_j)
+    coefficients = basis @ values * (2.0 / (order + 1))
+    coefficients[0] /= 2.0
+    return coefficients
+
+
+def chebyshev_filter(graph: ItemGraph, signal: np.ndarray | sp.spmatrix, coefficients: np.ndarray) -> np.ndarray:
+    """x ↦ x·Σ_k c_k T_k(L̃) with L̃ = I − 2P̃, for B signals (B × I, dense or sparse): a dense float32 B × I array.
+
+    The signals go through in blocks of `graph.column_block` (each block independent of the others); per block, the
+    three-term recurrence T_{k+1} = 2 L̃ T_k − T_{k−1} costs one application of P̃ per degree (K in all) and holds
+    four I × block arrays (the two last terms, the new one and the sum), updated in place.
+    """
+    rows = int(signal.shape[0])
+    block = graph.column_block or max(rows, 1)
+    source = sp.csr_matrix(signal, dtype=np.float32) if sp.issparse(signal) else np.asarray(signal, np.float32)
+    out = np.empty((rows, graph.num_items), dtype=np.float32)
+    for start in range(0, rows, block):
+        part = source[start : start + block]
+        dense = part.toarray() if isinstance(part, sp.csr_matrix) else part
+        out[start : start + block] = _chebyshev_columns(graph, np.ascontiguousarray(dense.T), coefficients).T
+    return out
+
+
+def _chebyshev_columns(graph: ItemGraph, columns: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Σ_k c_k T_k(L̃)·X for item signals in the columns of X (I × b)."""
+    current = torch.from_numpy(columns)  # T_0 X
+    total = current * float(coefficients[0])
+    previous: torch.Tensor | None = None
+    for coefficient in coefficients[1:]:
+        following = torch.from_numpy(graph.propagate_columns(current.numpy()))
+        if previous is None:  # T_1 = L̃ T_0 = T_0 − 2 P̃ T_0
+            following.mul_(-2.0).add_(current)
+        else:  # T_{k+1} = 2 T_k − 4 P̃ T_k − T_{k−1}
+            following.mul_(-4.0).add_(current, alpha=2.0).sub_(previous)
+        total.add_(following, alpha=float(coefficient))
+        previous, current = current, following
+    return total.numpy()

@@ -1,5 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease,
-blend."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, chebycf,
+ease, blend."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from graphrec.models.base import (
     UsersFromItems,
 )
 from graphrec.models.blend import Blend
+from graphrec.models.chebycf import ChebyCF
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
@@ -40,6 +41,7 @@ MODELS: dict[str, type[Recommender]] = {
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
+    "chebycf": ChebyCF,
     "ease": EASE,
     "blend": Blend,
 }
@@ -78,6 +80,7 @@ __all__ = [
     "MODELS",
     "NGCF",
     "Blend",
+    "ChebyCF",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
