@@ -27,6 +27,8 @@ EPOCHS = {
     "popularity": 0,
     "itemknn": 0,
     "gfcf": 0,
+    "bspm": 0,
+    "turbocf": 0,
     "ease": 0,
     "mf": 30,
     "lightgcn": 30,

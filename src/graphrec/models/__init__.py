@@ -1,4 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, bspm,
+turbocf, ease."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from graphrec.models.base import (
     ShardedInference,
     UsersFromItems,
 )
+from graphrec.models.bspm import BSPM
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
@@ -27,6 +29,7 @@ from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
 from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
+from graphrec.models.turbocf import TurboCF
 
 MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
@@ -37,6 +40,8 @@ MODELS: dict[str, type[Recommender]] = {
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
+    "bspm": BSPM,
+    "turbocf": TurboCF,
     "ease": EASE,
 }
 
@@ -68,6 +73,7 @@ def build_model(
 
 
 __all__ = [
+    "BSPM",
     "EASE",
     "GFCF",
     "MF",
@@ -86,6 +92,7 @@ __all__ = [
     "Recommender",
     "SampledPropagation",
     "ShardedInference",
+    "TurboCF",
     "UsersFromItems",
     "build_model",
     "get_model_class",
