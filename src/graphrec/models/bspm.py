@@ -16,8 +16,9 @@ official code's `t_point_combination`). With no sharpening (T_s = 0) the ideal t
 The ideal term is the official code's default ideal process (one Euler step to T = 1 of dr/dt = r(D^{-1/2}V_kV_kᵀD^{1/2}
 − I), which lands exactly on i).
 
-Every application of P̃ is two sparse products with R̃ over a chunk of users (or one dense product when the I × I
-graph fits `model.dense_budget_mb`), float32 throughout. V_k and the item degrees are persistent buffers, so a loaded
+The processes run on item-major blocks (I × chunk of users; P̃ is symmetric): every application of P̃ is two
+CSR × dense products with R̃ split over torch's threads (graphrec.graph.itemfilter.ColumnGraph), or one dense
+product when the I × I graph fits `model.dense_budget_mb`, float32 throughout. V_k and the item degrees are persistent buffers, so a loaded
 run scores without recomputing the SVD; the item graph is rebuilt from the training history on first use.
 """
 
@@ -31,7 +32,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import BSPMConfig
-from graphrec.graph.itemfilter import IdealFilter, ItemGraph, top_right_singular_vectors
+from graphrec.graph.itemfilter import ColumnGraph, IdealFilter, ItemGraph, top_right_singular_vectors
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
 from graphrec.models.scoring import HistoryScorer, one_hot_rows
@@ -99,6 +100,7 @@ class BSPM(Recommender):
         self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
         self.register_buffer("item_degree", torch.zeros(num_items))
         self._graph: ItemGraph | None = None
+        self._columns: ColumnGraph | None = None
 
     @property
     def graph(self) -> ItemGraph:
@@ -106,6 +108,13 @@ class BSPM(Recommender):
         if self._graph is None:
             self._graph = ItemGraph(self.history, 0.5, 0.5, self.config.dense_budget_mb * 1e6)
         return self._graph
+
+    @property
+    def columns(self) -> ColumnGraph:
+        """P̃ on item-major blocks, its products split over torch's thread count."""
+        if self._columns is None:
+            self._columns = ColumnGraph(self.graph, torch.get_num_threads())
+        return self._columns
 
     @torch.no_grad()
     def fit(self) -> None:
@@ -119,26 +128,31 @@ class BSPM(Recommender):
         ideal = None
         if self.config.ideal_weight > 0:
             ideal = IdealFilter(self.singular_vectors, self.item_degree, 0.5)
-        return BSPMScorer(self.history, self.graph, ideal, self.config)
+        return BSPMScorer(self.history, self.columns, ideal, self.config)
 
 
 class BSPMScorer(HistoryScorer):
     """Scores and item–item similarities of a fitted BSPM (see the module docstring)."""
 
-    def __init__(self, history: sp.csr_matrix, graph: ItemGraph, ideal: IdealFilter | None, config: BSPMConfig) -> None:
+    def __init__(
+        self, history: sp.csr_matrix, graph: ColumnGraph, ideal: IdealFilter | None, config: BSPMConfig
+    ) -> None:
         self.history, self.graph, self.ideal, self.config = history, graph, ideal, config
         self.num_users, self.num_items = int(history.shape[0]), int(history.shape[1])
 
     def filter_rows(self, rows: sp.csr_matrix) -> np.ndarray:
-        """The BSPM scores of binary histories `rows` (B × I sparse) as a dense float32 B × I array."""
+        """The BSPM scores of binary histories `rows` (B × I sparse) as a dense float32 B × I array; the processes
+        run on the item-major I × B block (P̃ is symmetric, so x·P̃ is P̃xᵀ transposed)."""
         config = self.config
         sharpening = config.sharpen_time > 0
-        ideal = None if self.ideal is None else np.float32(config.ideal_weight) * self.ideal.apply(rows)
+        ideal = None
+        if self.ideal is not None:
+            ideal = np.ascontiguousarray((np.float32(config.ideal_weight) * self.ideal.apply(rows)).T)
         early = ideal is not None and sharpening and config.merge == "early"
         mean = _RunningMean() if config.point_combination else None
         blur = (config.blur_solver, config.blur_time, config.blur_steps)
         sharpen = (config.sharpen_solver, config.sharpen_time, config.sharpen_steps)
-        state = self._run(rows, 1.0, -1.0, blur, mean)
+        state = self._run(np.asarray(rows.T.toarray(), dtype=np.float32), 1.0, -1.0, blur, mean)
         if early:
             state += ideal
         if sharpening:
@@ -146,14 +160,14 @@ class BSPMScorer(HistoryScorer):
         result = state if mean is None else mean.value()
         if ideal is not None and not early:
             result += ideal
-        return result
+        return np.ascontiguousarray(result.T)
 
     def _run(
-        self, start: Signal, scale: float, shift: float, schedule: tuple[str, float, int], mean: _RunningMean | None
+        self, start: np.ndarray, scale: float, shift: float, schedule: tuple[str, float, int], mean: _RunningMean | None
     ) -> np.ndarray:
         """The last state of dr/dt = r(scale·P̃ + shift·I) under (solver, time, steps); every state into `mean`."""
-        state = np.empty(0, dtype=np.float32)
-        for state in linear_process_states(self.graph.propagate, start, scale, shift, *schedule):
+        state = start
+        for state in linear_process_states(self.graph.apply, start, scale, shift, *schedule):
             if mean is not None:
                 mean.add(state)
         return state
