@@ -18,8 +18,9 @@ The ideal term is the official code's default ideal process (one Euler step to T
 
 The processes run on item-major blocks (I × chunk of users; P̃ is symmetric): every application of P̃ is two
 CSR × dense products with R̃ split over torch's threads (graphrec.graph.itemfilter.ColumnGraph), or one dense
-product when the I × I graph fits `model.dense_budget_mb`, float32 throughout. V_k and the item degrees are persistent buffers, so a loaded
-run scores without recomputing the SVD; the item graph is rebuilt from the training history on first use.
+product when the I × I graph fits `model.dense_budget_mb`, float32 throughout. V_k and the item degrees are
+persistent buffers, so a loaded run scores without recomputing the SVD; the item graph is rebuilt from the training
+history on first use.
 """
 
 from __future__ import annotations
