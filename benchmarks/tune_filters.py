@@ -22,6 +22,7 @@ import torch
 from graphrec.config import DataConfig, model_config
 from graphrec.data import load_dataset
 from graphrec.evaluation.metrics import evaluate_scorer_users, mean_metrics, users_with_targets
+from graphrec.graph import itemfilter
 from graphrec.graph.itemfilter import IdealFilter
 from graphrec.models import build_model
 from graphrec.models.bspm import BSPM, BSPMScorer
@@ -45,7 +46,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=8000, help="validation users scored (0: all), fixed seed 0")
     parser.add_argument("--chunk-size", type=int, default=2048)
     parser.add_argument("--variant", action="append", required=True, help="NAME:key=value,key=value (bspm keys)")
+    parser.add_argument("--svd-iterations", type=int, default=None, help="power iterations of the randomized SVD")
     args = parser.parse_args()
+    if args.svd_iterations is not None:
+        itemfilter.SVD_ITERATIONS = args.svd_iterations
     dataset = load_dataset(DataConfig(path=str(args.data)), seed=0)
     rows = users_with_targets(dataset.valid)
     if args.users:
@@ -71,6 +75,7 @@ def main() -> None:
         result = {
             "name": name,
             "model": values,
+            "svd_iterations": itemfilter.SVD_ITERATIONS,
             "users": len(rows),
             "recall@20": round(metrics["recall@20"], 5),
             "ndcg@20": round(metrics["ndcg@20"], 5),

@@ -25,6 +25,7 @@ history on first use.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import TypeAlias
 
@@ -42,6 +43,8 @@ Signal: TypeAlias = np.ndarray | sp.csr_matrix
 Operator: TypeAlias = Callable[[Signal], np.ndarray]  # x ↦ x·P̃ for B signals (B × I)
 
 __all__ = ["BSPM", "BSPMScorer", "linear_process_states"]
+
+log = logging.getLogger(__name__)
 
 
 def _add_scaled(out: np.ndarray, coef: float, signal: Signal) -> np.ndarray:
@@ -98,6 +101,14 @@ class BSPM(Recommender):
         super().__init__(num_users, num_items, config, train)
         self.history = binary_history(train, num_users, num_items)
         self.rank = min(config.rank, num_users, num_items)
+        if config.ideal_weight > 0 and 2 * self.rank > min(num_users, num_items):
+            log.warning(
+                "bspm: model.rank = %d is over half of min(users, items) = %d: the ideal term is then close to the "
+                "identity and sharpening subtracts it; a rank well below that is meant (e.g. %d)",
+                config.rank,
+                min(num_users, num_items),
+                max(1, min(num_users, num_items) // 10),
+            )
         self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
         self.register_buffer("item_degree", torch.zeros(num_items))
         self._graph: ItemGraph | None = None
