@@ -21,6 +21,7 @@ NUM_USERS, NUM_ITEMS = 7, 9
 def test_registry_names() -> None:
     assert sorted(MODELS) == [
         "blend",
+        "bspm",
         "chebycf",
         "ease",
         "gfcf",
@@ -31,6 +32,7 @@ def test_registry_names() -> None:
         "ngcf",
         "pinsage",
         "popularity",
+        "turbocf",
     ]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
@@ -48,8 +50,8 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: blend, chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
-        "popularity"
+        == "unknown model 'foo'; choose one of: blend, bspm, chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, "
+        "ngcf, pinsage, popularity, turbocf"
     )
     assert isinstance(info.value, KeyError)
 

@@ -85,6 +85,47 @@ class GFCFConfig(ItemFilterConfig):
     svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
 
 
+SOLVERS = ("euler", "rk4")
+MERGES = ("early", "late")
+TURBO_FILTERS = ("linear", "quadratic", "cubic")
+
+
+@dataclass
+class BSPMConfig(ItemFilterConfig):
+    """BSPM (Choi et al., SIGIR 2023): a blurring process dr/dt = r(P̃ − I) then a sharpening process dr/dt = −rP̃,
+    each integrated with `*_steps` explicit steps to its terminal time, plus an ideal low-pass term of rank `rank`.
+
+    Defaults are the official code's general defaults (one Euler step to T = 1 each, β 0.3, rank 256, early merge);
+    `merge = "early"` is BSPM-EM (the ideal term enters before sharpening), "late" BSPM-LM (added after it).
+    """
+
+    name: str = _name("bspm")
+    blur_solver: str = param("euler", Options(SOLVERS))  # explicit step of the blurring process
+    blur_time: float = param(1.0, Interval(float, 0, None, closed="neither"))  # T_b
+    blur_steps: int = param(1, POSITIVE)  # K_b: steps of size T_b / K_b
+    sharpen_solver: str = param("euler", Options(SOLVERS))  # explicit step of the sharpening process
+    sharpen_time: float = param(1.0, Interval(float, 0, None))  # T_s (0: no sharpening)
+    sharpen_steps: int = param(1, POSITIVE)  # K_s: steps of size T_s / K_s
+    ideal_weight: float = param(0.3, Interval(float, 0, None))  # β of the ideal low-pass term (0: no SVD)
+    rank: int = param(256, POSITIVE)  # top singular vectors of R̃ kept by the ideal filter
+    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+    merge: str = param("early", Options(MERGES))  # early: BSPM-EM, late: BSPM-LM
+    point_combination: bool = False  # score = mean of the states after every blurring and sharpening step
+
+
+@dataclass
+class TurboCFConfig(ItemFilterConfig):
+    """Turbo-CF (Park et al., SIGIR 2024): P = (R̃ᵀR̃)^∘s with R̃ = D_U^{-β} R D_I^{-(1−β)}, scored through a
+    polynomial low-pass filter of P. P is held explicitly: dense under `dense_budget_mb`, else sparse, which must fit
+    the same budget (refused otherwise). Defaults: the official code's β 0.5, s 1, the linear filter.
+    """
+
+    name: str = _name("turbocf")
+    beta: float = param(0.5, Interval(float, 0, 1))  # user-side normalisation power β (items get 1 − β)
+    power: float = param(1.0, Interval(float, 0, None, closed="neither"))  # s of the element-wise power
+    filter: str = param("linear", Options(TURBO_FILTERS))  # P | 2P − P² | P + 0.01(−P³ + 10P² − 29P)
+
+
 @dataclass
 class ChebyCFConfig(ItemFilterConfig):
     """ChebyCF (Kim et al., SIGIR 2025): a Chebyshev-interpolated plateau filter in L̃ = I − 2R̃ᵀR̃, plus an ideal
@@ -305,6 +346,8 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "itemknn": ItemKNNConfig,
     "gfcf": GFCFConfig,
     "chebycf": ChebyCFConfig,
+    "bspm": BSPMConfig,
+    "turbocf": TurboCFConfig,
     "ease": EASEConfig,
     "mf": MFConfig,
     "lightgcn": LightGCNConfig,

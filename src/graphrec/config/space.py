@@ -46,6 +46,12 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "popularity": {},
     "itemknn": {"model.num_neighbours": {"low": 10, "high": 500, "log": True}, "model.shrink": {"low": 0, "high": 100}},
     "gfcf": {"model.alpha": {"low": 0.0, "high": 1.0}, "model.rank": {"low": 16, "high": 512, "log": True}},
+    "bspm": {
+        "model.ideal_weight": {"low": 0.0, "high": 0.5},
+        "model.sharpen_time": {"low": 0.5, "high": 4.0},
+        "model.rank": {"low": 64, "high": 1024, "log": True},
+    },
+    "turbocf": {"model.beta": {"low": 0.3, "high": 0.8}, "model.power": {"low": 0.5, "high": 1.0}},
     "chebycf": {
         "model.flatness": {"low": 0.5, "high": 20.0, "log": True},
         "model.alpha": {"low": 0.0, "high": 0.5},

@@ -15,15 +15,21 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Bags",
+    "ColumnGraph",
+    "ExplicitItemGraph",
     "IdealFilter",
     "ItemGraph",
     "as_bags",
@@ -39,6 +45,7 @@ SVD_OVERSAMPLE = 16  # extra directions of the randomized range finder (accuracy
 SVD_ITERATIONS = 4  # power iterations of the randomized SVD
 DENSE_BLOCK = 4096  # columns of P̃ formed at once on the dense path (bounds the temporary sparse product)
 SPARSE_BLOCK = 32  # signals per embedding-bag product on the sparse path (Gowalla: 41k × 32 floats = 5 MB, in cache)
+SPARSE_ENTRY_BYTES = 8  # a stored entry of a float32 CSR matrix: its value and its int32 column index
 
 
 def degree_power(degree: np.ndarray, power: float) -> np.ndarray:
@@ -220,3 +227,149 @@ def _chebyshev_columns(graph: ItemGraph, columns: np.ndarray, coefficients: np.n
         total.add_(following, alpha=float(coefficient))
         previous, current = current, following
     return total.numpy()
+
+
+class ColumnGraph:
+    """P̃ of an :class:`ItemGraph` acting on item-major blocks X (I × B, one column per signal): X ↦ P̃X.
+
+    For filters that apply P̃ many times (BSPM): P̃X = R̃ᵀ(R̃X) is two CSR × dense products whose dense operands
+    are row-major, so no transposed copies are made (about twice as fast as :meth:`ItemGraph.propagate` on B × I
+    rows), and each product is split into `threads` row blocks computed in parallel (scipy releases the GIL); the
+    dense P̃ (symmetric) is one matrix product when the graph holds it.
+    """
+
+    def __init__(self, graph: ItemGraph, threads: int) -> None:
+        self.graph = graph
+        self.threads = max(1, threads)
+        by_item = sp.csr_matrix(graph.normalised.T)
+        self._user_blocks = _row_blocks(graph.normalised, self.threads)  # R̃ (U × I)
+        self._item_blocks = _row_blocks(by_item, self.threads)  # R̃ᵀ (I × U)
+
+    def apply(self, columns: np.ndarray) -> np.ndarray:
+        """P̃X for a dense float32 I × B block X, as a new row-major float32 I × B array."""
+        columns = np.ascontiguousarray(columns, dtype=np.float32)
+        if self.graph.dense is not None:
+            return np.asarray(self.graph.dense @ columns, dtype=np.float32)
+        return self._product(self._item_blocks, self._product(self._user_blocks, columns))
+
+    def _product(self, blocks: list[tuple[int, int, sp.csr_matrix]], dense: np.ndarray) -> np.ndarray:
+        """(the matrix cut into `blocks`) × dense, the row blocks in parallel, into one row-major float32 array."""
+        rows = blocks[-1][1]
+        out = np.empty((rows, dense.shape[1]), dtype=np.float32)
+
+        def block(item: tuple[int, int, sp.csr_matrix]) -> None:
+            start, stop, matrix = item
+            out[start:stop] = matrix @ dense
+
+        if len(blocks) == 1:
+            block(blocks[0])
+        else:
+            with ThreadPoolExecutor(len(blocks)) as pool:
+                list(pool.map(block, blocks))
+        return out
+
+
+def _row_blocks(matrix: sp.csr_matrix, parts: int) -> list[tuple[int, int, sp.csr_matrix]]:
+    """(start, stop, rows start:stop) for `parts` consecutive row blocks holding about equal numbers of nonzeros."""
+    cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, parts + 1)[1:-1])
+    bounds = [0, *sorted({int(c) for c in cuts if 0 < c < matrix.shape[0]}), matrix.shape[0]]
+    return [(a, b, sp.csr_matrix(matrix[a:b])) for a, b in pairwise(bounds)]
+
+
+class ExplicitItemGraph:
+    """P = (R̃ᵀR̃)^∘power held explicitly, for filters that change P̃ entry by entry (Turbo-CF's element-wise power):
+    dense I × I when 4·I² bytes fit `budget_bytes`, else a sparse CSR formed DENSE_BLOCK rows at a time, which must fit
+    the same budget (8 bytes per nonzero); ConfigError naming `budget_key` when it does not.
+
+    :meth:`propagate` is x ↦ x·P like :meth:`ItemGraph.propagate`: one sparse × sparse product for the binary
+    histories, one sparse × dense product (nnz(P)·B multiply-adds) for a dense signal.
+    """
+
+    def __init__(
+        self,
+        history: sp.csr_matrix,
+        user_power: float,
+        item_power: float,
+        power: float,
+        budget_bytes: float,
+        budget_key: str = "model.dense_budget_mb",
+    ) -> None:
+        normalised = normalise(history, user_power, item_power)
+        by_item = sp.csr_matrix(normalised.T)
+        self.num_items = int(history.shape[1])
+        self.dense_bytes = 4 * self.num_items * self.num_items
+        self.matrix: np.ndarray | sp.csr_matrix
+        if self.dense_bytes <= budget_bytes:
+            self.matrix = _dense_powered(by_item, normalised, power)
+            self.bytes = self.dense_bytes
+        else:
+            self.matrix = _sparse_powered(by_item, normalised, power, budget_bytes, budget_key)
+            self.bytes = SPARSE_ENTRY_BYTES * self.matrix.nnz + 4 * (self.num_items + 1)
+        log.info(
+            "explicit item graph: %d items, %s, %d nonzeros, %.1f MB",
+            self.num_items,
+            "dense" if isinstance(self.matrix, np.ndarray) else "sparse",
+            np.count_nonzero(self.matrix) if isinstance(self.matrix, np.ndarray) else self.matrix.nnz,
+            self.bytes / 1e6,
+        )
+
+    def propagate(self, signal: np.ndarray | sp.spmatrix) -> np.ndarray:
+        """signal·P for B signals (B × I, dense or sparse), as a dense float32 B × I array."""
+        if isinstance(self.matrix, np.ndarray):
+            return np.ascontiguousarray(np.asarray(signal @ self.matrix, dtype=np.float32))
+        if sp.issparse(signal):
+            product = sp.csr_matrix(signal, dtype=np.float32) @ self.matrix
+            return np.asarray(product.toarray(), dtype=np.float32)
+        # P is symmetric: x·P = (P·xᵀ)ᵀ, a CSR × dense product over contiguous rows of xᵀ
+        out = self.matrix @ np.ascontiguousarray(np.asarray(signal, dtype=np.float32).T)
+        return np.ascontiguousarray(np.asarray(out, dtype=np.float32).T)
+
+
+def _dense_powered(by_item: sp.csr_matrix, normalised: sp.csr_matrix, power: float) -> np.ndarray:
+    """(R̃ᵀR̃)^∘power as a dense float32 I × I array, DENSE_BLOCK rows at a time."""
+    num_items = by_item.shape[0]
+    dense = np.empty((num_items, num_items), dtype=np.float32)
+    for start in range(0, num_items, DENSE_BLOCK):
+        stop = min(start + DENSE_BLOCK, num_items)
+        dense[start:stop] = (by_item[start:stop] @ normalised).toarray()
+    if power != 1.0:
+        np.power(dense, np.float32(power), out=dense)
+    return dense
+
+
+def _sparse_powered(
+    by_item: sp.csr_matrix, normalised: sp.csr_matrix, power: float, budget_bytes: float, budget_key: str
+) -> sp.csr_matrix:
+    """(R̃ᵀR̃)^∘power as a float32 CSR, DENSE_BLOCK rows at a time; ConfigError as soon as it outgrows the budget."""
+    num_items = by_item.shape[0]
+    blocks: list[sp.csr_matrix] = []
+    used, nnz = 4 * (num_items + 1), 0
+    for start in range(0, num_items, DENSE_BLOCK):
+        stop = min(start + DENSE_BLOCK, num_items)
+        block = sp.csr_matrix(by_item[start:stop] @ normalised, dtype=np.float32)
+        if power != 1.0:
+            block.data **= np.float32(power)
+        nnz += block.nnz
+        used += SPARSE_ENTRY_BYTES * block.nnz
+        if used > budget_bytes:
+            _refuse(num_items, stop, nnz, used, budget_bytes, budget_key)
+        blocks.append(block)
+    return sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
+
+
+def _refuse(num_items: int, rows: int, nnz: int, used: float, budget_bytes: float, budget_key: str) -> None:
+    """The error of an explicit item graph over budget: what it needs (extrapolated from the rows formed so far)."""
+    estimate = used * num_items / rows
+    raise ConfigError(
+        f"{budget_key}: the explicit item graph of {num_items:,} items needs more than {_mb(used)} MB as a sparse "
+        f"matrix ({nnz:,} nonzeros in its first {rows:,} rows, about {_mb(estimate)} MB in all; "
+        f"{_mb(4 * num_items * num_items)} MB dense), over {budget_key} = {budget_bytes / 1e6:g}; raise "
+        f"{budget_key} to at least {_mb(1.1 * estimate)} if the memory is there, or use a filter that applies P̃ "
+        "through R̃ without forming it (gfcf, bspm)"
+    )
+
+
+def _mb(size: float) -> str:
+    """Bytes as MB for messages: whole MB from 10 MB up, three significant digits below."""
+    mb = size / 1e6
+    return f"{mb:,.0f}" if mb >= 10 else f"{mb:.3g}"

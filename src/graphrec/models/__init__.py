@@ -1,5 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, chebycf,
-ease, blend."""
+"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, bspm,
+chebycf, turbocf, ease, blend."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from graphrec.models.base import (
     UsersFromItems,
 )
 from graphrec.models.blend import Blend
+from graphrec.models.bspm import BSPM
 from graphrec.models.chebycf import ChebyCF
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
@@ -31,6 +32,7 @@ from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
 from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
+from graphrec.models.turbocf import TurboCF
 
 MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
@@ -41,7 +43,9 @@ MODELS: dict[str, type[Recommender]] = {
     "graphsage": GraphSAGE,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
+    "bspm": BSPM,
     "chebycf": ChebyCF,
+    "turbocf": TurboCF,
     "ease": EASE,
     "blend": Blend,
 }
@@ -74,6 +78,7 @@ def build_model(
 
 
 __all__ = [
+    "BSPM",
     "EASE",
     "GFCF",
     "MF",
@@ -95,6 +100,7 @@ __all__ = [
     "SampledPropagation",
     "SelectsOnValidation",
     "ShardedInference",
+    "TurboCF",
     "UsersFromItems",
     "build_model",
     "get_model_class",
