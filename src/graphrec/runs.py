@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.config import RunConfig, config_to_dict, config_to_toml
+from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.errors import ConfigError, UnsupportedError
@@ -42,7 +43,7 @@ from graphrec.rundir import LoadedRun, load_run
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
-from graphrec.training.trainer import Callback, Trainer
+from graphrec.training.trainer import Callback, Trainer, check_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def _train(
     seed_everything(config.seed)
     # built before anything is written: a model that refuses the data (EASE over its item budget) leaves no run
     model = build_model(config.model, dataset.num_users, dataset.num_items, dataset.train, **inputs)
+    if model.trainable and isinstance(config.train, TrainConfig):  # and a run nothing would stop leaves none either
+        check_stopping(config.train, dataset)
     if writes:
         _write_run_inputs(run_dir, config, dataset)
         _save_model_inputs(run_dir, inputs)

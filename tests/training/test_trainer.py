@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import graphrec.training.checkpoint as checkpoint_module
-from graphrec.runs import load_run, train
+from graphrec.errors import ConfigError
+from graphrec.runs import evaluate_run, load_run, train
 from graphrec.training.checkpoint import read_checkpoint
 
 from ..conftest import tiny_config
@@ -64,10 +65,55 @@ def test_early_stopping_keeps_best(planted_dir: Path, tmp_path: Path) -> None:
     assert load_run(tmp_path / "run").model is not None
 
 
+def test_evaluated_model_is_the_best_validated_one(planted_dir: Path, tmp_path: Path) -> None:
+    """End to end: no valid.txt, so validation is carved from train; training runs past the best epoch, and the run
+    directory evaluates to the best epoch's validation metrics, not the last epoch's."""
+    config = tiny_config(planted_dir, "mf", epochs=200, eval_every=1, patience=2, lr=0.2)
+    summary = train(config, tmp_path / "run")
+    assert summary["epochs_run"] > summary["best_epoch"] > 0
+    stats = json.loads((tmp_path / "run" / "data_stats.json").read_text())
+    assert stats["num_valid"] > 0
+    history = {h["epoch"]: h["valid"] for h in map(json.loads, (tmp_path / "run" / "metrics.jsonl").open())}
+    assert history[summary["epochs_run"]]["ndcg@20"] != history[summary["best_epoch"]]["ndcg@20"]
+    evaluated = evaluate_run(tmp_path / "run", "valid", [10, 20])
+    for key, value in summary["valid"].items():
+        assert evaluated[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_epochs_unset_trains_until_validation_stops_improving(planted_dir: Path, tmp_path: Path) -> None:
+    summary = train(tiny_config(planted_dir, "mf", epochs=None, eval_every=1, patience=2, lr=0.2), tmp_path / "run")
+    assert summary["stop_reason"] == "early_stopping"
+    assert summary["epochs_run"] == summary["best_epoch"] + 2
+
+
+def test_epochs_unset_without_a_validation_split_is_refused(planted_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(planted_dir, "mf", epochs=None, patience=2)
+    config.data.valid_ratio = 0.0
+    with pytest.raises(ConfigError) as info:
+        train(config, tmp_path / "run")
+    assert str(info.value) == (
+        "train.epochs: expected a number of epochs (or train.time_budget_s, or a validation split to choose the "
+        "epochs: data.valid_ratio > 0) when the data has no validation split (data.valid_ratio = 0, no valid.txt), "
+        "got none; set e.g. train.epochs = 100"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_time_budget_stops_training(planted_dir: Path, tmp_path: Path) -> None:
     summary = train(tiny_config(planted_dir, "mf", epochs=10_000, time_budget_s=0.5), tmp_path / "run")
     assert summary["stop_reason"] == "time_budget"
     assert summary["epochs_run"] < 10_000
+
+
+def test_time_budget_validates_the_last_epoch(planted_dir: Path, tmp_path: Path) -> None:
+    """The epoch that spends the budget is validated even between validation points, so it can be the one kept."""
+    config = tiny_config(planted_dir, "mf", epochs=10_000, eval_every=1000, time_budget_s=0.5)
+    summary = train(config, tmp_path / "run")
+    assert summary["stop_reason"] == "time_budget" and summary["epochs_run"] < 1000
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [h["epoch"] for h in history if h["valid"]] == [summary["epochs_run"]]
+    assert summary["best_epoch"] == summary["epochs_run"] and summary["valid"]
+    assert summary["train_seconds"] >= 0.5
 
 
 def test_callbacks_receive_every_epoch(planted_dir: Path, tmp_path: Path) -> None:

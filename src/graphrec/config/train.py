@@ -26,22 +26,54 @@ class ClosedFormTrainConfig(Section):
     metric: str = "ndcg@20"  # validation metric reported (must be one of eval.ks's, see RunConfig)
 
 
+def _stops(config: TrainConfig) -> str | None:
+    if config.epochs is None and not config.patience and config.time_budget_s is None:
+        return (
+            "at least 1 while train.epochs is unset (training then ends when validation stops improving; "
+            "or set train.epochs or train.time_budget_s)"
+        )
+    return None
+
+
+def _planned_epochs(config: TrainConfig) -> str | None:
+    if config.epochs is None and config.lr_final is not None:
+        return "none while train.epochs is unset (the decay runs over a planned number of epochs: set train.epochs too)"
+    return None
+
+
+STOPPING_RULES: tuple[Rule, ...] = (
+    Rule("patience", _stops, lambda c: 5, {"patience": 0}),
+    Rule("lr_final", _planned_epochs, lambda c: None, {"lr_final": 0.0005}),
+)
+
+
 @dataclass
 class TrainConfig(Section):
-    """Optimisation, validation and early-stopping settings shared by every trained objective."""
+    """Optimisation, validation and early-stopping settings shared by every trained objective.
+
+    By default the number of epochs is chosen by validation: training runs until `patience` validation passes in a
+    row have not improved `metric` (or until `time_budget_s`), and the run keeps the best validated model. A fixed
+    `epochs` is for training without a validation split (data.valid_ratio = 0), e.g. a final fit on all the data with
+    an epoch count chosen on a tuning split.
+    """
 
     section = "train"
+    rules = STOPPING_RULES
 
-    epochs: int = param(100, NON_NEGATIVE)
+    # None: until early stopping (train.patience) or the time budget; N: at most N epochs
+    epochs: int | None = param(None, NON_NEGATIVE, example=100)
     batch_size: int = param(8192, POSITIVE)
     lr: float = param(0.005, Interval(float, 0, None, closed="neither"))
     # linear decay from lr to lr_final over the planned steps (None: constant)
-    lr_final: float | None = param(None, Interval(float, 0, None), example=0.0005)
+    lr_final: float | None = param(
+        None, Interval(float, 0, None), example=lambda c: None if c.epochs is None else 0.0005
+    )
     weight_decay: float = param(0.0, Interval(float, 0, None))  # Adam weight decay on non-embedding parameters
     eval_every: int = param(5, POSITIVE)  # epochs between validation passes
     metric: str = "ndcg@20"  # validation metric for early stopping and the best checkpoint (see RunConfig)
     patience: int = param(5, NON_NEGATIVE)  # validation passes without improvement before stopping; 0: never stop
-    # stop after this many seconds of training (checked per epoch)
+    # stop once training and its validation passes have taken this many seconds (checked after each epoch, and
+    # that epoch is validated, so the model kept is the best of everything trained)
     time_budget_s: float | None = param(None, Interval(float, 0, None, closed="neither"), example=3600.0)
     show_progress: bool = True
 
@@ -73,7 +105,10 @@ def _window_order(config: ItemPairTrainConfig) -> str | None:
 class ItemPairTrainConfig(TrainConfig):
     """Related item pairs (q, i) with shared, hard and curriculum negatives (PinSAGE, GraphSAGE)."""
 
-    rules = (Rule("hard_window", _window_order, lambda c: [0.02, 0.05], {"hard_window": [0.05, 0.02]}),)
+    rules = (
+        *STOPPING_RULES,
+        Rule("hard_window", _window_order, lambda c: [0.02, 0.05], {"hard_window": [0.05, 0.02]}),
+    )
     # margin: max(0, z_q·z_n − z_q·z_i + margin); bce / bpr for ablations
     loss: str = param("bpr", Options(PAIR_LOSSES))
     margin: float = param(0.1, Interval(float, 0, None))  # Δ of the max-margin loss

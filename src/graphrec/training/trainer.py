@@ -113,6 +113,7 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         if model.trainable:
             fit = self._fit_config
+            check_stopping(fit, dataset)
             sparse = isinstance(fit, EdgeTrainConfig) and fit.sparse_updates
             if sparse and distributed is not None:
                 raise ConfigError(
@@ -137,10 +138,9 @@ class Trainer:
             started = time.perf_counter()
             loss = self._train_epoch()
             self.state.epoch += 1
-            self.state.elapsed_seconds += time.perf_counter() - started
-            if self.distributed is not None:  # rank 0's clock for train.time_budget_s, so all ranks stop together
-                self.state.elapsed_seconds = self.distributed.from_main(self.state.elapsed_seconds)
-            report = self._end_epoch(loss, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._add_elapsed(seconds)
+            report = self._end_epoch(loss, seconds)
             for callback in self.callbacks:
                 callback(report)
         logger.info(
@@ -157,13 +157,23 @@ class Trainer:
 
     def _stop_reason(self) -> str | None:
         train, state = self._fit_config, self.state
-        if state.epoch >= train.epochs:
+        if train.epochs is not None and state.epoch >= train.epochs:
             return "epochs"
         if train.patience and state.bad_evals >= train.patience:
             return "early_stopping"
-        if train.time_budget_s is not None and state.elapsed_seconds >= train.time_budget_s:
+        if self._budget_spent():
             return "time_budget"
         return None
+
+    def _add_elapsed(self, seconds: float) -> None:
+        """Count `seconds` against train.time_budget_s (training and validation passes alike)."""
+        self.state.elapsed_seconds += seconds
+        if self.distributed is not None:  # rank 0's clock for train.time_budget_s, so all ranks stop together
+            self.state.elapsed_seconds = self.distributed.from_main(self.state.elapsed_seconds)
+
+    def _budget_spent(self) -> bool:
+        budget = self._fit_config.time_budget_s
+        return budget is not None and self.state.elapsed_seconds >= budget
 
     def _train_epoch(self) -> float:
         self.model.train()
@@ -228,6 +238,7 @@ class Trainer:
         if train.lr_final is None:
             return
         assert self.objective is not None and self.optimizer is not None
+        assert train.epochs is not None  # a config rule: lr_final needs train.epochs
         progress = min(global_step / max(train.epochs * self.objective.num_batches - 1, 1), 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = train.lr + (train.lr_final - train.lr) * progress
@@ -235,13 +246,17 @@ class Trainer:
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self._fit_config, self.state
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
-        at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs
+        # the last epoch is validated whatever stops there (the epoch count, the time budget), so none goes unseen
+        at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs or self._budget_spent()
         if self.dataset.valid.nnz == 0:
             # No validation split (data.valid_ratio = 0: train on everything for a fixed budget): keep the latest.
             state.best_epoch = state.epoch
             self._save_best()
         elif at_eval_point:
+            started = time.perf_counter()
             report.valid = self.validate()
+            self._add_elapsed(time.perf_counter() - started)
+            report.elapsed_seconds = state.elapsed_seconds
             value = report.valid[train.metric]
             report.is_best = value > state.best_value
             if report.is_best:
@@ -320,6 +335,21 @@ class Trainer:
         if self.objective is not None:
             self.objective.load_state_dict(meta["objective"])
         logger.info("resumed from %s at epoch %d", path, self.state.epoch)
+
+
+def check_stopping(train: TrainConfig, dataset: Dataset) -> None:
+    """Refuse a run that nothing would stop: epochs chosen by validation (train.epochs unset), but no validation
+    split and no time budget."""
+    if train.epochs is None and train.time_budget_s is None and dataset.valid.nnz == 0:
+        raise ConfigError(
+            error_message(
+                "train.epochs",
+                "a number of epochs (or train.time_budget_s, or a validation split to choose the epochs: "
+                "data.valid_ratio > 0) when the data has no validation split (data.valid_ratio = 0, no valid.txt)",
+                None,
+                100,
+            )
+        )
 
 
 def _make_optimizer(
