@@ -19,7 +19,19 @@ NUM_USERS, NUM_ITEMS = 7, 9
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["ease", "gfcf", "graphsage", "itemknn", "lightgcn", "mf", "ngcf", "pinsage", "popularity"]
+    assert sorted(MODELS) == [
+        "ease",
+        "gfcf",
+        "graphsage",
+        "itemknn",
+        "lightgcn",
+        "mf",
+        "ngcf",
+        "pinsage",
+        "popularity",
+        "simgcl",
+        "xsimgcl",
+    ]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
 
@@ -36,7 +48,8 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, popularity"
+        == "unknown model 'foo'; choose one of: ease, gfcf, graphsage, itemknn, lightgcn, mf, ngcf, pinsage, "
+        "popularity, simgcl, xsimgcl"
     )
     assert isinstance(info.value, KeyError)
 

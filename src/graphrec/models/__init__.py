@@ -1,4 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, ease."""
+"""Recommender models and their registry: popularity, mf, lightgcn, simgcl, xsimgcl, ngcf, pinsage, graphsage,
+itemknn, gfcf, ease."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import scipy.sparse as sp
 from graphrec.config.models import ModelConfig
 from graphrec.errors import UnknownNameError
 from graphrec.models.base import (
+    ContrastiveViews,
     EmbeddingRecommender,
     InductiveItems,
     ModelInput,
@@ -27,11 +29,15 @@ from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
 from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
+from graphrec.models.simgcl import SimGCL
+from graphrec.models.xsimgcl import XSimGCL
 
 MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "mf": MF,
     "lightgcn": LightGCN,
+    "simgcl": SimGCL,
+    "xsimgcl": XSimGCL,
     "ngcf": NGCF,
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
@@ -73,6 +79,7 @@ __all__ = [
     "MF",
     "MODELS",
     "NGCF",
+    "ContrastiveViews",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
@@ -86,7 +93,9 @@ __all__ = [
     "Recommender",
     "SampledPropagation",
     "ShardedInference",
+    "SimGCL",
     "UsersFromItems",
+    "XSimGCL",
     "build_model",
     "get_model_class",
 ]

@@ -13,6 +13,8 @@ declared type instead of probing attributes by name:
   :meth:`~InductiveItems.plan_items` / :meth:`~InductiveItems.embed_items`, and the separate mutating step
   :meth:`~InductiveItems.add_items`.
 - :class:`UsersFromItems` — user vectors derived from item vectors (so appending items recomputes users cheaply).
+- :class:`ContrastiveViews` — edge training plus an InfoNCE term between two views the model makes each step
+  (`graphrec.training.contrastive`; simgcl, xsimgcl).
 
 Which training objective a model wants is declared by its class attribute ``objective`` (an :class:`Objective`);
 which extra inputs it is built with, by ``inputs`` (:class:`ModelInput` members).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -157,3 +160,32 @@ class InductiveItems(ABC):
     @abstractmethod
     def add_items(self, plan: Any) -> np.ndarray:
         """The mutating step: grow the model by a plan of :meth:`plan_items`; return the new items' indices."""
+
+
+@dataclass
+class ContrastiveForward:
+    """One training forward of a :class:`ContrastiveViews` model (all tensors differentiable)."""
+
+    users: torch.Tensor  # (num_users, d): what the edge loss (BPR / BCE) and dynamic negatives score
+    items: torch.Tensor  # (num_items, d)
+    user_views: tuple[torch.Tensor, torch.Tensor]  # two (num_users, d) views of every user, contrasted row by row
+    item_views: tuple[torch.Tensor, torch.Tensor]  # two (num_items, d) views of every item
+
+
+class ContrastiveViews(ABC):
+    """Trained by the edge objective plus λ · InfoNCE(τ) between two views of the batch's users and of its items
+    (graphrec.training.contrastive). Scoring (`embeddings()`) stays deterministic: views are for training only."""
+
+    @property
+    @abstractmethod
+    def temperature(self) -> float:
+        """τ of the InfoNCE."""
+
+    @property
+    @abstractmethod
+    def contrast_weight(self) -> float:
+        """λ: the InfoNCE term's weight next to the edge loss."""
+
+    @abstractmethod
+    def contrastive_forward(self, generator: torch.Generator) -> ContrastiveForward:
+        """This step's embeddings and views; every random draw from `generator` (the step's own stream)."""
