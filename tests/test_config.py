@@ -114,6 +114,7 @@ def test_model_name_chooses_the_sections() -> None:
     assert str(info.value).startswith(
         'model.name: expected one of "blend", "bspm", "chebycf", "ease", "gfcf", "graphsage", "itemknn", "lightgcn", '
     )
+    assert '"simgcl"' in str(info.value) and '"xsimgcl"' in str(info.value)
 
 
 def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:

@@ -33,6 +33,8 @@ EPOCHS = {
     "ease": 0,
     "mf": 30,
     "lightgcn": 30,
+    "simgcl": 30,
+    "xsimgcl": 30,
     "ngcf": 20,
     "pinsage": 4,
     "graphsage": 4,

@@ -9,6 +9,9 @@ With ``s(u, v) = <e_u, e_v>``, a batch of B users, their positives and N negativ
   with logits, label 1 for positives and 0 for negatives, averaged separately over the B positives and the
   B × N negatives and then added (so the two classes weigh the same whatever N is).
 * ``l2_penalty(*tensors, batch_size) = 0.5 * sum_t ||t||_F^2 / batch_size`` (LightGCN's ``reg_loss``).
+* ``info_nce(a, b, tau) = mean_i -log( exp(c_ii / tau) / sum_j exp(c_ij / tau) )``, ``c_ij = cos(a_i, b_j)``: the
+  contrastive loss of SimGCL / XSimGCL between two (n, d) views, row i of `b` the positive of row i of `a` and the
+  other rows of `b` its negatives.
 
 Softplus is used throughout, so every loss is numerically stable for large scores.
 """
@@ -16,6 +19,7 @@ Softplus is used throughout, so every loss is numerically stable for large score
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +68,54 @@ def l2_penalty(*tensors: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.zeros(())
     squares = [t.pow(2).sum() for t in tensors]
     return 0.5 * sum(squares[1:], squares[0]) / batch_size
+
+
+INFO_NCE_CHUNK_ROWS = 1024  # rows of the similarity matrix formed at a time (memory O(rows × n), not O(n²))
+
+
+class _ScaledInfoNCE(torch.autograd.Function):
+    """mean_i (logsumexp_j <a_i, b_j> − <a_i, b_i>) for rows already normalised (and `a` divided by τ), formed
+    `chunk` rows at a time in both passes: the n × n logits are never held, the backward recomputes each block.
+
+    d/d logits_ij = (softmax_ij − [i = j]) / n, so grad_a = (P − I) b / n and grad_b = (P − I)ᵀ a / n."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
+        lse = torch.cat([torch.logsumexp(a[s : s + chunk] @ b.T, dim=1) for s in range(0, len(a), chunk)])
+        ctx.save_for_backward(a, b, lse)
+        ctx.chunk = chunk
+        return (lse - (a * b).sum(dim=1)).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        a, b, lse = ctx.saved_tensors
+        scale = grad / len(a)
+        grad_a, grad_b = torch.empty_like(a), torch.zeros_like(b)
+        for s in range(0, len(a), ctx.chunk):
+            rows = slice(s, s + ctx.chunk)
+            p = (a[rows] @ b.T).sub_(lse[rows, None]).exp_().mul_(scale)  # softmax rows × grad / n
+            grad_a[rows] = p @ b
+            grad_b.addmm_(p.T, a[rows])
+        return grad_a - scale * b, grad_b - scale * a, None
+
+
+def info_nce(
+    view_a: torch.Tensor, view_b: torch.Tensor, temperature: float, chunk_rows: int = INFO_NCE_CHUNK_ROWS
+) -> torch.Tensor:
+    """InfoNCE over cosine similarities: cross-entropy of each row of `view_a` against all rows of `view_b`, the
+    same row being the positive. Computed in blocks of `chunk_rows` rows (same value and gradients as the dense
+    cross-entropy; memory O(chunk_rows × n))."""
+    if view_a.dim() != 2 or view_a.shape != view_b.shape:
+        raise ValueError(
+            f"expected two views of the same shape (n, d); got {tuple(view_a.shape)} and {tuple(view_b.shape)}"
+        )
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    a, b = F.normalize(view_a, dim=1) / temperature, F.normalize(view_b, dim=1)
+    loss: torch.Tensor = _ScaledInfoNCE.apply(a, b, chunk_rows)
+    return loss
 
 
 LOSSES: dict[str, LossFn] = {"bpr": bpr_loss, "bce": bce_loss}

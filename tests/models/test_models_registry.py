@@ -32,7 +32,9 @@ def test_registry_names() -> None:
         "ngcf",
         "pinsage",
         "popularity",
+        "simgcl",
         "turbocf",
+        "xsimgcl",
     ]
     assert all(issubclass(cls, Recommender) and cls.name == name for name, cls in MODELS.items())
 
@@ -51,7 +53,7 @@ def test_unknown_model_name_error_wording() -> None:
     assert (
         str(info.value)
         == "unknown model 'foo'; choose one of: blend, bspm, chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, "
-        "ngcf, pinsage, popularity, turbocf"
+        "ngcf, pinsage, popularity, simgcl, turbocf, xsimgcl"
     )
     assert isinstance(info.value, KeyError)
 

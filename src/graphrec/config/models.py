@@ -26,7 +26,7 @@ MAX_BLEND_CANDIDATES = 5000  # weightings the blend's grid search may evaluate
 class Objective(str, Enum):
     """What a model is trained on."""
 
-    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf
+    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf, simgcl, xsimgcl
     ITEM_PAIRS = "item_pairs"  # related item pairs, shared and hard negatives: pinsage, graphsage
     CLOSED_FORM = "closed_form"  # nothing trained: popularity, itemknn
 
@@ -234,7 +234,7 @@ class MFConfig(ModelConfig):
     init_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD when init = "svd"
 
 
-def _layer_weights(config: LightGCNConfig) -> str | None:
+def _layer_weights(config: PropagationConfig) -> str | None:
     if config.layer_weights is not None and len(config.layer_weights) != config.num_layers + 1:
         return (
             f"{config.num_layers + 1} weights (one per layer 0..{config.num_layers}, "
@@ -262,21 +262,66 @@ def _equal_weights(num_layers: int) -> list[float]:
 FANOUTS_RULE = Rule("fanouts", _fanouts, lambda c: [10] * c.num_layers, {"fanouts": [10]})
 
 
+LAYER_WEIGHTS_RULE = Rule(
+    "layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers), {"layer_weights": [0.5, 0.5]}
+)
+
+
 @dataclass
-class LightGCNConfig(MFConfig):
+class PropagationConfig(MFConfig):
+    """The keys of linear propagation (LightGCN and the models built on it): K layers combined with weights α_k."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (LAYER_WEIGHTS_RULE,)
+    num_layers: int = param(3, Interval(int, 0, None))
+    # LightGCN alpha_k; None = 1/(K+1) each (simgcl, xsimgcl: layers 1..K only, see SimGCLConfig)
+    layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))  # noqa: RUF009
+
+
+@dataclass
+class LightGCNConfig(PropagationConfig):
     """LightGCN: K propagation layers combined with weights α_k; optional neighbour-sampled training."""
 
-    rules = (
-        Rule("layer_weights", _layer_weights, lambda c: _equal_weights(c.num_layers), {"layer_weights": [0.5, 0.5]}),
-        FANOUTS_RULE,
-    )
+    rules = (LAYER_WEIGHTS_RULE, FANOUTS_RULE)
     name: str = _name("lightgcn")
-    num_layers: int = param(3, Interval(int, 0, None))
-    # LightGCN alpha_k; None = 1/(K+1) each
-    layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))  # noqa: RUF009
     # Mini-batch training on sampled computation graphs (graph.sampled): neighbours drawn per node for layers 1..K;
     # None trains with full propagation. Validation and inference always propagate over the full graph.
     fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
+
+
+def _contrast_layer(config: XSimGCLConfig) -> str | None:
+    if config.contrast_layer > config.num_layers:
+        return f"a layer in 1..{config.num_layers} (model.num_layers = {config.num_layers})"
+    return None
+
+
+@dataclass
+class SimGCLConfig(PropagationConfig):
+    """SimGCL (Yu et al., SIGIR 2022): LightGCN trained with BPR plus InfoNCE between two noise-perturbed views.
+
+    Defaults are SELFRec's tuned settings (2 layers, λ 0.5, ε 0.1, τ 0.2). `layer_weights` None combines layers
+    1..K equally, leaving the ego layer 0 out, as SELFRec's encoder does; set it to weigh layer 0 in."""
+
+    name: str = _name("simgcl")
+    num_layers: int = param(2, POSITIVE)  # noise is added to the output of each of layers 1..K
+    noise_eps: float = param(0.1, Interval(float, 0, None))  # ε: the L2 norm of each node's noise vector per layer
+    temperature: float = param(0.2, Interval(float, 0, None, closed="neither"))  # τ of the InfoNCE
+    contrast_weight: float = param(0.5, Interval(float, 0, None))  # λ: weight of the InfoNCE term in the loss
+
+
+@dataclass
+class XSimGCLConfig(SimGCLConfig):
+    """XSimGCL (Yu et al., TKDE 2023): one noisy pass; BPR on its final embeddings and InfoNCE between those and
+    layer `contrast_layer` (l*) of the same pass. Defaults: SELFRec's tuned settings (λ 0.2, ε 0.2, l* 1, τ 0.15)."""
+
+    rules = (
+        LAYER_WEIGHTS_RULE,
+        Rule("contrast_layer", _contrast_layer, lambda c: 1, {"num_layers": 1, "contrast_layer": 2}),
+    )
+    name: str = _name("xsimgcl")
+    noise_eps: float = param(0.2, Interval(float, 0, None))
+    temperature: float = param(0.15, Interval(float, 0, None, closed="neither"))
+    contrast_weight: float = param(0.2, Interval(float, 0, None))
+    contrast_layer: int = param(1, POSITIVE)  # l*: the layer whose (noisy) output is the second view
 
 
 @dataclass
@@ -351,6 +396,8 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "ease": EASEConfig,
     "mf": MFConfig,
     "lightgcn": LightGCNConfig,
+    "simgcl": SimGCLConfig,
+    "xsimgcl": XSimGCLConfig,
     "ngcf": NGCFConfig,
     "pinsage": PinSAGEConfig,
     "graphsage": GraphSAGEConfig,

@@ -40,6 +40,11 @@ EXAMPLE = '"model.alpha" = { low = 0.0, high = 1.0 }'
 
 _LR = {"low": 1e-4, "high": 5e-2, "log": True}
 _L2_REG = {"low": 1e-6, "high": 1e-2, "log": True}
+_CONTRASTIVE = {
+    "train.lr": _LR,
+    "model.noise_eps": {"low": 0.01, "high": 0.5, "log": True},
+    "model.temperature": {"low": 0.05, "high": 0.5},
+}
 
 # A built-in space per registered model (graphrec tune --model NAME with no --space); a test keeps it complete.
 DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
@@ -60,6 +65,16 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ease": {"model.l2": {"low": 10.0, "high": 5000.0, "log": True}},
     "mf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.embedding_dim": {"choices": [32, 64, 128]}},
     "lightgcn": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.num_layers": {"low": 1, "high": 4}},
+    "simgcl": {
+        "train.lr": _LR,
+        "model.noise_eps": {"low": 0.01, "high": 0.5, "log": True},
+        "model.temperature": {"low": 0.05, "high": 0.5},
+    },
+    "xsimgcl": {
+        "train.lr": _LR,
+        "model.noise_eps": {"low": 0.01, "high": 0.5, "log": True},
+        "model.temperature": {"low": 0.05, "high": 0.5},
+    },
     "ngcf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.message_dropout": {"low": 0.0, "high": 0.5}},
     "pinsage": {"train.lr": _LR, "model.num_neighbours": {"low": 5, "high": 50, "log": True}},
     "graphsage": {"train.lr": _LR, "model.aggregator": {"choices": ["mean", "pool", "lstm"]}},

@@ -1,5 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, ngcf, pinsage, graphsage, itemknn, gfcf, bspm,
-chebycf, turbocf, ease, blend."""
+"""Recommender models and their registry: popularity, mf, lightgcn, simgcl, xsimgcl, ngcf, pinsage, graphsage,
+itemknn, gfcf, bspm, chebycf, turbocf, ease, blend."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from graphrec.config.models import ModelConfig
 from graphrec.errors import UnknownNameError
 from graphrec.models.base import (
+    ContrastiveViews,
     EmbeddingRecommender,
     InductiveItems,
     ModelInput,
@@ -32,12 +33,16 @@ from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
 from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
+from graphrec.models.simgcl import SimGCL
 from graphrec.models.turbocf import TurboCF
+from graphrec.models.xsimgcl import XSimGCL
 
 MODELS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "mf": MF,
     "lightgcn": LightGCN,
+    "simgcl": SimGCL,
+    "xsimgcl": XSimGCL,
     "ngcf": NGCF,
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
@@ -86,6 +91,7 @@ __all__ = [
     "NGCF",
     "Blend",
     "ChebyCF",
+    "ContrastiveViews",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
@@ -100,8 +106,10 @@ __all__ = [
     "SampledPropagation",
     "SelectsOnValidation",
     "ShardedInference",
+    "SimGCL",
     "TurboCF",
     "UsersFromItems",
+    "XSimGCL",
     "build_model",
     "get_model_class",
 ]

@@ -15,6 +15,8 @@ declared type instead of probing attributes by name:
 - :class:`UsersFromItems` — user vectors derived from item vectors (so appending items recomputes users cheaply).
 - :class:`SelectsOnValidation` — a closed-form model that chooses some of its settings on the validation split
   (blend: its weights), through the :class:`~graphrec.evaluation.validation.ValidationSplit` the trainer hands it.
+- :class:`ContrastiveViews` — edge training plus an InfoNCE term between two views the model makes each step
+  (`graphrec.training.contrastive`; simgcl, xsimgcl).
 
 Which training objective a model wants is declared by its class attribute ``objective`` (an :class:`Objective`);
 which extra inputs it is built with, by ``inputs`` (:class:`ModelInput` members).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -174,3 +177,32 @@ class SelectsOnValidation(ABC):
     def select(self, split: ValidationSplit | None) -> dict[str, Any]:
         """Choose on `split` (None: the data has no validation split) and return what was chosen and how, as a
         JSON-able report (the trainer saves it as the run's selection.json)."""
+
+
+@dataclass
+class ContrastiveForward:
+    """One training forward of a :class:`ContrastiveViews` model (all tensors differentiable)."""
+
+    users: torch.Tensor  # (num_users, d): what the edge loss (BPR / BCE) and dynamic negatives score
+    items: torch.Tensor  # (num_items, d)
+    user_views: tuple[torch.Tensor, torch.Tensor]  # two (num_users, d) views of every user, contrasted row by row
+    item_views: tuple[torch.Tensor, torch.Tensor]  # two (num_items, d) views of every item
+
+
+class ContrastiveViews(ABC):
+    """Trained by the edge objective plus λ · InfoNCE(τ) between two views of the batch's users and of its items
+    (graphrec.training.contrastive). Scoring (`embeddings()`) stays deterministic: views are for training only."""
+
+    @property
+    @abstractmethod
+    def temperature(self) -> float:
+        """τ of the InfoNCE."""
+
+    @property
+    @abstractmethod
+    def contrast_weight(self) -> float:
+        """λ: the InfoNCE term's weight next to the edge loss."""
+
+    @abstractmethod
+    def contrastive_forward(self, generator: torch.Generator) -> ContrastiveForward:
+        """This step's embeddings and views; every random draw from `generator` (the step's own stream)."""

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.config.models import LightGCNConfig
+from graphrec.config.models import LightGCNConfig, PropagationConfig
 from graphrec.graph import normalized_adjacency, propagate, to_torch_csr
 from graphrec.graph.sampled import SampledGraph, gather_rows
 from graphrec.graph.shards import csr_rows, gathered_order, node_rows
@@ -19,7 +19,7 @@ from graphrec.models.base import EmbeddingRecommender, Gather, SampledPropagatio
 logger = logging.getLogger(__name__)
 
 
-def resolve_layer_weights(config: LightGCNConfig) -> list[float]:
+def resolve_layer_weights(config: PropagationConfig) -> list[float]:
     """The layer-combination weights α_0..α_K: `config.layer_weights` (K + 1 of them, as the config checks), or
     1/(K+1) each when unset."""
     k = config.num_layers
@@ -28,8 +28,8 @@ def resolve_layer_weights(config: LightGCNConfig) -> list[float]:
     return [float(w) for w in config.layer_weights]
 
 
-class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
-    r"""LightGCN: E^{(k+1)} = Ã E^{(k)},  E = Σ_{k=0..K} α_k E^{(k)},  f(u, v) = E_u^T E_v.
+class LinearPropagation(EmbeddingRecommender, ShardedInference):
+    r"""The LightGCN encoder: E^{(k+1)} = Ã E^{(k)},  E = Σ_{k=0..K} α_k E^{(k)},  f(u, v) = E_u^T E_v.
 
     .. math::
         \mathbf{E}^{(0)} = [\mathbf{E}_{users}; \mathbf{E}_{items}],\quad
@@ -37,8 +37,8 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
         \mathbf{E} = \sum_{k=0}^{K} \alpha_k \mathbf{E}^{(k)},\quad
         \tilde{A} = D^{-1/2} A D^{-1/2},\ A = \begin{bmatrix} 0 & R \\ R^\top & 0 \end{bmatrix}
 
-    α_k = 1/(K+1) by default (`config.layer_weights` overrides). Ã^K is never materialised: K sparse
-    products with `graph.propagate`, whose backward reuses Ã (symmetric). Ã is a non-persistent buffer
+    α from :meth:`layer_weights` (LightGCN: 1/(K+1) each unless `config.layer_weights`). Ã^K is never materialised:
+    K sparse products with `graph.propagate`, whose backward reuses Ã (symmetric). Ã is a non-persistent buffer
     rebuilt from `train` at construction, so `state_dict()` holds only the two layer-0 tables
     `user_embedding.weight` (U × d) and `item_embedding.weight` (I × d), initialised N(0, init_std²) from
     torch's global generator. `ego_embeddings()` returns those tables (the L2-penalty targets).
@@ -49,37 +49,76 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
         train: U × I binary interaction matrix (the graph).
     """
 
-    name = "lightgcn"
-    config: LightGCNConfig
+    config: PropagationConfig
     sharding = "row-sharded propagation"
     adj: torch.Tensor
 
-    def __init__(self, num_users: int, num_items: int, config: LightGCNConfig, train: sp.spmatrix) -> None:
+    def __init__(self, num_users: int, num_items: int, config: PropagationConfig, train: sp.spmatrix) -> None:
         super().__init__(num_users, num_items, config, train)
         check_train(train, num_users, num_items)
         self.num_layers = config.num_layers
-        self.alpha = resolve_layer_weights(config)
+        self.alpha = self.layer_weights(config)
         self.user_embedding = nn.Embedding(num_users, config.embedding_dim)
         self.item_embedding = nn.Embedding(num_items, config.embedding_dim)
         init_tables(self.user_embedding, self.item_embedding, config, train)
         self.register_buffer("adj", to_torch_csr(normalized_adjacency(train)), persistent=False)
         logger.debug(
-            "LightGCN: %d users, %d items, %d layers, alpha=%s", num_users, num_items, self.num_layers, self.alpha
+            "%s: %d users, %d items, %d layers, alpha=%s", self.name, num_users, num_items, self.num_layers, self.alpha
         )
+
+    @staticmethod
+    def layer_weights(config: PropagationConfig) -> list[float]:
+        """α_0..α_K of the layer combination."""
+        return resolve_layer_weights(config)
 
     def ego_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer-0 tables (E_users^{(0)}, E_items^{(0)})."""
         return self.user_embedding.weight, self.item_embedding.weight
 
+    def ego(self) -> torch.Tensor:
+        """E^{(0)}: the user table stacked on the item table, (U + I) × d."""
+        return torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final (users, items) = split of Σ_k α_k Ã^k E^{(0)}, computed layer by layer."""
-        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
+        x = self.ego()
         out = self.alpha[0] * x
         for k in range(1, self.num_layers + 1):
             x = propagate(self.adj, x)
             out = out + self.alpha[k] * x
-        users, items = torch.split(out, [self.num_users, self.num_items], dim=0)
+        return self.split(out)
+
+    def split(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(user rows, item rows) of a (U + I)-row node matrix."""
+        users, items = torch.split(nodes, [self.num_users, self.num_items], dim=0)
         return users, items
+
+    @torch.no_grad()
+    def shard_embeddings(
+        self, users: tuple[int, int], items: tuple[int, int], world: int, gather: Gather
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_k α_k E^{(k)} on this rank's users and items: E^{(k+1)}[own rows] = Ã[own rows] E^{(k)} (a row slice of
+        the sparse product), with one gather per layer handing every rank the full E^{(k+1)}."""
+        own = node_rows(users, items, self.num_users)
+        order = gathered_order(self.num_users, self.num_items, world)  # gathered row i is node order[i]
+        rows_adj = csr_rows(self.adj, own)
+        x = self.ego().detach()
+        out = self.alpha[0] * x[torch.from_numpy(own)]
+        for k in range(1, self.num_layers + 1):
+            local = torch.sparse.mm(rows_adj, x) if rows_adj.values().numel() else x.new_zeros((len(own), x.shape[1]))
+            out = out + self.alpha[k] * local
+            if k < self.num_layers:
+                x = torch.empty_like(x)
+                x[torch.from_numpy(np.asarray(order))] = gather(local)
+        count = users[1] - users[0]
+        return out[:count], out[count:]
+
+
+class LightGCN(LinearPropagation, SampledPropagation):
+    """LightGCN (:class:`LinearPropagation`), trainable on neighbour-sampled computation graphs (`model.fanouts`)."""
+
+    name = "lightgcn"
+    config: LightGCNConfig
 
     @property
     def fanouts(self) -> list[int] | None:
@@ -103,23 +142,3 @@ class LightGCN(EmbeddingRecommender, SampledPropagation, ShardedInference):
             x = layer.aggregate(x)
             out = out + self.alpha[k] * x[:n]
         return out
-
-    @torch.no_grad()
-    def shard_embeddings(
-        self, users: tuple[int, int], items: tuple[int, int], world: int, gather: Gather
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ_k α_k E^{(k)} on this rank's users and items: E^{(k+1)}[own rows] = Ã[own rows] E^{(k)} (a row slice of
-        the sparse product), with one gather per layer handing every rank the full E^{(k+1)}."""
-        own = node_rows(users, items, self.num_users)
-        order = gathered_order(self.num_users, self.num_items, world)  # gathered row i is node order[i]
-        rows_adj = csr_rows(self.adj, own)
-        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0).detach()
-        out = self.alpha[0] * x[torch.from_numpy(own)]
-        for k in range(1, self.num_layers + 1):
-            local = torch.sparse.mm(rows_adj, x) if rows_adj.values().numel() else x.new_zeros((len(own), x.shape[1]))
-            out = out + self.alpha[k] * local
-            if k < self.num_layers:
-                x = torch.empty_like(x)
-                x[torch.from_numpy(np.asarray(order))] = gather(local)
-        count = users[1] - users[0]
-        return out[:count], out[count:]

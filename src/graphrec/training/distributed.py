@@ -210,7 +210,11 @@ def _batch_rows(batch: Any) -> tuple[int, tuple[str, ...]]:
     batches and item-pair batches. Fields shared by the whole batch (a sampled graph, shared negatives) stay whole."""
     if isinstance(batch, tuple):
         return len(batch[0]), ()
-    rows_of = {"SampledBatch": ("users", "positives", "negatives"), "PairBatch": ("queries", "items", "hard")}
+    rows_of = {
+        "SampledBatch": ("users", "positives", "negatives"),
+        "ContrastiveBatch": ("users", "positives", "candidates"),
+        "PairBatch": ("queries", "items", "hard"),
+    }
     fields = rows_of.get(type(batch).__name__)
     if fields is None:
         raise TypeError(f"distributed training cannot split batches of type {type(batch).__name__}")

@@ -2,6 +2,8 @@
 
 - :class:`EdgeObjective` — user–item edges with sampled negatives, BPR / BCE plus L2 on the batch's ego embeddings
   (MF, LightGCN, NGCF); `train.negative_candidates` > 1 turns on dynamic negative sampling.
+- :class:`graphrec.training.contrastive.ContrastiveEdgeObjective` — the edge objective plus an InfoNCE term
+  between two views, for models that declare :class:`~graphrec.models.base.ContrastiveViews` (SimGCL, XSimGCL).
 - :class:`graphrec.training.item_pairs.ItemPairObjective` — related item pairs with shared, hard and curriculum
   negatives and a max-margin loss (PinSAGE, GraphSAGE), chosen for models whose ``objective`` is "item_pairs".
 
@@ -20,7 +22,7 @@ from graphrec.config.train import EdgeTrainConfig, TrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.losses import get_loss, l2_penalty
-from graphrec.models.base import EmbeddingRecommender, Recommender, SampledPropagation
+from graphrec.models.base import ContrastiveViews, EmbeddingRecommender, Recommender, SampledPropagation
 from graphrec.models.base import Objective as ModelObjective
 from graphrec.samplers import EdgeBatcher, UniformNegativeSampler
 from graphrec.samplers.dynamic import select_hardest
@@ -58,8 +60,19 @@ class EdgeObjective:
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Candidates (B, N, M) are reduced to N negatives per user (the hardest of M) before the loss."""
-        users, positives, candidates = batch
         user_emb, item_emb = self.model.embeddings()
+        return self.edge_loss(*batch, user_emb, item_emb)
+
+    def edge_loss(
+        self,
+        users: torch.Tensor,
+        positives: torch.Tensor,
+        candidates: torch.Tensor,
+        user_emb: torch.Tensor,
+        item_emb: torch.Tensor,
+    ) -> torch.Tensor:
+        """The edge loss of a batch scored by (user_emb, item_emb), negatives the hardest of the candidates by
+        those scores, plus train.l2_reg × the L2 penalty on the batch's ego embeddings."""
         ego_users, ego_items = self.model.ego_embeddings()
         if candidates.shape[2] == 1:
             negatives = candidates[:, :, 0]
@@ -80,13 +93,18 @@ class EdgeObjective:
 def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, seed: int) -> Objective:
     """The objective the model declares (``model.objective``: EDGES or ITEM_PAIRS), given its train section (the
     objective's class) and the run's seed; with sampled propagation configured (``model.fanouts``), edges on
-    sampled computation graphs (`graphrec.training.sampled`)."""
+    sampled computation graphs (`graphrec.training.sampled`); for a ContrastiveViews model, edges plus its
+    contrastive term (`graphrec.training.contrastive`)."""
     if not isinstance(model, EmbeddingRecommender) or model.objective is ModelObjective.CLOSED_FORM:
         raise ConfigError(f"model '{model.name}' is fitted in closed form and has no training objective")
     if isinstance(model, SampledPropagation) and model.fanouts is not None:
         from graphrec.training.sampled import SampledEdgeObjective
 
         return SampledEdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed, model.fanouts)
+    if isinstance(model, ContrastiveViews):
+        from graphrec.training.contrastive import ContrastiveEdgeObjective
+
+        return ContrastiveEdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
     if model.objective is ModelObjective.ITEM_PAIRS:
         from graphrec.config.train import ItemPairTrainConfig
         from graphrec.models.itemgraph import ItemGraphModel
