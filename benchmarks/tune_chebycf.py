@@ -66,25 +66,24 @@ def coefficients_of(order: int, flatness: float, targets: str) -> np.ndarray:
 def run_beta(beta: float, context: dict, args: argparse.Namespace) -> list[dict]:
     graph, train, valid, rows, degree = (context[k] for k in ("graph", "train", "valid", "rows", "degree"))
     pre, post = degree_power(degree, -beta), degree_power(degree, beta)
-    combos = grid(args)
-    sums = {(combo, rank): np.zeros(2) for combo in combos for rank in args.ranks}
+    sums = {(combo, rank): np.zeros(2) for combo in grid(args) for rank in args.ranks}
     counts = np.diff(valid.indptr)
     started = time.perf_counter()
     for start in range(0, len(rows), args.chunk):
         chunk = rows[start : start + args.chunk]
         signal = sp.csr_matrix(train[chunk].multiply(pre[None, :]), dtype=np.float32)
-        terms = chebyshev_terms(graph, signal, max(args.orders))
-        ideal = {rank: context["ideal"][rank].apply(signal) for rank in args.ranks}
-        for (order, flatness, alpha), rank in itertools.product(combos, args.ranks):
-            coefficients = coefficients_of(order, flatness, args.targets)
-            filtered = sum(float(c) * terms[k] for k, c in enumerate(coefficients))
-            scores = torch.from_numpy(np.ascontiguousarray(filtered.T) + alpha * ideal[rank])
-            scores.mul_(torch.from_numpy(post))
-            mask_seen(scores, train, chunk)
-            values, indices = top_k(scores, 20)
-            hits = hit_matrix(indices.numpy().astype(np.int64), values.numpy(), valid, chunk, train.shape[1])
-            metrics = per_user_metrics(hits, counts[chunk], [20])
-            sums[(order, flatness, alpha), rank] += [metrics["recall@20"].sum(), metrics["ndcg@20"].sum()]
+        terms = torch.from_numpy(np.stack(chebyshev_terms(graph, signal, max(args.orders))))  # (K+1, I, B)
+        ideal = {rank: torch.from_numpy(context["ideal"][rank].apply(signal)) for rank in args.ranks}
+        for order, flatness in itertools.product(args.orders, args.flatness):
+            weights = torch.from_numpy(coefficients_of(order, flatness, args.targets).astype(np.float32))
+            filtered = torch.tensordot(weights, terms[: order + 1], dims=1).T.contiguous()  # B × I
+            for alpha, rank in itertools.product(args.alphas, args.ranks):
+                scores = filtered.add(ideal[rank], alpha=alpha).mul_(torch.from_numpy(post))
+                mask_seen(scores, train, chunk)
+                values, indices = top_k(scores, 20)
+                hits = hit_matrix(indices.numpy().astype(np.int64), values.numpy(), valid, chunk, train.shape[1])
+                metrics = per_user_metrics(hits, counts[chunk], [20])
+                sums[(order, flatness, alpha), rank] += [metrics["recall@20"].sum(), metrics["ndcg@20"].sum()]
         log.info("beta %.2f: %d / %d users, %.0f s", beta, start + len(chunk), len(rows), time.perf_counter() - started)
     results = []
     for ((order, flatness, alpha), rank), (recall, ndcg) in sums.items():
