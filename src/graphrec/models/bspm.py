@@ -37,7 +37,7 @@ from graphrec.config.models import BSPMConfig
 from graphrec.graph.itemfilter import ColumnGraph, IdealFilter, ItemGraph, top_right_singular_vectors
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
-from graphrec.models.scoring import HistoryScorer, one_hot_rows
+from graphrec.models.scoring import HistoryScorer
 
 Signal: TypeAlias = np.ndarray | sp.csr_matrix
 Operator: TypeAlias = Callable[[Signal], np.ndarray]  # x ↦ x·P̃ for B signals (B × I)
@@ -187,13 +187,6 @@ class BSPMScorer(HistoryScorer):
     def score_history(self, rows: sp.csr_matrix) -> torch.Tensor:
         """Scores of histories `rows` (B × num_items, binary)."""
         return torch.from_numpy(self.filter_rows(sp.csr_matrix(rows, dtype=np.float32)))
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
-
-    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        """The filter applied to one-item histories."""
-        return self.score_history(one_hot_rows(item_idx, self.num_items))
 
 
 class _RunningMean:

@@ -41,7 +41,7 @@ from graphrec.graph.itemfilter import (
 )
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
-from graphrec.models.scoring import HistoryScorer, one_hot_rows
+from graphrec.models.scoring import HistoryScorer
 
 __all__ = ["ChebyCF", "ChebyCFScorer", "plateau"]
 
@@ -118,10 +118,3 @@ class ChebyCFScorer(HistoryScorer):
         if self.ideal is not None:
             scores.add_(torch.from_numpy(self.ideal.apply(signal)), alpha=self.alpha)
         return scores.mul_(torch.from_numpy(self._post))
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
-
-    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        """The filter applied to one-item histories."""
-        return self.score_history(one_hot_rows(item_idx, self.num_items))

@@ -69,8 +69,5 @@ class EASEScorer(HistoryScorer):
     def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
         return torch.from_numpy(np.asarray(sp.csr_matrix(history, dtype=np.float32) @ self._weights, np.float32))
 
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
-
     def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self._weights[np.asarray(item_idx, dtype=np.int64)]))

@@ -20,7 +20,7 @@ from graphrec.config.models import GFCFConfig
 from graphrec.graph.itemfilter import IdealFilter, ItemGraph, top_right_singular_vectors
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
-from graphrec.models.scoring import HistoryScorer, one_hot_rows
+from graphrec.models.scoring import HistoryScorer
 
 
 class GFCF(Recommender):
@@ -70,10 +70,3 @@ class GFCFScorer(HistoryScorer):
         """Scores of histories `rows` (B × num_items, binary)."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
         return torch.from_numpy(self.graph.propagate(rows) + self.alpha * self.ideal.apply(rows))
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
-
-    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        """The filter applied to one-item histories: row i of R̃ᵀR̃ + α D_I^{-1/2} V_k V_kᵀ D_I^{1/2}."""
-        return self.score_history(one_hot_rows(item_idx, self.num_items))

@@ -34,22 +34,25 @@ class Scorer(RankingScorer, Protocol):
 
 class HistoryScorer(ABC):
     """A scorer of models that only score, as a function of the user's item history: any history can be scored,
-    so the service serves such a model exactly from the user's current interactions."""
+    so the service serves such a model exactly from the user's current interactions. A training user's scores are
+    its row of `history` scored; item–item scores are one-item histories scored (override where a model holds the
+    item–item rows themselves)."""
 
     num_users: int
     num_items: int
+    history: sp.csr_matrix  # the training users' binary histories (num_users × num_items)
 
     @abstractmethod
     def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
         """(B, num_items) scores of B binary item histories (B × num_items)."""
 
-    @abstractmethod
     def score(self, user_idx: torch.Tensor) -> torch.Tensor:
         """(len(user_idx), num_items) scores of the training users."""
+        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
 
-    @abstractmethod
     def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        """(len(item_idx), num_items) item–item scores."""
+        """(len(item_idx), num_items) item–item scores: the model applied to one-item histories."""
+        return self.score_history(one_hot_rows(item_idx, self.num_items))
 
 
 class SparseItemScorer(HistoryScorer):
@@ -61,9 +64,6 @@ class SparseItemScorer(HistoryScorer):
         self.history = sp.csr_matrix(history, dtype=np.float32)
         self.similarity = sp.csr_matrix(similarity, dtype=np.float32)
         self.num_users, self.num_items = int(history.shape[0]), int(similarity.shape[1])
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
 
     def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
         rows = self.similarity[np.asarray(item_idx, dtype=np.int64)]

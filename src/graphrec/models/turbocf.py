@@ -28,7 +28,7 @@ from graphrec.config.models import TurboCFConfig
 from graphrec.graph.itemfilter import ExplicitItemGraph
 from graphrec.models._checks import binary_history
 from graphrec.models.base import Objective, Recommender
-from graphrec.models.scoring import HistoryScorer, one_hot_rows
+from graphrec.models.scoring import HistoryScorer
 
 # f(P) = Σ_k c_k P^k, coefficients of P¹, P², P³ (the paper's filters)
 FILTER_COEFFICIENTS: dict[str, tuple[float, ...]] = {
@@ -89,13 +89,6 @@ class TurboCFScorer(HistoryScorer):
     def score_history(self, rows: sp.csr_matrix) -> torch.Tensor:
         """Scores of histories `rows` (B × num_items, binary)."""
         return torch.from_numpy(self.filter_rows(sp.csr_matrix(rows, dtype=np.float32)))
-
-    def score(self, user_idx: torch.Tensor) -> torch.Tensor:
-        return self.score_history(self.history[np.asarray(user_idx, dtype=np.int64)])
-
-    def similar(self, item_idx: torch.Tensor) -> torch.Tensor:
-        """f(P) applied to one-item histories: row i of f(P)."""
-        return self.score_history(one_hot_rows(item_idx, self.num_items))
 
 
 def _plus_scaled(out: np.ndarray, coef: float, rows: sp.csr_matrix) -> np.ndarray:
