@@ -34,9 +34,8 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import BSPMConfig
-from graphrec.graph.itemfilter import ColumnGraph, IdealFilter, ItemGraph, top_right_singular_vectors
-from graphrec.models._checks import binary_history
-from graphrec.models.base import Objective, Recommender
+from graphrec.graph.itemfilter import ColumnGraph, IdealFilter
+from graphrec.models._lowpass import LowPassFilter
 from graphrec.models.scoring import HistoryScorer
 
 Signal: TypeAlias = np.ndarray | sp.csr_matrix
@@ -87,20 +86,15 @@ def linear_process_states(
         yield state
 
 
-class BSPM(Recommender):
+class BSPM(LowPassFilter):
     """Blurring then sharpening along P̃ = R̃ᵀR̃, with an ideal low-pass term (see the module docstring); fitted in
     closed form (:meth:`fit`: the SVD of R̃)."""
 
     name = "bspm"
-    objective = Objective.CLOSED_FORM
     config: BSPMConfig
-    singular_vectors: torch.Tensor
-    item_degree: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: BSPMConfig, train: sp.spmatrix) -> None:
-        super().__init__(num_users, num_items, config, train)
-        self.history = binary_history(train, num_users, num_items)
-        self.rank = min(config.rank, num_users, num_items)
+        super().__init__(num_users, num_items, config, train, (config.ideal_weight, config.rank, config.svd_seed))
         if config.ideal_weight > 0 and 2 * self.rank > min(num_users, num_items):
             log.warning(
                 "bspm: model.rank = %d is over half of min(users, items) = %d: the ideal term is then close to the "
@@ -109,17 +103,7 @@ class BSPM(Recommender):
                 min(num_users, num_items),
                 max(1, min(num_users, num_items) // 10),
             )
-        self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
-        self.register_buffer("item_degree", torch.zeros(num_items))
-        self._graph: ItemGraph | None = None
         self._columns: ColumnGraph | None = None
-
-    @property
-    def graph(self) -> ItemGraph:
-        """P̃ with R̃ = D_U^{-1/2} R D_I^{-1/2}, built on first use (a loaded run builds it, no SVD)."""
-        if self._graph is None:
-            self._graph = ItemGraph(self.history, 0.5, 0.5, self.config.dense_budget_mb * 1e6)
-        return self._graph
 
     @property
     def columns(self) -> ColumnGraph:
@@ -127,14 +111,6 @@ class BSPM(Recommender):
         if self._columns is None:
             self._columns = ColumnGraph(self.graph, torch.get_num_threads())
         return self._columns
-
-    @torch.no_grad()
-    def fit(self) -> None:
-        """The item degrees and V_k, the top-`rank` right singular vectors of R̃ (skipped when ideal_weight is 0)."""
-        self.item_degree.copy_(torch.from_numpy(np.asarray(self.history.sum(axis=0)).ravel().astype(np.float32)))
-        if self.config.ideal_weight > 0:
-            vectors = top_right_singular_vectors(self.graph.normalised, self.rank, self.config.svd_seed)
-            self.singular_vectors.copy_(vectors)
 
     def scorer(self) -> BSPMScorer:
         ideal = None

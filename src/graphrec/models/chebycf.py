@@ -37,10 +37,8 @@ from graphrec.graph.itemfilter import (
     chebyshev_coefficients,
     chebyshev_filter,
     degree_power,
-    top_right_singular_vectors,
 )
-from graphrec.models._checks import binary_history
-from graphrec.models.base import Objective, Recommender
+from graphrec.models._lowpass import LowPassFilter
 from graphrec.models.scoring import HistoryScorer
 
 __all__ = ["ChebyCF", "ChebyCFScorer", "plateau"]
@@ -55,38 +53,15 @@ def plateau(flatness: float) -> Callable[[np.ndarray], np.ndarray]:
     return transfer
 
 
-class ChebyCF(Recommender):
+class ChebyCF(LowPassFilter):
     """s_u = (r_u D^{-β} Σ_k c_k T_k(L̃) + α r_u D^{-β} V_η V_ηᵀ) D^{β}; fitted in closed form (:meth:`fit`)."""
 
     name = "chebycf"
-    objective = Objective.CLOSED_FORM
     config: ChebyCFConfig
-    singular_vectors: torch.Tensor
-    item_degree: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: ChebyCFConfig, train: sp.spmatrix) -> None:
-        super().__init__(num_users, num_items, config, train)
-        self.history = binary_history(train, num_users, num_items)
-        self.rank = min(config.rank, num_users, num_items)
+        super().__init__(num_users, num_items, config, train, (config.alpha, config.rank, config.svd_seed))
         self.coefficients = chebyshev_coefficients(plateau(config.flatness), config.order)
-        self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
-        self.register_buffer("item_degree", torch.zeros(num_items))
-        self._graph: ItemGraph | None = None
-
-    @property
-    def graph(self) -> ItemGraph:
-        """P̃ = R̃ᵀR̃ with R̃ = D_U^{-1/2} R D_I^{-1/2}, built on first use (a loaded run builds it, no SVD)."""
-        if self._graph is None:
-            self._graph = ItemGraph(self.history, 0.5, 0.5, self.config.dense_budget_mb * 1e6)
-        return self._graph
-
-    @torch.no_grad()
-    def fit(self) -> None:
-        """The item degrees and (when α > 0) V_η, the top-`rank` right singular vectors of R̃."""
-        self.item_degree.copy_(torch.from_numpy(np.asarray(self.history.sum(axis=0)).ravel().astype(np.float32)))
-        if self.config.alpha > 0:
-            vectors = top_right_singular_vectors(self.graph.normalised, self.rank, self.config.svd_seed)
-            self.singular_vectors.copy_(vectors)
 
     def scorer(self) -> ChebyCFScorer:
         ideal = IdealFilter(self.singular_vectors, self.item_degree, 0.0) if self.config.alpha > 0 else None

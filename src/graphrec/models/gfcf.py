@@ -17,42 +17,19 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.config.models import GFCFConfig
-from graphrec.graph.itemfilter import IdealFilter, ItemGraph, top_right_singular_vectors
-from graphrec.models._checks import binary_history
-from graphrec.models.base import Objective, Recommender
+from graphrec.graph.itemfilter import IdealFilter, ItemGraph
+from graphrec.models._lowpass import LowPassFilter
 from graphrec.models.scoring import HistoryScorer
 
 
-class GFCF(Recommender):
+class GFCF(LowPassFilter):
     """s_u = r_u R̃ᵀR̃ + α · r_u D_I^{-1/2} V_k V_kᵀ D_I^{1/2}; fitted in closed form (:meth:`fit`)."""
 
     name = "gfcf"
-    objective = Objective.CLOSED_FORM
     config: GFCFConfig
-    singular_vectors: torch.Tensor
-    item_degree: torch.Tensor
 
     def __init__(self, num_users: int, num_items: int, config: GFCFConfig, train: sp.spmatrix) -> None:
-        super().__init__(num_users, num_items, config, train)
-        self.history = binary_history(train, num_users, num_items)
-        self.rank = min(config.rank, num_users, num_items)
-        self.register_buffer("singular_vectors", torch.zeros(num_items, self.rank))
-        self.register_buffer("item_degree", torch.zeros(num_items))
-        self._graph: ItemGraph | None = None
-
-    @property
-    def graph(self) -> ItemGraph:
-        """P̃ = R̃ᵀR̃ with R̃ = D_U^{-1/2} R D_I^{-1/2}, built on first use (a loaded run builds it, no SVD)."""
-        if self._graph is None:
-            self._graph = ItemGraph(self.history, 0.5, 0.5, self.config.dense_budget_mb * 1e6)
-        return self._graph
-
-    @torch.no_grad()
-    def fit(self) -> None:
-        """The item degrees and V_k, the top-`rank` right singular vectors of R̃."""
-        self.item_degree.copy_(torch.from_numpy(np.asarray(self.history.sum(axis=0)).ravel().astype(np.float32)))
-        vectors = top_right_singular_vectors(self.graph.normalised, self.rank, self.config.svd_seed)
-        self.singular_vectors.copy_(vectors)
+        super().__init__(num_users, num_items, config, train, (config.alpha, config.rank, config.svd_seed))
 
     def scorer(self) -> GFCFScorer:
         ideal = IdealFilter(self.singular_vectors, self.item_degree, 0.5)
