@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from models import SHARED, graphrec, timed  # noqa: E402  (benchmarks/models.py)
+from models import SHARED, graphrec, timed  # benchmarks/models.py
 
 ROOT = Path(__file__).resolve().parent.parent
 BLEND = ROOT / "configs" / "gowalla_best.toml"
