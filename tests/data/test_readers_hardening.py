@@ -103,6 +103,10 @@ def test_parquet_duplicate_columns_and_corrupt_pages(tmp_path: Path) -> None:
     message = _error(read_parquet, bad)
     assert message.startswith("bad.parquet is not a readable Parquet file (")
     assert message.endswith("); write it again, e.g. with pandas.DataFrame.to_parquet")
+    bad.write_bytes(good.read_bytes()[: len(data) // 2])  # truncated: no footer
+    message = _error(read_parquet, bad)
+    assert message.startswith("bad.parquet is not a readable Parquet file (ArrowInvalid: '")
+    assert message.endswith("); write it again, e.g. with pandas.DataFrame.to_parquet")
 
 
 def test_parquet_dates_outside_the_nanosecond_range_become_exact_seconds(tmp_path: Path) -> None:
@@ -275,3 +279,27 @@ def test_non_utf8_and_unclosed_quote_name_the_line(tmp_path: Path) -> None:
 def test_dates_before_1677_and_after_2262_are_read(tmp_path: Path) -> None:
     path = _csv(tmp_path, "user_id,item_id,timestamp\n1,2,1500-01-01\n4,5,2300-01-01\n6,7,0001-01-01\n")
     assert read_delimited(path)["timestamp"].tolist() == [-14831769600, 10413792000, -62135596800]
+
+
+@pytest.mark.parametrize("word", ["now", "Today"])
+def test_relative_dates_are_not_dates(tmp_path: Path, word: str) -> None:
+    path = _csv(tmp_path, f"user_id,item_id,timestamp\n1,2,2020-01-01\n4,5,{word}\n")
+    assert _error(read_delimited, path) == f"line 3 of ratings.csv: timestamp '{word}' is not a date; {TS_FIX}"
+    path = _csv(tmp_path, "user_id,item_id,timestamp\n1,2,2020-01-01\n4,5,\n")
+    assert _error(read_delimited, path) == f"line 3 of ratings.csv: timestamp missing (NaN) is not a date; {TS_FIX}"
+
+
+def test_header_names_are_shown_on_one_line(tmp_path: Path) -> None:
+    path = _csv(tmp_path, 'user,"it\nem"\n1,2\n')
+    assert _error(read_delimited, path) == (
+        "ratings.csv: column 'user_id' not found (columns are: user, it\\nem); "
+        "set data.user_col to the name of the user column"
+    )
+
+
+def test_lightgcn_leading_zeros_do_not_count_as_overflow(tmp_path: Path) -> None:
+    zeros = "0" * 30 + "1"
+    assert read_lightgcn_txt(_txt(tmp_path, f"0 {zeros}\n"))["item_id"].tolist() == [1]
+    assert _error(read_lightgcn_txt, _txt(tmp_path, f"0 {zeros} x\n")) == (
+        f"line 1 of train.txt: item id 'x' is not an integer; {HINT}"
+    )

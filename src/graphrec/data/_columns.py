@@ -22,8 +22,8 @@ _INT_PATTERN = r"0|-?[1-9][0-9]*"  # ASCII digits, no leading zeros and no '-0':
 _SHOWN_CHARS = 40
 
 
-def show(value: Any, limit: int = _SHOWN_CHARS) -> str:
-    """`value` quoted for a one-line message: arrays as lists, control characters escaped, long values cut."""
+def one_line(value: Any, limit: int = _SHOWN_CHARS) -> str:
+    """`value` as text for a one-line message: arrays as lists, control characters escaped, long values cut."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, bytes):
@@ -33,7 +33,12 @@ def show(value: Any, limit: int = _SHOWN_CHARS) -> str:
         text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return f"'{text}'"
+    return text
+
+
+def show(value: Any, limit: int = _SHOWN_CHARS) -> str:
+    """`value` quoted for a one-line message (see one_line)."""
+    return f"'{one_line(value, limit)}'"
 
 
 def where(kind: str, row: int) -> str:
@@ -170,9 +175,15 @@ _TIMESTAMP_FIX = (
 def timestamp_column(values: pd.Series, name: str, at: str) -> pd.Series:
     """Numeric timestamps as they are; dates (strings or datetime columns) become Unix seconds, at any year."""
     if not (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype)):
-        if _non_scalar_rows(values) is None:
+        if _non_scalar_rows(values) is None and pd.to_numeric(values, errors="coerce").isna().all():
             parsed = _parse_dates(values, name, at)
-            if parsed.notna().all() and pd.to_numeric(values, errors="coerce").isna().all():
+            not_dates = parsed.isna().to_numpy()
+            if not not_dates.all():  # a column of dates (no value is a number): each row must be a date
+                if not_dates.any():
+                    row = _first(not_dates)
+                    raw = values.iloc[row]
+                    shown = "missing (NaN)" if pd.isna(raw) else show(raw)
+                    raise DataError(f"{where(at, row)} of {name}: timestamp {shown} is not a date; {_TIMESTAMP_FIX}")
                 values = parsed
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         missing = values.isna().to_numpy()
@@ -191,9 +202,13 @@ def timestamp_column(values: pd.Series, name: str, at: str) -> pd.Series:
 def _parse_dates(values: pd.Series, name: str, at: str) -> pd.Series:
     """`values` parsed as dates (NaT where not a date); a date pandas cannot represent raises DataError."""
     try:
-        return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
         pass
+    else:
+        # pandas reads 'now' and 'today' as the time of reading: not a date of the file, so not a date at all.
+        relative = values.astype(str).str.strip().str.lower().isin(["now", "today"]).to_numpy(dtype=bool)
+        return parsed.mask(relative) if relative.any() else parsed
     for row, value in enumerate(values):  # error path only: find the date that is out of range
         try:
             pd.to_datetime(value, utc=True, format="mixed")

@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from graphrec.config.sections import DataConfig
-from graphrec.data._columns import INT64_MAX, normalise_ids, numeric_column, show, timestamp_column, where
+from graphrec.data._columns import (
+    INT64_MAX,
+    normalise_ids,
+    numeric_column,
+    one_line,
+    show,
+    timestamp_column,
+    where,
+)
 from graphrec.errors import ConfigError, DataError, DataFileNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -27,6 +35,7 @@ LIGHTGCN_SPACED = "the LightGCN format is space separated 'user item item …'"
 _TABLE_HINT = "it needs a header and one row per interaction"
 _EXTENSIONS = {".txt": "lightgcn", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".inter": "recbole"}
 FORMATS = ("lightgcn", "csv", "tsv", "parquet", "recbole")
+_LISTED_COLUMNS = 30  # a missing-column error lists at most this many of the file's columns
 
 
 def _require_file(path: str | Path) -> Path:
@@ -108,7 +117,7 @@ def _raise_lightgcn_error(path: Path, lines: list[bytes]) -> None:
         for position, token in enumerate(line.split()):
             kind = "user" if position == 0 else "item"
             if token.isdigit():  # bytes.isdigit: ASCII 0-9 only (not '+5', '1_0' or full-width digits)
-                if len(token) > 19 or int(token) > INT64_MAX:
+                if len(token.lstrip(b"0")) > 19 or int(token) > INT64_MAX:  # (int() refuses 4,300+ digits)
                     raise DataError(f"{at}: {kind} id {show(token)} does not fit in 64 bits; {LIGHTGCN_HINT}")
                 continue
             problem = "is negative" if token[:1] == b"-" and token[1:].isdigit() else "is not an integer"
@@ -137,9 +146,11 @@ def _frame_from_table(raw: pd.DataFrame, name: str, columns: dict[str, str | Non
 
 
 def _missing_column(name: str, column: str, columns: list[str], setting: str, kind: str) -> DataError:
-    listed = ", ".join(str(c) for c in columns)
+    listed = ", ".join(one_line(c) for c in columns[:_LISTED_COLUMNS])
+    if len(columns) > _LISTED_COLUMNS:
+        listed += f", … ({len(columns)} in all)"
     return DataError(
-        f"{name}: column '{column}' not found (columns are: {listed}); "
+        f"{name}: column {show(column)} not found (columns are: {listed}); "
         f"set data.{setting} to the name of the {kind} column"
     )
 
@@ -169,7 +180,7 @@ def _select_columns(
         if column is not None and column in settings:
             unset = f", or set data.{setting} = '' to not read it" if key in ("rating", "timestamp") else ""
             raise ConfigError(
-                f"data.{settings[column]} and data.{setting} both name column '{column}' of {name}; "
+                f"data.{settings[column]} and data.{setting} both name column {show(column)} of {name}; "
                 f"each must name its own column{unset}"
             )
         if column is not None:
@@ -260,26 +271,28 @@ def read_parquet(
     try:
         available = [str(c) for c in pq.read_schema(path).names]
     except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types for non-Parquet bytes
-        raise DataError(
-            f"{path.name} is not a readable Parquet file ({exc}); write it with pandas.DataFrame.to_parquet"
-        ) from None
+        raise _not_parquet(path, exc) from None
     columns = _select_columns(available, path.name, user_col, item_col, rating_col, timestamp_col)
     used = [c for c in columns.values() if c is not None]
     for column in used:
         if available.count(column) > 1:
             raise DataError(
-                f"{path.name} has {available.count(column)} columns named '{column}'; "
+                f"{path.name} has {available.count(column)} columns named {show(column)}; "
                 "rename them so that every column name is unique"
             )
     try:
         raw = pd.read_parquet(path, columns=used)
     except (pa.ArrowException, OSError, ValueError) as exc:  # corrupt pages, unsupported types
-        problem = show(" ".join(str(exc).split()), limit=160)
-        raise DataError(
-            f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {problem}); "
-            "write it again, e.g. with pandas.DataFrame.to_parquet"
-        ) from None
+        raise _not_parquet(path, exc) from None
     return _frame_from_table(raw, path.name, columns, "row")
+
+
+def _not_parquet(path: Path, exc: Exception) -> DataError:
+    problem = show(" ".join(str(exc).split()), limit=160)  # pyarrow's messages span lines
+    return DataError(
+        f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {problem}); "
+        "write it again, e.g. with pandas.DataFrame.to_parquet"
+    )
 
 
 def read_recbole_inter(
