@@ -213,6 +213,9 @@ def test_extra_fields_are_an_error(tmp_path: Path) -> None:
     assert "quote the fields that contain a tab" in _error(read_delimited, tsv)
     trailing = _csv(tmp_path, "user_id,item_id,rating\n1,2,3,\n4,5,6\n")  # an empty trailing field loses nothing
     assert read_delimited(trailing)["rating"].tolist() == [3.0, 6.0]
+    every = _csv(tmp_path, "user_id,item_id,rating\n1,2,3,\n4,5,6,\n")  # every row: no column may shift
+    frame = read_delimited(every)
+    assert frame["user_id"].tolist() == [1, 4] and frame["rating"].tolist() == [3.0, 6.0]
 
 
 def test_one_column_for_two_settings_is_a_config_error(tmp_path: Path) -> None:

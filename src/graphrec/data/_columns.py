@@ -54,6 +54,13 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def first_true(mask: pd.Series) -> int | None:
+    """The position of the first True of `mask`, or None; asks pandas first (cheap on Arrow-backed strings)."""
+    if not mask.any():
+        return None
+    return _first(mask.to_numpy(dtype=bool, na_value=False))
+
+
 def _non_scalar_rows(values: pd.Series) -> np.ndarray | None:
     """A mask of the values that are lists, arrays, dicts or other containers (Parquet list/struct columns), or None
     when the column holds only scalars (the fast, common case: decided by pandas' C type inference)."""
@@ -87,21 +94,20 @@ def normalise_ids(values: pd.Series, kind: str, name: str, at: str) -> pd.Series
             f"ids must be integers or strings; set data.{kind}_col to the right column"
         )
     strings = values.astype(str).str.strip()
-    blank = (strings == "").to_numpy(dtype=bool)
-    if blank.any():
-        raise DataError(f"{where(at, _first(blank))} of {name}: {kind} id is missing (blank); {_needs(kind)}")
-    nul = strings.str.contains("\x00", regex=False).to_numpy(dtype=bool)
-    if nul.any():
-        row = _first(nul)
-        raise DataError(
-            f"{where(at, row)} of {name}: {kind} id {show(strings.iloc[row])} contains a NUL character; "
-            "ids cannot hold NUL (a UTF-16 or binary file? save it as UTF-8 text)"
-        )
-    if strings.str.fullmatch(_INT_PATTERN).all():
+    if strings.str.fullmatch(_INT_PATTERN).all():  # no blank and no NUL either: skip those checks
         try:
             return strings.astype(np.int64)
         except (ValueError, OverflowError):
             return strings  # integers beyond int64 stay strings, digit for digit
+    blank = first_true(strings == "")
+    if blank is not None:
+        raise DataError(f"{where(at, blank)} of {name}: {kind} id is missing (blank); {_needs(kind)}")
+    nul = first_true(strings.str.contains("\x00", regex=False))
+    if nul is not None:
+        raise DataError(
+            f"{where(at, nul)} of {name}: {kind} id {show(strings.iloc[nul])} contains a NUL character; "
+            "ids cannot hold NUL (a UTF-16 or binary file? save it as UTF-8 text)"
+        )
     return strings
 
 

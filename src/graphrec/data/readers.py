@@ -1,7 +1,7 @@
 """Readers turning interaction files into one DataFrame shape.
 
-Every reader returns a DataFrame with columns ``user_id`` and ``item_id`` (int64 when the whole column is made of
-integers, else str) and, where the file has them, ``rating`` (float64) and ``timestamp`` (int64 or float64).
+Every reader returns a DataFrame with columns ``user_id`` and ``item_id`` (int64 when every value is an exact integer
+in the int64 range, else str) and, where the file has them, ``rating`` (float64) and ``timestamp`` (int64 or float64).
 Bad input raises :class:`~graphrec.errors.DataError` naming the file, the line (or row) and the fix; a missing file
 raises :class:`~graphrec.errors.DataFileNotFoundError` naming the path.
 """
@@ -19,6 +19,7 @@ import pandas as pd
 from graphrec.config.sections import DataConfig
 from graphrec.data._columns import (
     INT64_MAX,
+    first_true,
     normalise_ids,
     numeric_column,
     one_line,
@@ -309,6 +310,24 @@ def read_recbole_inter(
     return _read_text_table(path, "\t", header, names, (user_col, item_col, rating_col, timestamp_col))
 
 
+def _first_row_is_longer(path: Path, sep: str, header: list[str]) -> bool:
+    """Whether the first data row has more fields than the header: pandas would silently take the extra ones as
+    an index and shift every column. Non-empty extra fields raise DataError; empty ones (a trailing separator)
+    return True."""
+    first = _read_csv(path, sep, nrows=1, dtype=str, keep_default_na=False)
+    if isinstance(first.index, pd.RangeIndex):
+        return False
+    with warnings.catch_warnings(record=True) as caught:  # index_col=False warns when it drops non-empty fields
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        _read_csv(path, sep, nrows=1, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
+    if any("does not match length of data" in str(w.message) for w in caught):
+        raise DataError(
+            f"line 2 of {path.name} has more fields than the header's {len(header)}; "
+            f"quote the fields that contain {_separator(sep)}, or name every column in the header"
+        )
+    return True
+
+
 def _read_text_table(
     path: Path, sep: str, header: list[str], names: list[str], wanted: tuple[str, str, str | None, str | None]
 ) -> pd.DataFrame:
@@ -316,22 +335,17 @@ def _read_text_table(
     columns = _select_columns(names, path.name, *wanted)
     original = dict(zip(names, header, strict=True))
     user, item = original[str(columns["user_id"])], original[str(columns["item_id"])]
-    # Every column is read (no usecols: pandas would silently drop a row's fields beyond the header) and
-    # index_col=False stops pandas from taking the first row's extra fields as an index; it warns instead.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        raw = _read_csv(path, sep, dtype={user: str, item: str}, keep_default_na=False, na_values=[""], index_col=False)
-    if any("does not match length of data" in str(w.message) for w in caught):
+    # Every column is read (no usecols): with usecols pandas silently drops a later row's extra fields; without,
+    # it raises the ParserError that _read_csv turns into a DataError naming the line.
+    options: dict[str, object] = {"dtype": {user: str, item: str}, "keep_default_na": False, "na_values": [""]}
+    if _first_row_is_longer(path, sep, header):
+        options["index_col"] = False  # only trailing empty fields: dropped (the option slows pandas down)
+    raw = _read_csv(path, sep, **options)
+    same_user = raw[user] == user
+    repeated = first_true(same_user & (raw[item] == item)) if same_user.any() else None
+    if repeated is not None:
         raise DataError(
-            f"line 2 of {path.name} has more fields than the header's {len(header)}; "
-            f"quote the fields that contain {_separator(sep)}, or name every column in the header"
-        )
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # others (engine fallback) pass on
-    repeated = ((raw[user] == user) & (raw[item] == item)).to_numpy(dtype=bool, na_value=False)
-    if repeated.any():
-        raise DataError(
-            f"{where('line', int(np.flatnonzero(repeated)[0]))} of {path.name} repeats the header row; remove it "
+            f"{where('line', repeated)} of {path.name} repeats the header row; remove it "
             "(files joined with cat keep each file's header)"
         )
     used = [original[c] for c in columns.values() if c is not None]
