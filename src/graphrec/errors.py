@@ -38,7 +38,7 @@ class UnknownIdError(GraphrecError, KeyError):
 
 
 class TrainingError(GraphrecError, ArithmeticError):
-    """Training cannot go on: the loss became non-finite (nan or inf)."""
+    """Training cannot go on: the loss or the model's weights became non-finite (nan or inf)."""
 
 
 class RunDirError(GraphrecError, FileNotFoundError):

@@ -201,6 +201,16 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4f}")
         return total / max(objective.num_batches, 1)
 
+    def _check_finite_parameters(self) -> None:
+        """TrainingError when a parameter holds nan or inf although every loss was finite (the last step of the
+        epoch, whose loss was computed before its update, can overflow the weights)."""
+        for name, tensor in self.model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise TrainingError(
+                    f"training diverged: parameter '{name}' holds nan or inf after epoch {self.state.epoch}; lower "
+                    f"train.lr (now {self._fit_config.lr}) or check the data (the run keeps its last finite model)"
+                )
+
     def _backward(self, batch: Any) -> float:
         """Loss and gradients of one batch; under torch.distributed, of this rank's slice, then the all-reduce that
         makes every rank's gradient (and the returned loss) the global batch's."""
@@ -245,6 +255,7 @@ class Trainer:
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self._fit_config, self.state
+        self._check_finite_parameters()  # before anything is validated or saved: a nan model is never "best"
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
         # the last epoch is validated whatever stops there (the epoch count, the time budget), so none goes unseen
         at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs or self._budget_spent()
