@@ -114,7 +114,7 @@ def test_recommend_text(run_dir: Path, capsys) -> None:
         ),
         (
             ["train", "--model", "mf", "--data", "{data}", "--seed", str(10**30)],
-            f"seed: expected an integer in [0, 4294967295], got {10**30}; set e.g. seed = 2020",
+            f"seed: expected an integer in [0, 18446744073709551615], got {10**30}; set e.g. seed = 2020",
         ),
         *(
             (

@@ -10,6 +10,7 @@ A run directory holds everything needed to use the model without the original da
     train_timestamps.npy        timestamps of the training edges, in their order (feature models)
     model.safetensors           the best model by the validation metric
     checkpoint.safetensors      the latest full training state, for --resume
+    checkpoint.prev.safetensors the one before it: --resume falls back to it when the latest is damaged
     metrics.jsonl               one JSON object per epoch
     training_curve.png          loss and validation metric per epoch
     summary.json                best epoch, validation metrics, wall time, peak memory

@@ -104,10 +104,10 @@ class Interval:
         return self.kind(value)
 
 
-# Every seed of a config (the run's, data.seed, the SVD and initialisation seeds): 32 bits, the range numpy's legacy
-# seeding, scikit-learn and most tools accept (graphrec.seeding itself takes any integer ≥ 0 through SeedSequence,
-# torch.manual_seed at most 2**64 − 1; TOML integers stop at 2**63 − 1), so a seed copied between tools means the same.
-SEED_MAX = 2**32 - 1
+# Every seed of a config (the run's, data.seed, the SVD and initialisation seeds): what graphrec.seeding can use.
+# numpy's SeedSequence takes any integer ≥ 0, torch.manual_seed (seed_everything) at most 2**64 − 1 and fails above
+# with a bare overflow error; every seed a run was ever trained with is in this range, so old run directories load.
+SEED_MAX = 2**64 - 1
 SEED = Interval(int, 0, SEED_MAX)  # the declared constraint of every seed field
 
 
