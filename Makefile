@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test bench clean
+.PHONY: install demo lint test fuzz bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest --durations=10
+
+# The hypothesis property tests (readers, config) with 1,000 examples each instead of the suite's 60.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	GRAPHREC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider \
+		tests/data/test_readers_properties.py tests/test_config_properties.py
 
 bench: install
 	$(BIN)/python benchmarks/gowalla.py

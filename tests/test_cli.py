@@ -104,6 +104,25 @@ def test_recommend_text(run_dir: Path, capsys) -> None:
             'model.num_layers: not a key of model "mf"; its keys are: name, embedding_dim, init_std, init, init_seed',
         ),
         (["config", "show", "{missing}"], "does not exist"),
+        (
+            ["train", "--model", "mf", "--data", "{data}", "--epochs", "0"],
+            "train.epochs: expected an integer ≥ 1, got 0; set e.g. train.epochs = 100, or leave it unset",
+        ),
+        (
+            ["train", "--model", "lightgcn", "--data", "{data}", "--set", "model.num_layers=100000"],
+            "model.num_layers: expected an integer in [0, 64], got 100000; set e.g. model.num_layers = 3",
+        ),
+        (
+            ["train", "--model", "mf", "--data", "{data}", "--seed", str(10**30)],
+            f"seed: expected an integer in [0, 18446744073709551615], got {10**30}; set e.g. seed = 2020",
+        ),
+        *(
+            (
+                ["serve", "{run}", "--read-only", "--port", port],
+                f"serve.port: expected an integer in [1, 65535], got {port}; set e.g. serve.port = 8000",
+            )
+            for port in ("70000", "-1", "0")
+        ),
     ],
 )
 def test_errors_exit_2_with_one_line(argv, message, run_dir, planted_dir, tmp_path, capsys) -> None:
@@ -113,6 +132,37 @@ def test_errors_exit_2_with_one_line(argv, message, run_dir, planted_dir, tmp_pa
     assert main(["-q", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_recommend_k_beyond_the_catalogue_is_every_unseen_item(run_dir: Path, capsys) -> None:
+    from graphrec.runs import load_run
+
+    run = load_run(run_dir)
+    unseen = run.train.shape[1] - run.train[0].nnz
+    user = str(run.user_ids.id_of(0))
+    assert main(["-q", "recommend", str(run_dir), "--user", user, "--k", "1000000000", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == unseen
+
+
+def test_export_refuses_a_file_and_an_earlier_export_without_overwrite(run_dir: Path, tmp_path: Path, capsys) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text("keep me")
+    assert main(["-q", "export", str(run_dir), "--out", str(existing)]) == 2
+    assert capsys.readouterr().err == (
+        f"graphrec: error: export --out '{existing}': expected a directory, got an existing file; export writes "
+        "user_embeddings.npy, item_embeddings.npy, user_ids.json, item_ids.json into a directory: pass a new or "
+        "existing directory\n"
+    )
+    assert existing.read_text() == "keep me"
+    out = tmp_path / "exp"
+    assert main(["-q", "export", str(run_dir), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "export", str(run_dir), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"graphrec: error: export --out '{out}': the directory already holds user_embeddings.npy (an earlier "
+        "export); pass --overwrite to replace it, or a new directory\n"
+    )
+    assert main(["-q", "export", str(run_dir), "--out", str(out), "--overwrite"]) == 0
 
 
 def test_usage_error_exits_2(capsys) -> None:
@@ -169,7 +219,7 @@ def test_bad_value_exits_2_before_the_data_or_torch(tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
-def test_diverging_training_exits_1_naming_epoch_and_step(planted_dir: Path, tmp_path: Path, capsys) -> None:
+def test_diverging_training_exits_2_naming_epoch_and_step(planted_dir: Path, tmp_path: Path, capsys) -> None:
     argv = [
         "-q",
         "train",
@@ -187,7 +237,7 @@ def test_diverging_training_exits_1_naming_epoch_and_step(planted_dir: Path, tmp
         "--set",
         "train.batch_size=512",
     ]
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("graphrec: error: training diverged: the loss of epoch 1, step "), err
     assert "lower train.lr (now 1e+30)" in err[0]

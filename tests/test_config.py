@@ -151,7 +151,11 @@ def test_switching_model_refills_the_defaults_and_keeps_what_was_set() -> None:
                 'set e.g. features.catalogue = "movies.csv"'
             ),
         ),
-        ({"seed": -1}, "seed: expected an integer ≥ 0, got -1; set e.g. seed = 2020"),
+        ({"seed": -1}, "seed: expected an integer in [0, 18446744073709551615], got -1; set e.g. seed = 2020"),
+        (
+            {"seed": 10**30},
+            f"seed: expected an integer in [0, {2**64 - 1}], got {10**30}; set e.g. seed = 2020",
+        ),
         (
             {"model": {"name": "blend", "runs": ["runs/a"]}},
             (

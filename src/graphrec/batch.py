@@ -69,7 +69,7 @@ def recommend_all(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    k = check_k(k)
+    k = min(check_k(k), scorer.num_items)  # beyond the catalogue: every unseen item, no padding allocated
     chunk_size = capped_chunk_size(chunk_size, scorer.num_items)
     if seen.shape != (len(user_ids), len(item_ids)) or scorer.num_items != len(item_ids):
         raise DataError(

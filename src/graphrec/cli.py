@@ -1,7 +1,8 @@
 """The `graphrec` command: parse arguments, call one library function, map errors to exit codes.
 
-Exit codes: 0 ok; 2 usage, config or data error (one line on stderr); 1 any other failure, including training
-that diverged (a non-finite loss: TrainingError, one line naming the epoch and step).
+Exit codes: 0 ok; 2 usage, config, data or run-directory error, and training that diverged (a non-finite loss or
+weights: TrainingError, one line naming the epoch and step and the setting to lower), each one line on stderr; 1 any
+other failure.
 
 Config errors come first: `train` builds and checks the whole config (torch-free) before importing the training
 modules or touching the data.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from graphrec.config.models import MODEL_CONFIGS
-from graphrec.errors import ConfigError, GraphrecError, TrainingError
+from graphrec.errors import ConfigError, GraphrecError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -67,7 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write final embeddings and id lists")
     p.add_argument("run_dir")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="directory for user/item_embeddings.npy and user/item_ids.json")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out")
 
     p = sub.add_parser("embed", help="every user and item embedding, sharded across torchrun ranks, then merged")
     p.add_argument("run_dir")
@@ -78,7 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="external user id")
     who.add_argument("--all", action="store_true", help="every user of the run (needs --out)")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=int, default=10, help="items per user (at most the number of items)")
     p.add_argument("--out", help="with --all: the Parquet file (user_id, rank, item_id, score)")
     p.add_argument("--chunk-size", type=int, default=2048, help="with --all: users scored at once")
     p.add_argument("--no-progress", action="store_true")
@@ -202,7 +204,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from graphrec.runs import export_run
 
-    for path in export_run(args.run_dir, args.out):
+    for path in export_run(args.run_dir, args.out, overwrite=args.overwrite):
         print(path)
     return EXIT_OK
 
@@ -370,9 +372,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return _COMMANDS[args.command](args)
-    except TrainingError as exc:
-        print(f"graphrec: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except GraphrecError as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -38,11 +38,17 @@ class UnknownIdError(GraphrecError, KeyError):
 
 
 class TrainingError(GraphrecError, ArithmeticError):
-    """Training cannot go on: the loss became non-finite (nan or inf)."""
+    """Training cannot go on: the loss or the model's weights became non-finite (nan or inf)."""
 
 
 class RunDirError(GraphrecError, FileNotFoundError):
     """A run directory is missing or lacks an expected artifact."""
+
+
+class RunDirCorruptError(RunDirError, ValueError):
+    """An artifact of a run directory exists but cannot be read (truncated, not UTF-8, not JSON, not safetensors) or
+    does not match the others (id counts, tensor shapes, the config). A RunDirError, so callers handling a missing
+    run handle a damaged one too; also a ValueError (the content is wrong, not the path)."""
 
 
 class UnsupportedError(GraphrecError, TypeError):

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
-    """Call `write(tmp_path)` to produce the file (its result is ignored), fsync it, then rename it over `path`."""
+def atomic_write(path: str | Path, write: Callable[[Path], object], keep_previous: str | Path | None = None) -> None:
+    """Call `write(tmp_path)` to produce the file (its result is ignored), fsync it, then rename it over `path`.
+
+    `keep_previous`: the file `path` held until now is first renamed to this path (a crash between the two renames
+    leaves the previous file there and none at `path`; readers fall back to it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -19,6 +22,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ recommendation, indexing, distributed inference, inductive items and the service
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,11 @@ import torch
 
 from graphrec.config import RunConfig, config_from_dict
 from graphrec.data.idmap import IdMap
-from graphrec.errors import RunDirError, UnsupportedError
+from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError
 from graphrec.models import build_model, get_model_class
 from graphrec.models.base import EmbeddingRecommender, Recommender, UsersFromItems
 from graphrec.models.scoring import DotScorer, Scorer
-from graphrec.training.checkpoint import load_checkpoint
+from graphrec.training.checkpoint import damaged, load_checkpoint
 from graphrec.training.trainer import BEST_MODEL_FILE
 
 REQUIRED_FILES = ("config.json", "user_ids.json", "item_ids.json", "train_interactions.npz", BEST_MODEL_FILE)
@@ -111,27 +112,104 @@ def grow_seen(train: sp.csr_matrix, user_lists: list[np.ndarray]) -> sp.csr_matr
 def load_model_inputs(run_dir: Path, config: RunConfig) -> dict[str, np.ndarray]:
     """The saved extra inputs (NAME.npy) the run's model class declares."""
     wanted = [kind.value for kind in get_model_class(config.model.name).inputs]
-    return {
-        name: np.load(run_dir / f"{name}.npy", allow_pickle=False)
-        for name in wanted
-        if (run_dir / f"{name}.npy").is_file()
-    }
+    inputs = {}
+    for name in wanted:
+        path = run_dir / f"{name}.npy"
+        if not path.is_file():
+            continue
+        try:
+            inputs[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            what = " ".join(str(exc).split())[:80]
+            raise damaged(path, f"expected a .npy array, got one numpy cannot read ({what})") from None
+    return inputs
+
+
+def _read_json(path: Path, expected: type, noun: str) -> Any:
+    """The JSON value of `path`, of type `expected` (RunDirCorruptError: not UTF-8, not JSON, another type)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise damaged(
+            path, f"expected UTF-8 JSON, got byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        ) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise damaged(
+            path, f"expected {noun} in JSON, got invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(value, expected):
+        raise damaged(path, f"expected {noun}, got a JSON {type(value).__name__}")
+    return value
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """The run's config.json, checked like any config (lenient: earlier versions saved every model and train key)."""
+    path = run_dir / "config.json"
+    values = _read_json(path, dict, "an object (the run's config)")
+    try:
+        return config_from_dict(values, lenient=True)
+    except ConfigError as exc:
+        raise damaged(path, f"expected a valid config, got {exc}") from None
+
+
+def read_ids(path: Path, kind: str) -> IdMap:
+    """The id list `path` (position i -> external id) as an IdMap."""
+    ids = _read_json(path, list, f"a list of {kind} ids")
+    bad = [i for i, v in enumerate(ids) if isinstance(v, bool) or not isinstance(v, (int, str))][:1]
+    if bad:
+        got = json.dumps(ids[bad[0]])[:40]
+        raise damaged(path, f"expected {kind} ids that are integers or strings, got {got} at position {bad[0]}")
+    try:
+        return IdMap(ids, kind=kind)
+    except DataError as exc:
+        raise damaged(path, f"expected distinct {kind} ids, got a repeated one ({exc})") from None
+
+
+def read_train_edges(run_dir: Path, num_users: int, num_items: int) -> sp.csr_matrix:
+    """train_interactions.npz as the users × items seen-mask, every index checked against the id lists."""
+    path = run_dir / "train_interactions.npz"
+    try:
+        with np.load(path, allow_pickle=False) as edges:
+            users, items = edges["user_idx"], edges["item_idx"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        what = " ".join(str(exc).split())[:80]
+        raise damaged(
+            path, f"expected a .npz of the arrays user_idx and item_idx, got one numpy cannot read ({what})"
+        ) from None
+    for name, array, count, ids in (
+        ("user_idx", users, num_users, "user_ids.json"),
+        ("item_idx", items, num_items, "item_ids.json"),
+    ):
+        if array.ndim != 1 or array.dtype.kind not in "iu" or len(array) != len(users):
+            raise damaged(
+                path, f"expected {name} as {len(users)} integers, got {array.dtype} of shape {list(array.shape)}"
+            )
+        if len(array) and (int(array.min()) < 0 or int(array.max()) >= count):
+            bad = int(array.max()) if int(array.max()) >= count else int(array.min())
+            raise damaged(path, f"{name} holds index {bad}, outside the {count} entries of {ids}")
+    ones = np.ones(len(users), dtype=np.float32)
+    return sp.csr_matrix((ones, (users, items)), shape=(num_users, num_items))
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """Rebuild the best model of a run directory."""
+    """Rebuild the best model of a run directory. Every artifact is checked as it is read (UTF-8 JSON of the right
+    shape, a readable .npz and safetensors file, indices inside the id lists, tensors of the shapes the config and
+    id lists make): a damaged one raises RunDirCorruptError naming the file."""
     run_dir = Path(run_dir)
     for name in REQUIRED_FILES:
         if not (run_dir / name).is_file():
             raise RunDirError(f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'")
-    # lenient: earlier versions saved every model and train key, whichever the model used
-    config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")), lenient=True)
-    user_ids = IdMap.load(run_dir / "user_ids.json", kind="user")
-    item_ids = IdMap.load(run_dir / "item_ids.json", kind="item")
-    with np.load(run_dir / "train_interactions.npz", allow_pickle=False) as edges:
-        users, items = edges["user_idx"], edges["item_idx"]
-    train = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)), shape=(len(user_ids), len(item_ids)))
+    config = read_run_config(run_dir)
+    user_ids = read_ids(run_dir / "user_ids.json", "user")
+    item_ids = read_ids(run_dir / "item_ids.json", "item")
+    train = read_train_edges(run_dir, len(user_ids), len(item_ids))
     model = build_model(config.model, len(user_ids), len(item_ids), train, **load_model_inputs(run_dir, config))
-    load_checkpoint(run_dir / BEST_MODEL_FILE, model)
+    built_from = (
+        f'config.json (model "{config.model.name}") with the {len(user_ids)} users of user_ids.json and the '
+        f"{len(item_ids)} items of item_ids.json"
+    )
+    load_checkpoint(run_dir / BEST_MODEL_FILE, model, built_from=built_from)
     model.eval()
     return LoadedRun(run_dir, config, model, user_ids, item_ids, train)

@@ -10,6 +10,7 @@ A run directory holds everything needed to use the model without the original da
     train_timestamps.npy        timestamps of the training edges, in their order (feature models)
     model.safetensors           the best model by the validation metric
     checkpoint.safetensors      the latest full training state, for --resume
+    checkpoint.prev.safetensors the one before it: --resume falls back to it when the latest is damaged
     metrics.jsonl               one JSON object per epoch
     training_curve.png          loss and validation metric per epoch
     summary.json                best epoch, validation metrics, wall time, peak memory
@@ -243,8 +244,29 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     return evaluate_scorer(run.scorer(), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write the final embeddings (float32; dot product = the model's score) and the id lists into `out_dir`."""
+EXPORT_FILES = ("user_embeddings.npy", "item_embeddings.npy", "user_ids.json", "item_ids.json")
+
+
+def check_export_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an export `out_dir` that is a file, or that holds an earlier export unless `overwrite`."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(
+            f"export --out '{out_dir}': expected a directory, got an existing file; export writes "
+            f"{', '.join(EXPORT_FILES)} into a directory: pass a new or existing directory"
+        )
+    existing = [name for name in EXPORT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"export --out '{out_dir}': the directory already holds {existing[0]} (an earlier export); pass "
+            "--overwrite to replace it, or a new directory"
+        )
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write the final embeddings (float32; dot product = the model's score) and the id lists into `out_dir`
+    (ConfigError when `out_dir` is a file, or holds an earlier export and `overwrite` is false)."""
+    out_dir = Path(out_dir)
+    check_export_target(out_dir, overwrite)
     run = load_run(run_dir)
     if not run.has_embeddings:
         raise UnsupportedError(
@@ -252,7 +274,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
             "score is a sparse item–item product, kept in the run's model.safetensors); use graphrec recommend / "
             "recommend --all / serve on the run directory itself"
         )
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     user_emb, item_emb = run.embeddings()
     written = []
@@ -267,10 +288,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[dict[str, Any]]:
     """The top-k unseen items for one external user id, as [{"item_id", "score"}] best first (ties: smaller item
-    index first, graphrec.retrieval's rule)."""
+    index first, graphrec.retrieval's rule). A k beyond the catalogue asks for every unseen item: it is clamped to the
+    number of items, so nothing is allocated for rows that cannot be filled."""
     k = check_k(k)
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     user_idx = run.user_ids.index(user_id)
+    k = min(k, run.scorer().num_items)
     items, scores = top_k_items(run.scorer(), np.array([user_idx]), k, run.train)
     pairs = zip(items[0], scores[0], strict=True)
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]

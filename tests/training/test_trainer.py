@@ -162,6 +162,37 @@ def test_non_finite_loss_stops_training_naming_epoch_and_step(planted_dir: Path,
     assert not (tmp_path / "run" / "summary.json").exists()
 
 
+def test_non_finite_weights_stop_training_and_keep_the_last_finite_model(
+    planted_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss of a step is computed before its update, so the last step of an epoch can overflow the weights with
+    every loss finite: the weights are checked before the epoch is validated or saved."""
+    import torch
+
+    from graphrec.errors import TrainingError
+    from graphrec.training.trainer import Trainer
+
+    original = Trainer._train_epoch
+
+    def poisoned(self: Trainer) -> float:
+        loss = original(self)
+        if self.state.epoch == 1:  # the second epoch: its last update made a weight nan
+            with torch.no_grad():
+                self.model.user_embedding.weight[0, 0] = float("nan")
+        return loss
+
+    monkeypatch.setattr(Trainer, "_train_epoch", poisoned)
+    with pytest.raises(TrainingError) as info:
+        train(tiny_config(planted_dir, "mf", epochs=3, eval_every=1), tmp_path / "run")
+    assert str(info.value) == (
+        "training diverged: parameter 'user_embedding.weight' holds nan or inf after epoch 2; lower train.lr "
+        "(now 0.02) or check the data (the run keeps its last finite model)"
+    )
+    best, meta = read_checkpoint(tmp_path / "run" / "model.safetensors")
+    assert meta["epoch"] == 1 and all(bool(torch.isfinite(t).all()) for t in best.values() if t.is_floating_point())
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
 def test_run_directories_of_earlier_versions_still_load(
     planted_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
-from graphrec.config.params import Each, Interval, Options, Rule, Section, param
+from graphrec.config.params import SEED, Each, Interval, Options, Rule, Section, param
 
 POSITIVE = Interval(int, 1, None)
+# Propagation depth. Published optima are 1-4 layers; past a few dozen, repeated smoothing makes every node's
+# embedding the graph's stationary vector (over-smoothing) while each layer adds a sparse product (or a sampled hop)
+# per step, so a typo such as 100000 would run for hours towards a constant model: the bound refuses it up front.
+MAX_LAYERS = 64
+LAYERS = Interval(int, 0, MAX_LAYERS)  # 0: no propagation (LightGCN-0 is MF)
+LAYERS_POSITIVE = Interval(int, 1, MAX_LAYERS)
 DROPOUT = Interval(float, 0, 1, closed="left")
 INITS = ("normal", "svd")
 POOLINGS = ("importance", "mean", "max")
@@ -82,7 +88,7 @@ class GFCFConfig(ItemFilterConfig):
     name: str = _name("gfcf")
     alpha: float = param(0.3, Interval(float, 0, None))  # weight of the ideal low-pass term (the paper's 0.3)
     rank: int = param(256, POSITIVE)  # top singular vectors of R̃ kept by the ideal filter (the paper's 256)
-    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+    svd_seed: int = param(0, SEED)  # seed of the randomized SVD
 
 
 SOLVERS = ("euler", "rk4")
@@ -108,7 +114,7 @@ class BSPMConfig(ItemFilterConfig):
     sharpen_steps: int = param(1, POSITIVE)  # K_s: steps of size T_s / K_s
     ideal_weight: float = param(0.3, Interval(float, 0, None))  # β of the ideal low-pass term (0: no SVD)
     rank: int = param(256, POSITIVE)  # top singular vectors of R̃ kept by the ideal filter
-    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+    svd_seed: int = param(0, SEED)  # seed of the randomized SVD
     merge: str = param("early", Options(MERGES))  # early: BSPM-EM, late: BSPM-LM
     point_combination: bool = False  # score = mean of the states after every blurring and sharpening step
 
@@ -139,7 +145,7 @@ class ChebyCFConfig(ItemFilterConfig):
     alpha: float = param(0.2, Interval(float, 0, None))  # weight of the ideal low-pass term (0: no SVD)
     rank: int = param(512, POSITIVE)  # η, top singular vectors of R̃ kept by the ideal filter
     degree_power: float = param(0.2, Interval(float, 0, None))  # β: scores of r_u D_I^{-β} (…) D_I^{β}
-    svd_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD
+    svd_seed: int = param(0, SEED)  # seed of the randomized SVD
 
 
 @dataclass
@@ -231,7 +237,7 @@ class MFConfig(ModelConfig):
     embedding_dim: int = param(64, POSITIVE)
     init_std: float = param(0.1, Interval(float, 0, None, closed="neither"))  # N(0, init_std) initialisation
     init: str = param("normal", Options(INITS))  # normal | svd (spectral start from the normalised interactions)
-    init_seed: int = param(0, Interval(int, 0, None))  # seed of the randomized SVD when init = "svd"
+    init_seed: int = param(0, SEED)  # seed of the randomized SVD when init = "svd"
 
 
 def _layer_weights(config: PropagationConfig) -> str | None:
@@ -272,7 +278,7 @@ class PropagationConfig(MFConfig):
     """The keys of linear propagation (LightGCN and the models built on it): K layers combined with weights α_k."""
 
     rules: ClassVar[tuple[Rule, ...]] = (LAYER_WEIGHTS_RULE,)
-    num_layers: int = param(3, Interval(int, 0, None))
+    num_layers: int = param(3, LAYERS)
     # LightGCN alpha_k; None = 1/(K+1) each (simgcl, xsimgcl: layers 1..K only, see SimGCLConfig)
     layer_weights: list[float] | None = param(None, example=lambda c: _equal_weights(c.num_layers))  # noqa: RUF009
 
@@ -302,7 +308,7 @@ class SimGCLConfig(PropagationConfig):
     1..K equally, leaving the ego layer 0 out, as SELFRec's encoder does; set it to weigh layer 0 in."""
 
     name: str = _name("simgcl")
-    num_layers: int = param(2, POSITIVE)  # noise is added to the output of each of layers 1..K
+    num_layers: int = param(2, LAYERS_POSITIVE)  # noise is added to the output of each of layers 1..K
     noise_eps: float = param(0.1, Interval(float, 0, None))  # ε: the L2 norm of each node's noise vector per layer
     temperature: float = param(0.2, Interval(float, 0, None, closed="neither"))  # τ of the InfoNCE
     contrast_weight: float = param(0.5, Interval(float, 0, None))  # λ: weight of the InfoNCE term in the loss
@@ -334,7 +340,7 @@ class NGCFConfig(ModelConfig):
     )
     name: str = _name("ngcf")
     embedding_dim: int = param(64, POSITIVE)
-    num_layers: int = param(3, Interval(int, 0, None))
+    num_layers: int = param(3, LAYERS)
     message_dropout: float = param(0.1, DROPOUT)  # dropout on each layer's output messages
     node_dropout: float = param(0.0, DROPOUT)  # fraction of graph edges dropped per training step
     leaky_relu_slope: float = param(0.2, Interval(float, 0, None))
@@ -354,9 +360,9 @@ class ItemGraphConfig(ModelConfig):
     objective = Objective.ITEM_PAIRS
     rules = (Rule("use_id_embedding", _has_input, lambda c: True, {"use_features": False}),)
     embedding_dim: int = param(64, POSITIVE)
-    num_layers: int = param(3, POSITIVE)
+    num_layers: int = param(3, LAYERS_POSITIVE)
     init_std: float = param(0.1, Interval(float, 0, None, closed="neither"))  # N(0, init_std) of the id embeddings
-    init_seed: int = param(0, Interval(int, 0, None))  # seed of the fixed inference and user-weight walks
+    init_seed: int = param(0, SEED)  # seed of the fixed inference and user-weight walks
     hidden_dim: int = param(128, POSITIVE)  # width of the neighbour transform (PinSAGE's Q; GraphSAGE's pooling)
     num_neighbours: int = param(10, POSITIVE)  # PinSAGE: top-T by visit count; GraphSAGE: uniform sample per layer
     use_features: bool = True  # feed the item features (features.catalogue) to the first layer

@@ -91,6 +91,8 @@ class Interval:
         return f"{article}{noun}"
 
     def accepts(self, value: Any) -> bool:
+        if self.kind is float and not math.isfinite(value):  # nan passes no comparison test; inf is never meant
+            return False
         left, right = self._bounds()
         if self.low is not None and not (value >= self.low if left else value > self.low):
             return False
@@ -100,6 +102,13 @@ class Interval:
         step = 1 if self.kind is int else 0.5
         value = self.low - step if self.low is not None else self.high + step  # type: ignore[operator]
         return self.kind(value)
+
+
+# Every seed of a config (the run's, data.seed, the SVD and initialisation seeds): what graphrec.seeding can use.
+# numpy's SeedSequence takes any integer ≥ 0, torch.manual_seed (seed_everything) at most 2**64 − 1 and fails above
+# with a bare overflow error; every seed a run was ever trained with is in this range, so old run directories load.
+SEED_MAX = 2**64 - 1
+SEED = Interval(int, 0, SEED_MAX)  # the declared constraint of every seed field
 
 
 @dataclass(frozen=True)
@@ -287,23 +296,29 @@ def field_error(section: Section, name: str, expected: str) -> ConfigError:
     return ConfigError(error_message(section.key(name), expected, getattr(section, name), example, _is_nullable(hint)))
 
 
+def check_field(section: Section, name: str) -> None:
+    """Check (and coerce) one field of `section`: its type, then its declared constraints; ConfigError (the template)
+    on the first failure."""
+    f, hint = section_fields(type(section))[name]
+    ok, value = coerce(getattr(section, name), hint)
+    if not ok:
+        raise field_error(section, name, describe_type(hint))
+    object.__setattr__(section, name, value)
+    if value is None:
+        return
+    for constraint in constraints_of(f):
+        if not constraint.accepts(value):
+            raise field_error(section, name, constraint.describe())
+
+
 def validate(section: Section) -> None:
     """Check (and coerce) every field of `section`, then its rules; raise ConfigError (the template) on the first
     failure. Runs on construction; call it again after changing fields in place."""
     fields = section_fields(type(section))
-    for name, (f, hint) in fields.items():
+    for name, (f, _) in fields.items():
         if isinstance(f.type, str) and f.type.startswith("ClassVar"):
             continue
-        value = getattr(section, name)
-        ok, value = coerce(value, hint)
-        if not ok:
-            raise field_error(section, name, describe_type(hint))
-        object.__setattr__(section, name, value)
-        if value is None:
-            continue
-        for constraint in constraints_of(f):
-            if not constraint.accepts(value):
-                raise field_error(section, name, constraint.describe())
+        check_field(section, name)
     for rule in type(section).rules:
         expected = rule.check(section)
         if expected is not None:

@@ -44,9 +44,10 @@ from graphrec.config.models import (
     model_config_class,
 )
 from graphrec.config.params import (
-    Interval,
+    SEED,
     Rule,
     Section,
+    check_field,
     error_message,
     literal,
     param,
@@ -115,7 +116,7 @@ class RunConfig(Section):
         Rule("model.runs", _blend_runs, lambda c: BLEND_RUNS_EXAMPLE, {"model.name": "blend"}),
     )
 
-    seed: int = param(2020, Interval(int, 0, None))
+    seed: int = param(2020, SEED)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=LightGCNConfig)
     train: TrainSection = None  # type: ignore[assignment]
@@ -136,8 +137,7 @@ class RunConfig(Section):
                 f"section is {expected.__name__}, got {type(self.train).__name__}; build it with "
                 "graphrec.config.config_from_dict so the model chooses it"
             )
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(error_message("seed", "an integer ≥ 0", self.seed, 2020))
+        check_field(self, "seed")  # the sections are checked as built; the run's own field here
         for name in _SECTIONS:
             validate(getattr(self, name))
         for rule in self.rules:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graphrec.config.params import Each, Interval, Length, Options, Rule, Section, param
+from graphrec.config.params import SEED, Each, Interval, Length, Options, Rule, Section, param
 
 SPLITS = ("auto", "given", "random", "leave_last", "temporal", "user_temporal")
 UNSEEN_POLICIES = ("miss", "drop", "error")
@@ -15,7 +15,6 @@ TEXT_ENCODERS = ("auto", "sentence", "tfidf", "none")
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "precision", "hit_rate", "mrr")
 
 RATE = Interval(float, 0, 1, closed="left")
-SEED = Interval(int, 0, None)
 POSITIVE = Interval(int, 1, None)
 
 

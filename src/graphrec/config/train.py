@@ -60,8 +60,9 @@ class TrainConfig(Section):
     section = "train"
     rules = STOPPING_RULES
 
-    # None: until early stopping (train.patience) or the time budget; N: at most N epochs
-    epochs: int | None = param(None, NON_NEGATIVE, example=100)
+    # None: until early stopping (train.patience) or the time budget; N: at most N epochs (≥ 1: 0 would train
+    # nothing and leave a run without a model)
+    epochs: int | None = param(None, POSITIVE, example=100)
     batch_size: int = param(8192, POSITIVE)
     lr: float = param(0.005, Interval(float, 0, None, closed="neither"))
     # linear decay from lr to lr_final over the planned steps (None: constant)

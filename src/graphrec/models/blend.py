@@ -243,7 +243,7 @@ def load_members(paths: Sequence[str], history: sp.csr_matrix) -> list[LoadedRun
         try:
             run = load_run(path)
         except RunDirError as exc:
-            raise RunDirError(f"{key}: {exc}") from None
+            raise type(exc)(f"{key}: {exc}") from None  # RunDirError or RunDirCorruptError
         check_member(run, key, path, history, members[0] if members else None)
         members.append(run)
     return members

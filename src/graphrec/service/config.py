@@ -22,7 +22,7 @@ class ServeConfig(Section):
     section = "serve"
 
     host: str = "127.0.0.1"
-    port: int = param(8000, Interval(int, 0, 65535))
+    port: int = param(8000, Interval(int, 1, 65535))  # a TCP port (0, "any free port", is not announced)
     db: str | None = param(None, example="serving_events.sqlite3")  # SQLite event log; default RUN_DIR/...
     # hnsw | ivf | exact; a saved RUN_DIR/index of this kind is loaded, else one is built
     index: str = param("hnsw", Options(("hnsw", "ivf", "exact")))

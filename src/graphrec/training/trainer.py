@@ -27,7 +27,7 @@ from graphrec.evaluation import evaluate_model
 from graphrec.evaluation.validation import ValidationSplit
 from graphrec.io import atomic_write_text
 from graphrec.models.base import EmbeddingRecommender, Recommender, SelectsOnValidation
-from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.checkpoint import damaged, load_checkpoint, resume_from, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.lazy_adam import LazyAdam
 from graphrec.training.objectives import Objective, make_objective
@@ -35,6 +35,7 @@ from graphrec.training.objectives import Objective, make_objective
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.safetensors"  # the latest state, for resuming
+PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.safetensors"  # the one before: --resume falls back to it
 BEST_MODEL_FILE = "model.safetensors"  # the best model by the validation metric
 METRICS_FILE = "metrics.jsonl"
 SELECTION_FILE = "selection.json"  # what a model that selects on validation chose, and how (blend: its weights)
@@ -201,6 +202,16 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4f}")
         return total / max(objective.num_batches, 1)
 
+    def _check_finite_parameters(self) -> None:
+        """TrainingError when a parameter holds nan or inf although every loss was finite (the last step of the
+        epoch, whose loss was computed before its update, can overflow the weights)."""
+        for name, tensor in self.model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise TrainingError(
+                    f"training diverged: parameter '{name}' holds nan or inf after epoch {self.state.epoch}; lower "
+                    f"train.lr (now {self._fit_config.lr}) or check the data (the run keeps its last finite model)"
+                )
+
     def _backward(self, batch: Any) -> float:
         """Loss and gradients of one batch; under torch.distributed, of this rank's slice, then the all-reduce that
         makes every rank's gradient (and the returned loss) the global batch's."""
@@ -245,6 +256,7 @@ class Trainer:
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self._fit_config, self.state
+        self._check_finite_parameters()  # before anything is validated or saved: a nan model is never "best"
         report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
         # the last epoch is validated whatever stops there (the epoch count, the time budget), so none goes unseen
         at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs or self._budget_spent()
@@ -319,22 +331,40 @@ class Trainer:
     def _save_progress(self) -> None:
         if self.run_dir is not None and self._writes:
             if self.optimizer is not None:
-                save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer, self._metadata())
+                save_checkpoint(
+                    self.run_dir / CHECKPOINT_FILE,
+                    self.model,
+                    self.optimizer,
+                    self._metadata(),
+                    keep_previous=self.run_dir / PREVIOUS_CHECKPOINT_FILE,
+                )
             lines = "".join(json.dumps(entry) + "\n" for entry in self.state.history)
             atomic_write_text(self.run_dir / METRICS_FILE, lines)
         if self.distributed is not None:
             self.distributed.barrier()  # the other ranks wait while rank 0 writes (this epoch's _save_best too)
 
     def _resume(self) -> None:
-        path = self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
-        if path is None or not path.is_file():
-            logger.info("no checkpoint to resume from; starting fresh")
+        """Continue from the latest checkpoint, or from the previous one when the latest is damaged (see
+        graphrec.training.checkpoint.resume_from); start fresh when there is none."""
+        if self.run_dir is None:
             return
-        meta = load_checkpoint(path, self.model, self.optimizer, restore_rng=True)
-        self.state = TrainState(**meta["state"])
-        if self.objective is not None:
-            self.objective.load_state_dict(meta["objective"])
-        logger.info("resumed from %s at epoch %d", path, self.state.epoch)
+        path = resume_from(self.run_dir / CHECKPOINT_FILE, self.run_dir / PREVIOUS_CHECKPOINT_FILE, self._load_state)
+        if path is None:
+            logger.info("no checkpoint to resume from; starting fresh")
+        else:
+            logger.info("resumed from %s at epoch %d", path, self.state.epoch)
+
+    def _load_state(self, path: Path) -> None:
+        """Model, optimizer, RNG, training state and objective state from one checkpoint (RunDirCorruptError when
+        the file cannot give all of them)."""
+        meta = load_checkpoint(path, self.model, self.optimizer, restore_rng=True, built_from="this run's config")
+        try:
+            state = TrainState(**meta["state"])
+            if self.objective is not None:
+                self.objective.load_state_dict(meta["objective"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged(path, f"expected the training state of this run, got metadata without it ({exc!r})") from None
+        self.state = state
 
 
 def check_stopping(train: TrainConfig, dataset: Dataset) -> None:
