@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from graphrec.config.models import MODEL_CONFIGS
-from graphrec.errors import ConfigError, GraphrecError
+from graphrec.errors import ConfigError, GraphrecError, one_line
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well; keep one line
-        self.exit(EXIT_USAGE, f"graphrec: error: {message}\n")
+        self.exit(EXIT_USAGE, f"graphrec: error: {one_line(message)}\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -122,7 +122,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=200, help="index candidates re-ranked per request")
     p.add_argument("--token-file", help="file holding the write token (when GRAPHREC_API_TOKEN is not set)")
     p.add_argument("--read-only", action="store_true", help="refuse writes (no token needed)")
-    p.add_argument("--dev-no-auth", action="store_true", help="allow writes without a token (development only)")
+    p.add_argument(
+        "--dev-no-auth", action="store_true", help="allow writes without a token (development; loopback hosts only)"
+    )
+    p.add_argument("--max-header-bytes", type=int, default=16_384, help="request line + headers (default 16384)")
+    p.add_argument("--max-connections", type=int, default=1024, help="open connections (default 1024)")
+    p.add_argument("--write-rate", type=float, default=1000.0, help="writes/s per token, 0: no limit (default 1000)")
+    p.add_argument("--write-burst", type=int, default=2000, help="writes allowed at once above it (default 2000)")
 
     p = sub.add_parser("synth", help="write a large synthetic graph (power-law degrees, planted communities)")
     p.add_argument("--edges", type=int, required=True, help="interactions in all, train + test (e.g. 10000000)")
@@ -319,6 +325,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             token_file=args.token_file,
             writes_enabled=not args.read_only,
             dev_no_auth=args.dev_no_auth,
+            max_header_bytes=args.max_header_bytes,
+            max_connections=args.max_connections,
+            write_rate=args.write_rate,
+            write_burst=args.write_burst,
         ),
     )
     return EXIT_OK
@@ -373,14 +383,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except GraphrecError as exc:
-        print(f"graphrec: error: {exc}", file=sys.stderr)
+        print(f"graphrec: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("graphrec: interrupted", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # the CLI's last line of defence (logged with the traceback): one line, exit 1
         logging.getLogger("graphrec").debug("unhandled error", exc_info=True)
-        print(f"graphrec: failed: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", file=sys.stderr)
+        print(
+            f"graphrec: failed: {type(exc).__name__}: {one_line(str(exc))} (rerun with -v for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

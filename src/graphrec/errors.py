@@ -54,3 +54,22 @@ class RunDirCorruptError(RunDirError, ValueError):
 class UnsupportedError(GraphrecError, TypeError):
     """The model does not have a capability the operation needs (e.g. exporting embeddings of a model that only
     scores)."""
+
+
+class ServiceUnavailableError(GraphrecError, RuntimeError):
+    """The service cannot take a write now (its event log is locked by another process or cannot be written, or the
+    write queue is full); answered 503 with ``Retry-After``. Nothing of the write was kept."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+# Line breaks and other control characters, written as Python escapes (what repr() writes inside its quotes).
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def one_line(message: str) -> str:
+    """`message` with line breaks and control characters escaped (\\n, \\r, \\x00, …): a message that embeds a raw
+    value stays one line. Printable text, non-ASCII letters included, is kept as it is."""
+    return message.translate(_ESCAPES)

@@ -2,9 +2,10 @@
 
 Reads run on the event loop: they are short numpy + index calls, so this avoids a thread hop per request, and
 well-formed ones are answered by the :class:`~graphrec.service.fastpath.FastReads` lane before FastAPI.
-Interactions are written inline too when the writer is free (an fsync costs about what a read does); new items are
-plain `def`, run in FastAPI's thread pool, as they may run a graph convolution that must not stall the loop.
-Responses are serialised with `json.dumps` directly.
+Writes never run on the loop: interactions and new items go through one bounded queue to the writer thread
+(:mod:`graphrec.service.worker`), so an fsync, a lock held on the event log by another process (waited for at most
+serve.db_busy_timeout_s, then 503 with Retry-After) or a new item's graph convolution never stalls reads.
+Responses are serialised with `json.dumps` directly; every error is JSON `{"detail": "<one line>"}`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
-from graphrec.errors import GraphrecError, UnknownIdError
+from graphrec.errors import GraphrecError, ServiceUnavailableError, UnknownIdError, one_line
 from graphrec.service import schemas
 from graphrec.service.config import TOKEN_ENV, ServeConfig
 from graphrec.service.fastpath import FastReads
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": schemas.ErrorBody} for code in (400, 404, 422)}
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    **{code: {"model": schemas.ErrorBody} for code in (401, 403, 409, 413, 415)},
+    **{code: {"model": schemas.ErrorBody} for code in (401, 403, 409, 413, 415, 429, 503)},
 }
 
 
@@ -50,7 +50,7 @@ def _json(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status, headers=headers)
+    return JSONResponse({"detail": one_line(detail)}, status, headers=headers)
 
 
 def create_app(run_dir: str | Path, config: ServeConfig | None = None) -> FastAPI:
@@ -150,12 +150,28 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
     async def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if not service.config.writes_enabled:
             raise _Refused(403, "writes are disabled on this service (started with --read-only)")
-        if service.token is None:
-            return  # --dev-no-auth: the service refused to start otherwise
+        if service.token is None:  # --dev-no-auth (loopback hosts only): the service refused to start otherwise
+            retry_after = service.limiter.retry_after("")
+            if retry_after is not None:
+                raise _Refused(
+                    429,
+                    f"too many writes (--dev-no-auth); retry after {retry_after} s",
+                    {"Retry-After": str(retry_after)},
+                )
+            return
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise _Refused(401, "missing bearer token; send 'Authorization: Bearer <token>'")
         if not secrets.compare_digest(credentials.credentials.encode(), service.token.encode()):
             raise _Refused(401, "invalid bearer token")
+        retry_after = service.limiter.retry_after(service.token)
+        if retry_after is not None:
+            rate, burst = service.config.write_rate, service.config.write_burst
+            raise _Refused(
+                429,
+                f"too many writes with this token (the limit is {rate:g} per second, bursts of {burst}); "
+                f"retry after {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
 
     @app.post(
         "/v1/interactions",
@@ -168,13 +184,7 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
         """Record interactions (durable before this answers); seen items and user vectors update at once, and
         users seen for the first time become servable. Unknown items: 404, and nothing of the batch is kept."""
         rows = [row.model_dump() for row in body.interactions]
-        # Inline on the loop (an fsync of ~0.5 ms, like a read's cost): a trip through the thread pool waits for
-        # the loop to come round several times under read load (~70 ms per write measured). Only when another
-        # write holds the writer (a new item being embedded) does this one wait in a worker thread instead.
-        accepted = service.writer.add_interactions(rows, blocking=False)
-        if accepted is None:
-            accepted = await run_in_threadpool(service.writer.add_interactions, rows)
-            assert accepted is not None  # a blocking call waits for the writer instead of returning None
+        accepted = await service.worker.run(service.writer.add_interactions, rows)
         return _json({**accepted.details, "seq": accepted.seq})
 
     @app.post(
@@ -184,25 +194,29 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
         responses=_WRITE_ERRORS,
         dependencies=[Depends(authorised)],
     )
-    def new_item(body: schemas.NewItem) -> Response:
+    async def new_item(body: schemas.NewItem) -> Response:
         """Add an item: embedded inductively (features, catalogue or fold-in from its users) and served by
         /similar and /recommendations as soon as this answers."""
         features = None if body.features is None else body.features.vector
-        accepted = service.writer.add_item(body.item_id, features, body.users)
+        accepted = await service.worker.run(service.writer.add_item, body.item_id, features, body.users)
         return _json({**accepted.details, "seq": accepted.seq}, status=201)
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+        self.headers = {"WWW-Authenticate": "Bearer"} if status == 401 else headers
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(_Refused)
     async def refused(_: Request, exc: _Refused) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, exc.detail, headers)
+        return _error(exc.status, exc.detail, exc.headers)
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return _error(503, str(exc), {"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -234,3 +248,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GraphrecError)
     async def bad_input(_: Request, exc: GraphrecError) -> JSONResponse:
         return _error(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:  # a bug: still JSON, still one line
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error ({type(exc).__name__}); the service logged it with the traceback")

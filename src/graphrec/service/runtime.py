@@ -13,8 +13,10 @@ from graphrec.index import VectorIndex, build_index, load_run_index
 from graphrec.models.scoring import HistoryScorer
 from graphrec.rundir import LoadedRun, load_run
 from graphrec.service.config import ServeConfig, resolve_token
+from graphrec.service.limits import WriteRateLimiter
 from graphrec.service.state import ServingState
 from graphrec.service.store import EventStore, run_fingerprint
+from graphrec.service.worker import WriteWorker
 from graphrec.service.writes import Writer
 
 logger = logging.getLogger(__name__)
@@ -29,8 +31,11 @@ class Service:
     writer: Writer
     token: str | None
     events_replayed: int
+    worker: WriteWorker  # the one thread that runs writes (the event loop never waits on the disk)
+    limiter: WriteRateLimiter  # writes per second per token
 
     def close(self) -> None:
+        self.worker.close()
         self.store.close()
 
 
@@ -42,9 +47,18 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
     started = time.perf_counter()
     run = load_run(run_dir)
     state = _state_for(run_dir, run, config)
-    store = EventStore(config.db_path(run_dir), run_fingerprint(run_dir))
+    store = EventStore(
+        config.db_path(run_dir),
+        run_fingerprint(run_dir),
+        busy_timeout_s=config.db_busy_timeout_s,
+        read_only=not config.writes_enabled,  # opened read-only: nothing is written next to the log
+    )
     writer = Writer(run, state, store)
-    replayed = writer.replay()
+    try:
+        replayed = writer.replay()
+    except BaseException:
+        store.close()
+        raise
     logger.info(
         "serving %s (%s): %d users, %d items, %d logged writes replayed, ready in %.1f s",
         run_dir,
@@ -54,7 +68,9 @@ def open_service(run_dir: str | Path, config: ServeConfig) -> Service:
         replayed,
         time.perf_counter() - started,
     )
-    return Service(config, run, state, store, writer, token, replayed)
+    worker = WriteWorker(config.write_queue)
+    limiter = WriteRateLimiter(config.write_rate, config.write_burst)
+    return Service(config, run, state, store, writer, token, replayed, worker, limiter)
 
 
 def _state_for(run_dir: Path, run: LoadedRun, config: ServeConfig) -> ServingState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
+from typing import Any
 
 from graphrec.service.config import ServeConfig
 
@@ -26,7 +27,23 @@ def serve(run_dir: str | Path, config: ServeConfig) -> None:
     gc.freeze()
     logger.info("listening on http://%s:%d (OpenAPI docs at /docs)", config.host, config.port)
     # Access logs cost more than a recommendation; /metrics counts requests instead.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False, **_limits(config))
+
+
+def _limits(config: ServeConfig) -> dict[str, Any]:
+    """uvicorn settings bounding request heads and connections (graphrec.service.limits); h11's own head limit
+    (and uvicorn's plain-text 503 on too many connections) where httptools is missing."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - part of the serve extra
+        return {
+            "http": "h11",
+            "h11_max_incomplete_event_size": config.max_header_bytes,
+            "limit_concurrency": config.max_connections,
+        }
+    from graphrec.service.limits import bounded_http_protocol
+
+    return {"http": bounded_http_protocol(config.max_header_bytes, config.max_connections)}
 
 
 def _single_threaded_math() -> None:

@@ -57,22 +57,18 @@ class Writer:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ interactions
-    def add_interactions(self, interactions: list[dict[str, Any]], blocking: bool = True) -> Accepted | None:
-        """Store and apply a batch; with blocking=False, return None at once when another write is in progress."""
+    def add_interactions(self, interactions: list[dict[str, Any]]) -> Accepted:
+        """Store and apply a batch (all or nothing)."""
         body = {
             "interactions": [
                 {"user_id": r["user_id"], "item_id": r["item_id"], "timestamp": r.get("timestamp")}
                 for r in interactions
             ]
         }
-        if not self._lock.acquire(blocking=blocking):
-            return None
-        try:
+        with self._lock:
             self._check_items_known([r["item_id"] for r in body["interactions"]])
             seq = self.store.append("interactions", body)
             details = self._apply_interactions(body)
-        finally:
-            self._lock.release()
         return Accepted(seq, details)
 
     def _check_items_known(self, item_ids: list[Any]) -> None:
