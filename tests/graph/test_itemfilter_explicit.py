@@ -1,4 +1,4 @@
-"""ColumnGraph (P̃ on item-major blocks, threaded) and ExplicitItemGraph ((R̃ᵀR̃)^∘s held explicitly) against dense
+"""ExplicitItemGraph ((R̃ᵀR̃)^∘s held explicitly) against dense
 float64 references, on both the dense and the sparse path."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from graphrec.graph.itemfilter import ColumnGraph, ExplicitItemGraph, ItemGraph
+from graphrec.graph.itemfilter import ExplicitItemGraph
 
 
 def random_history(seed: int, users: int = 50, items: int = 30, density: float = 0.15) -> sp.csr_matrix:
@@ -25,19 +25,6 @@ def dense_graph(history: sp.csr_matrix, user_power: float, item_power: float) ->
     right = np.divide(1.0, di**item_power, out=np.zeros_like(di), where=di > 0)
     normalised = left[:, None] * matrix * right[None, :]
     return normalised.T @ normalised
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("budget", [1e6, 0.0])
-def test_column_graph_is_the_item_graph_on_columns(threads: int, budget: float) -> None:
-    history = random_history(threads)
-    graph = ItemGraph(history, 0.5, 0.5, budget)
-    columns = ColumnGraph(graph, threads)
-    block = np.random.default_rng(0).normal(size=(30, 9)).astype(np.float32)
-    out = columns.apply(block)
-    assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (30, 9)
-    np.testing.assert_allclose(out, dense_graph(history, 0.5, 0.5) @ block, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out.T, graph.propagate(block.T), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(("budget", "dense"), [(1e6, True), (4000.0, False)])

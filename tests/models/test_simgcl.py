@@ -126,5 +126,5 @@ def test_contrast_layer_must_be_a_propagation_layer() -> None:
     )
     with pytest.raises(ConfigError, match=message):
         model_config("xsimgcl", num_layers=2, contrast_layer=3)
-    with pytest.raises(ConfigError, match=r"model\.num_layers: expected an integer ≥ 1, got 0"):
+    with pytest.raises(ConfigError, match=r"model\.num_layers: expected an integer in \[1, 64\], got 0"):
         model_config("simgcl", num_layers=0)

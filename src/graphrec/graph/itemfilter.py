@@ -15,8 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +26,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Bags",
-    "ColumnGraph",
     "ExplicitItemGraph",
     "IdealFilter",
     "ItemGraph",
@@ -227,53 +224,6 @@ def _chebyshev_columns(graph: ItemGraph, columns: np.ndarray, coefficients: np.n
         total.add_(following, alpha=float(coefficient))
         previous, current = current, following
     return total.numpy()
-
-
-class ColumnGraph:
-    """P̃ of an :class:`ItemGraph` acting on item-major blocks X (I × B, one column per signal): X ↦ P̃X.
-
-    For filters that apply P̃ many times (BSPM): P̃X = R̃ᵀ(R̃X) is two CSR × dense products whose dense operands
-    are row-major, so no transposed copies are made (about twice as fast as :meth:`ItemGraph.propagate` on B × I
-    rows), and each product is split into `threads` row blocks computed in parallel (scipy releases the GIL); the
-    dense P̃ (symmetric) is one matrix product when the graph holds it.
-    """
-
-    def __init__(self, graph: ItemGraph, threads: int) -> None:
-        self.graph = graph
-        self.threads = max(1, threads)
-        by_item = sp.csr_matrix(graph.normalised.T)
-        self._user_blocks = _row_blocks(graph.normalised, self.threads)  # R̃ (U × I)
-        self._item_blocks = _row_blocks(by_item, self.threads)  # R̃ᵀ (I × U)
-
-    def apply(self, columns: np.ndarray) -> np.ndarray:
-        """P̃X for a dense float32 I × B block X, as a new row-major float32 I × B array."""
-        columns = np.ascontiguousarray(columns, dtype=np.float32)
-        if self.graph.dense is not None:
-            return np.asarray(self.graph.dense @ columns, dtype=np.float32)
-        return self._product(self._item_blocks, self._product(self._user_blocks, columns))
-
-    def _product(self, blocks: list[tuple[int, int, sp.csr_matrix]], dense: np.ndarray) -> np.ndarray:
-        """(the matrix cut into `blocks`) × dense, the row blocks in parallel, into one row-major float32 array."""
-        rows = blocks[-1][1]
-        out = np.empty((rows, dense.shape[1]), dtype=np.float32)
-
-        def block(item: tuple[int, int, sp.csr_matrix]) -> None:
-            start, stop, matrix = item
-            out[start:stop] = matrix @ dense
-
-        if len(blocks) == 1:
-            block(blocks[0])
-        else:
-            with ThreadPoolExecutor(len(blocks)) as pool:
-                list(pool.map(block, blocks))
-        return out
-
-
-def _row_blocks(matrix: sp.csr_matrix, parts: int) -> list[tuple[int, int, sp.csr_matrix]]:
-    """(start, stop, rows start:stop) for `parts` consecutive row blocks holding about equal numbers of nonzeros."""
-    cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, parts + 1)[1:-1])
-    bounds = [0, *sorted({int(c) for c in cuts if 0 < c < matrix.shape[0]}), matrix.shape[0]]
-    return [(a, b, sp.csr_matrix(matrix[a:b])) for a, b in pairwise(bounds)]
 
 
 class ExplicitItemGraph:
