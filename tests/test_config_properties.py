@@ -75,12 +75,21 @@ def test_any_config_dict_loads_or_raises_config_error(values: dict[str, Any]) ->
     _loads_or_config_error(lambda: config_from_dict(values))
 
 
+def assignments(template: str, raw: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """`template` filled with a section, one of the config's keys and a raw value drawn from `raw`."""
+    keys = sorted({k for keys in KEYS.values() for k in keys})
+    return st.builds(
+        lambda section, key, value: template.format(section=section, key=key, raw=value),
+        st.sampled_from(SECTIONS),
+        st.sampled_from(keys),
+        raw,
+    )
+
+
 TOML_TEXT = st.one_of(
     st.text(max_size=80),
-    st.builds(
-        lambda section, key, raw: f"[{section}]\n{key} = {raw}\n",
-        st.sampled_from(SECTIONS),
-        st.sampled_from(sorted({k for keys in KEYS.values() for k in keys})),
+    assignments(
+        "[{section}]\n{key} = {raw}\n",
         st.sampled_from(["0", "-1", "inf", "nan", "-inf", "1e400", "1e30", "[nan]", "[]", '"x"', "true", "3.5"])
         | st.integers().map(str),
     ),
@@ -99,10 +108,8 @@ def test_any_toml_text_loads_or_raises_config_error(text: str, tmp_path_factory:
 
 OVERRIDE = st.one_of(
     st.text(max_size=40),
-    st.builds(
-        lambda section, key, raw: f"{section}.{key}={raw}",
-        st.sampled_from(SECTIONS),
-        st.sampled_from(sorted({k for keys in KEYS.values() for k in keys})),
+    assignments(
+        "{section}.{key}={raw}",
         st.one_of(st.text(max_size=12), st.sampled_from(["inf", "nan", "-1", "0", "1e400", "[nan, 1]", "none"])),
     ),
 )
