@@ -73,3 +73,10 @@ def one_line(message: str) -> str:
     """`message` with line breaks and control characters escaped (\\n, \\r, \\x00, …): a message that embeds a raw
     value stays one line. Printable text, non-ASCII letters included, is kept as it is."""
     return message.translate(_ESCAPES)
+
+
+def collapsed(text: object, limit: int | None = None) -> str:
+    """`str(text)` with every run of whitespace (line breaks included) made one space, cut to `limit` characters:
+    a library's multi-line exception message as one readable line inside ours."""
+    flat = " ".join(str(text).split())
+    return flat if limit is None else flat[:limit]

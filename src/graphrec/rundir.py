@@ -19,7 +19,7 @@ import torch
 
 from graphrec.config import RunConfig, config_from_dict
 from graphrec.data.idmap import IdMap
-from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError
+from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError, collapsed
 from graphrec.models import build_model, get_model_class
 from graphrec.models.base import EmbeddingRecommender, Recommender, UsersFromItems
 from graphrec.models.scoring import DotScorer, Scorer
@@ -120,7 +120,7 @@ def load_model_inputs(run_dir: Path, config: RunConfig) -> dict[str, np.ndarray]
         try:
             inputs[name] = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            what = " ".join(str(exc).split())[:80]
+            what = collapsed(exc, 80)
             raise damaged(path, f"expected a .npy array, got one numpy cannot read ({what})") from None
     return inputs
 
@@ -174,7 +174,7 @@ def read_train_edges(run_dir: Path, num_users: int, num_items: int) -> sp.csr_ma
         with np.load(path, allow_pickle=False) as edges:
             users, items = edges["user_idx"], edges["item_idx"]
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        what = " ".join(str(exc).split())[:80]
+        what = collapsed(exc, 80)
         raise damaged(
             path, f"expected a .npz of the arrays user_idx and item_idx, got one numpy cannot read ({what})"
         ) from None

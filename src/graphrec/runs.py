@@ -293,7 +293,7 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
     k = check_k(k)
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     user_idx = run.user_ids.index(user_id)
-    k = min(k, run.scorer().num_items)
+    k = min(k, len(run.item_ids))
     items, scores = top_k_items(run.scorer(), np.array([user_idx]), k, run.train)
     pairs = zip(items[0], scores[0], strict=True)
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]

@@ -22,8 +22,9 @@ _INT_PATTERN = r"0|-?[1-9][0-9]*"  # ASCII digits, no leading zeros and no '-0':
 _SHOWN_CHARS = 40
 
 
-def one_line(value: Any, limit: int = _SHOWN_CHARS) -> str:
-    """`value` as text for a one-line message: arrays as lists, control characters escaped, long values cut."""
+def value_text(value: Any, limit: int = _SHOWN_CHARS) -> str:
+    """`value` as text inside a one-line message: arrays as lists, every non-printable character escaped (stricter than
+    graphrec.errors.one_line, which escapes a whole message's control characters), long values cut."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, bytes):
@@ -37,8 +38,8 @@ def one_line(value: Any, limit: int = _SHOWN_CHARS) -> str:
 
 
 def show(value: Any, limit: int = _SHOWN_CHARS) -> str:
-    """`value` quoted for a one-line message (see one_line)."""
-    return f"'{one_line(value, limit)}'"
+    """`value` quoted for a one-line message (see value_text)."""
+    return f"'{value_text(value, limit)}'"
 
 
 def where(kind: str, row: int) -> str:

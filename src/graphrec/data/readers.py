@@ -22,12 +22,12 @@ from graphrec.data._columns import (
     first_true,
     normalise_ids,
     numeric_column,
-    one_line,
     show,
     timestamp_column,
+    value_text,
     where,
 )
-from graphrec.errors import ConfigError, DataError, DataFileNotFoundError
+from graphrec.errors import ConfigError, DataError, DataFileNotFoundError, collapsed
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _frame_from_table(raw: pd.DataFrame, name: str, columns: dict[str, str | Non
 
 
 def _missing_column(name: str, column: str, columns: list[str], setting: str, kind: str) -> DataError:
-    listed = ", ".join(one_line(c) for c in columns[:_LISTED_COLUMNS])
+    listed = ", ".join(value_text(c) for c in columns[:_LISTED_COLUMNS])
     if len(columns) > _LISTED_COLUMNS:
         listed += f", … ({len(columns)} in all)"
     return DataError(
@@ -224,7 +224,7 @@ def _separator(sep: str) -> str:
 
 
 def _parser_error(path: Path, sep: str, exc: Exception) -> DataError:
-    text = " ".join(str(exc).split())  # pandas' message spans lines
+    text = collapsed(exc)  # pandas' message spans lines
     fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
     if fields:
         expected, line, saw = fields.groups()
@@ -289,7 +289,7 @@ def read_parquet(
 
 
 def _not_parquet(path: Path, exc: Exception) -> DataError:
-    problem = show(" ".join(str(exc).split()), limit=160)  # pyarrow's messages span lines
+    problem = show(collapsed(exc), limit=160)  # pyarrow's messages span lines
     return DataError(
         f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {problem}); "
         "write it again, e.g. with pandas.DataFrame.to_parquet"

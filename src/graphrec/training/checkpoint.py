@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from graphrec.errors import RunDirCorruptError, RunDirError
+from graphrec.errors import RunDirCorruptError, RunDirError, collapsed
 from graphrec.io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -74,10 +74,6 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header), keep_previous=keep_previous)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def damaged(path: Path, what: str) -> RunDirCorruptError:
     """The one message of an unreadable or inconsistent checkpoint: the file, what is wrong, the fix."""
     return RunDirCorruptError(
@@ -97,12 +93,12 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             header = handle.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:  # truncated, empty, random bytes
-        what = f"expected a safetensors file, got one safetensors cannot read ({_one_line(exc)})"
+        what = f"expected a safetensors file, got one safetensors cannot read ({collapsed(exc)})"
         raise damaged(path, what) from None
     try:
         meta = json.loads(header.get(_META_KEY, "{}"))
     except json.JSONDecodeError as exc:
-        what = f"expected JSON metadata under '{_META_KEY}', got invalid JSON ({_one_line(exc)})"
+        what = f"expected JSON metadata under '{_META_KEY}', got invalid JSON ({collapsed(exc)})"
         raise damaged(path, what) from None
     if not isinstance(meta, dict):
         raise damaged(path, f"expected a JSON object of metadata, got {type(meta).__name__}")
@@ -114,9 +110,12 @@ def _kind(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.") + " [" + ", ".join(str(n) for n in tensor.shape) + "]"
 
 
-def check_model_tensors(path: Path, tensors: dict[str, torch.Tensor], model: nn.Module, built_from: str) -> None:
-    """RunDirCorruptError unless the `model.*` tensors of a checkpoint are exactly `model`'s state: the same names,
-    shapes and dtypes, and finite. `built_from` says where the model's shapes come from (for the message)."""
+def check_model_tensors(
+    path: Path, tensors: dict[str, torch.Tensor], model: nn.Module, built_from: str
+) -> dict[str, torch.Tensor]:
+    """The `model.*` tensors of a checkpoint as `model`'s state dict; RunDirCorruptError unless they are exactly its
+    state: the same names, shapes and dtypes, and finite. `built_from` says where the model's shapes come from (for
+    the message)."""
     expected = model.state_dict()
     saved = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
@@ -132,6 +131,7 @@ def check_model_tensors(path: Path, tensors: dict[str, torch.Tensor], model: nn.
             )
         if got.is_floating_point() and not bool(torch.isfinite(got).all()):
             raise damaged(path, f"tensor '{name}' holds nan or inf")
+    return saved
 
 
 def load_checkpoint(
@@ -146,15 +146,15 @@ def load_checkpoint(
     nothing in `model`."""
     path = Path(path)
     tensors, meta = read_checkpoint(path)
-    check_model_tensors(path, tensors, model, built_from)
+    state = check_model_tensors(path, tensors, model, built_from)
     if restore_rng and not (tensors.get("rng.torch") is not None and tensors["rng.torch"].dtype == torch.uint8):
         raise damaged(path, "expected the torch RNG state 'rng.torch' (uint8), got none")
-    model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(state)
     if optimizer is not None and "optimizer" in meta:
         try:
             _restore_optimizer(optimizer, tensors, meta["optimizer"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            what = f"expected the optimizer state of this model, got one that does not fit ({_one_line(exc)})"
+            what = f"expected the optimizer state of this model, got one that does not fit ({collapsed(exc)})"
             raise damaged(path, what) from None
     if restore_rng:
         torch.set_rng_state(tensors["rng.torch"])
