@@ -7,7 +7,7 @@ just before the write to the end of the body. It runs on the same machine as the
 so the figures are a lower bound on what the server alone would do.
 
     python benchmarks/load.py RUN_DIR [--concurrency 1 16 64] [--seconds 30] [--write-share 0 0.05]
-                                      [--rate 500 --rate-concurrency 16] [--out FILE]
+                                      [--rate 500 --rate-concurrency 16] [--malformed-share 0.1] [--out FILE]
 
 With --rate, extra open-loop phases send at a fixed total rate (evenly paced per connection); their latency is
 counted from each request's scheduled send time.
@@ -56,6 +56,32 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+def _malformed(rng: random.Random, plan: dict, host: str) -> bytes:
+    """One request a client gets wrong (each must answer 4xx on a kept-alive connection, never 5xx): a bad or
+    out-of-range k, body that is not JSON, a missing field, an unknown item, an id the write path refuses, a wrong
+    token, an unknown route."""
+    user, token = rng.choice(plan["users"]), plan["token"]
+    kind = rng.randrange(8)
+    if kind == 0:
+        return _request("GET", f"/v1/users/{user}/recommendations?k=abc", host, token)
+    if kind == 1:
+        return _request("GET", f"/v1/users/{user}/recommendations?k=0", host, token)
+    if kind == 2:
+        return _request("POST", "/v1/interactions", host, token, b'{"interactions": [')
+    if kind == 3:
+        return _request("POST", "/v1/interactions", host, token, b'{"interactions": [{"user_id": 1}]}')
+    if kind == 4:
+        body = json.dumps({"interactions": [{"user_id": user, "item_id": "no-such-item"}]}).encode()
+        return _request("POST", "/v1/interactions", host, token, body)
+    if kind == 5:
+        body = json.dumps({"interactions": [{"user_id": "a/b", "item_id": rng.choice(plan["items"])}]}).encode()
+        return _request("POST", "/v1/interactions", host, token, body)
+    if kind == 6:
+        body = json.dumps({"interactions": [{"user_id": user, "item_id": rng.choice(plan["items"])}]}).encode()
+        return _request("POST", "/v1/interactions", host, "wrong-token", body)
+    return _request("GET", f"/v1/users/{user}/nothing-here", host, token)
+
+
 async def _connection(
     host: str, port: int, plan: dict, deadline: float, warmup_end: float, seed: int, out: dict
 ) -> None:
@@ -72,7 +98,11 @@ async def _connection(
             wait = scheduled - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-        if share and rng.random() < share:
+        draw = rng.random()
+        if draw < plan["malformed_share"]:
+            kind = "malformed"
+            payload = _malformed(rng, plan, host)
+        elif share and draw < plan["malformed_share"] + share:
             kind = "write"
             body = json.dumps(
                 {
@@ -97,14 +127,16 @@ async def _connection(
         ended = time.perf_counter()
         if started >= warmup_end:
             out[kind].append(ended - started)
-            if status >= 300:
+            if status >= 500:
+                out["server_errors"] += 1
+            if (status >= 300) != (kind == "malformed"):  # a read or write refused, or a malformed one accepted
                 out["errors"] += 1
     writer.close()
 
 
 def _worker(args: tuple) -> dict:
     host, port, plan, connections, start_at, warmup, seconds, seed = args
-    out: dict = {"read": [], "write": [], "errors": 0}
+    out: dict = {"read": [], "write": [], "malformed": [], "errors": 0, "server_errors": 0}
 
     async def main() -> None:
         delay = start_at - time.time()  # all workers start together
@@ -143,7 +175,8 @@ def run_phase(
         parts = pool.map(_worker, jobs)
     reads = np.array([x for p in parts for x in p["read"]]) * 1e3
     writes = np.array([x for p in parts for x in p["write"]]) * 1e3
-    total = len(reads) + len(writes)
+    malformed = sum(len(p["malformed"]) for p in parts)
+    total = len(reads) + len(writes) + malformed
 
     def pct(values: np.ndarray, q: float) -> float | None:
         return round(float(np.percentile(values, q)), 2) if len(values) else None
@@ -162,7 +195,10 @@ def run_phase(
         "writes": len(writes),
         "write_p50_ms": pct(writes, 50),
         "write_p99_ms": pct(writes, 99),
+        "malformed_share": plan["malformed_share"],
+        "malformed": malformed,
         "errors": sum(p["errors"] for p in parts),
+        "server_errors": sum(p["server_errors"] for p in parts),
     }
 
 
@@ -170,8 +206,8 @@ def markdown_table(results: list[dict]) -> str:
     """The results as the BENCHMARKS.md table."""
     lines = [
         "| load | writes | requests/s | read p50 ms | read p95 ms | read p99 ms | write p50 ms | write p99 ms "
-        "| errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| errors | malformed (5xx) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         load = (
@@ -189,6 +225,7 @@ def markdown_table(results: list[dict]) -> str:
             r["write_p50_ms"] or "–",
             r["write_p99_ms"] or "–",
             r["errors"],
+            f"{r['malformed_share']:.0%} ({r['server_errors']})" if r.get("malformed_share") else "–",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
@@ -230,6 +267,13 @@ def main() -> None:
         help="also run open-loop phases at these request rates, at --rate-concurrency connections",
     )
     parser.add_argument("--rate-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--malformed-share",
+        type=float,
+        default=0.0,
+        help="also run one closed-loop phase at --rate-concurrency with the last --write-share of writes and this "
+        "share of malformed requests (each must get a 4xx; 5xx are counted)",
+    )
     parser.add_argument("--index", default="hnsw")
     parser.add_argument("--url", help="target a running server instead (needs GRAPHREC_API_TOKEN for writes)")
     parser.add_argument("--out", help="write the results as JSON here")
@@ -266,7 +310,7 @@ def main() -> None:
     load_before = os.getloadavg()
     health = _wait_healthy(url, process)
     host, port_text = url.removeprefix("http://").split(":")
-    plan = {"users": users, "items": items, "k": args.k, "token": token}
+    plan = {"users": users, "items": items, "k": args.k, "token": token, "malformed_share": 0.0}
     results = []
     try:
         for share in args.write_share:
@@ -295,6 +339,12 @@ def main() -> None:
                 )
                 print(json.dumps(result), flush=True)
                 results.append(result)
+        if args.malformed_share:
+            share = args.write_share[-1]
+            bad = {**plan, "write_share": share, "malformed_share": args.malformed_share}
+            result = run_phase(host, int(port_text), bad, args.rate_concurrency, args.seconds, args.warmup, args.procs)
+            print(json.dumps(result), flush=True)
+            results.append(result)
     finally:
         if process is not None:
             process.terminate()

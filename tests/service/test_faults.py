@@ -57,6 +57,9 @@ def _post(client: TestClient, out: dict, row: dict = ROW) -> None:
 def test_locked_log_keeps_reads_fast_and_answers_writes_503(make_client, tmp_path: Path) -> None:
     db = tmp_path / "events.sqlite3"
     client = make_client(db=str(db), db_busy_timeout_s=2.0)  # a long wait, so reads are measured during it
+    reads = ("/healthz", "/v1/users/0/recommendations?k=5", "/v1/items/3/similar?k=5")
+    for path in reads:  # warm: the first request of a client pays for its set-up, not for the lock
+        assert client.get(path).status_code == 200
     holder = _hold_lock(db)
     try:
         write: dict = {}
@@ -64,7 +67,7 @@ def test_locked_log_keeps_reads_fast_and_answers_writes_503(make_client, tmp_pat
         thread.start()
         time.sleep(0.2)  # the write is now waiting for the lock on the writer thread
         latencies = []
-        for path in ("/healthz", "/v1/users/0/recommendations?k=5", "/v1/items/3/similar?k=5") * 5:
+        for path in reads * 5:
             started = time.perf_counter()
             assert client.get(path).status_code == 200
             latencies.append(time.perf_counter() - started)
@@ -72,7 +75,7 @@ def test_locked_log_keeps_reads_fast_and_answers_writes_503(make_client, tmp_pat
         thread.join(timeout=10)
     finally:
         _release(holder)
-    assert max(latencies) < 0.5, latencies  # ~2 ms each here; before the writer thread, one read took the 5 s wait
+    assert max(latencies) < 0.05, latencies  # ~2 ms each here; before the writer thread, one read took the 5 s wait
     response = write["response"]
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/json"

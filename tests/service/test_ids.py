@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -75,3 +76,41 @@ def test_integral_json_numbers_are_integer_ids(client: TestClient) -> None:
         headers={**AUTH, "Content-Type": "application/json"},
     )
     assert half.status_code == 422 and "body.interactions.0.user_id" in half.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def slash_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained on a CSV whose ids a URL path segment cannot carry ('u/0', '..', 'i/3')."""
+    from graphrec.config import config_from_dict
+    from graphrec.runs import train
+
+    root = tmp_path_factory.mktemp("slash")
+    items = ("i/0", "i/1", "i/2", "i/3", "x")
+    rows = ["user_id,item_id"] + [f"{u},{i}" for u in ("u/0", "..", "u/2", "u/3") for i in items]
+    rows += ["u/0,y", "..,z", "u/2,y"]
+    (root / "ratings.csv").write_text("\n".join(rows) + "\n")
+    config = config_from_dict(
+        {
+            "model": {"name": "mf", "embedding_dim": 4},
+            "data": {"interactions": str(root / "ratings.csv"), "test_ratio": 0.0, "valid_ratio": 0.0},
+            "train": {"epochs": 1, "show_progress": False, "batch_size": 8},
+        }
+    )
+    train(config, root / "run")
+    return root / "run"
+
+
+def test_ids_with_a_slash_from_training_data_are_read_by_query(make_client, slash_run: Path) -> None:
+    client = make_client(run_dir=slash_run)
+    by_path = client.get(f"/v1/users/{quote('u/0', safe='')}/recommendations")
+    assert by_path.status_code == 404  # the path form cannot carry the id ...
+    for user_id in ("u/0", ".."):  # ... the query form can
+        read = client.get("/v1/recommendations", params={"user_id": user_id, "k": 2})
+        assert read.status_code == 200, read.text
+        assert read.json()["user_id"] == user_id and read.json()["fallback"] is None
+    similar = client.get("/v1/similar", params={"item_id": "i/3", "k": 2})
+    assert similar.status_code == 200 and similar.json()["item_id"] == "i/3"
+    assert len(similar.json()["items"]) == 2
+    unknown = client.get("/v1/similar", params={"item_id": "i/9"})
+    assert unknown.status_code == 404 and "i/9" in unknown.json()["detail"]
+    assert client.get("/v1/recommendations", params={"k": 2}).status_code == 422  # user_id is required

@@ -114,6 +114,22 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
             state.items.index(item_id)  # raises UnknownIdError: 404
         return Response(body, media_type="application/json")
 
+    # The same answers with the id as a query parameter, for ids a path segment cannot carry ('a/b', '..'): a
+    # trained run's ids come from the user's files, which may hold them (the write routes refuse them instead).
+    @app.get("/v1/recommendations", response_model=schemas.Recommendations, responses=_ERRORS)
+    async def recommendations_by_query(
+        user_id: str = Query(..., max_length=schemas.MAX_ID_LENGTH), k: int = Query(20, ge=1, le=max_k)
+    ) -> Response:
+        """As /v1/users/{user_id}/recommendations, the user id given as `?user_id=`."""
+        return Response(recommendations_body(user_id, k), media_type="application/json")
+
+    @app.get("/v1/similar", response_model=schemas.SimilarItems, responses=_ERRORS)
+    async def similar_by_query(
+        item_id: str = Query(..., max_length=schemas.MAX_ID_LENGTH), k: int = Query(10, ge=1, le=max_k)
+    ) -> Response:
+        """As /v1/items/{item_id}/similar, the item id given as `?item_id=`."""
+        return await similar(item_id, k)
+
     routes = {route.path: route for route in app.routes if hasattr(route, "path")}
     app.add_middleware(
         FastReads,
