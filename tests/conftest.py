@@ -27,9 +27,8 @@ def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dic
     from graphrec.config import MODEL_CONFIGS, TRAIN_CONFIGS, config_from_dict
     from graphrec.config.params import section_fields
 
-    # contrast_weight (simgcl, xsimgcl): on 500 users in a few planted communities most of the InfoNCE's in-batch
-    # negatives share the anchor's community, and SELFRec's λ (0.5 / 0.2) pulls them apart faster than BPR
-    # groups them (simgcl at λ 0.5 ranks below popularity there); a tenth of it keeps the term and the ranking.
+    # contrast_weight (simgcl, xsimgcl): their default (0.05) spelled out, so these fixtures keep it if it moves;
+    # on 500 users in a few planted communities SELFRec's λ (0.5 / 0.2) ranks below popularity.
     model_values: dict[str, object] = {"embedding_dim": 16, "num_layers": 2, "contrast_weight": 0.05}
     train_values: dict[str, object] = {
         "epochs": epochs,

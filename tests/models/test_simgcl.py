@@ -114,8 +114,8 @@ def test_declared_capabilities() -> None:
         assert isinstance(model, ContrastiveViews) and isinstance(model, ShardedInference)
         assert not isinstance(model, SampledPropagation)  # the contrastive term needs the full propagation
     simgcl, xsimgcl = _model("simgcl"), _model("xsimgcl")
-    assert (simgcl.temperature, simgcl.contrast_weight, simgcl.config.noise_eps) == (0.2, 0.5, 0.1)
-    assert (xsimgcl.temperature, xsimgcl.contrast_weight, xsimgcl.config.noise_eps) == (0.15, 0.2, 0.2)
+    assert (simgcl.temperature, simgcl.contrast_weight, simgcl.config.noise_eps) == (0.2, 0.05, 0.1)
+    assert (xsimgcl.temperature, xsimgcl.contrast_weight, xsimgcl.config.noise_eps) == (0.15, 0.05, 0.2)
     assert xsimgcl.config.contrast_layer == 1 and isinstance(xsimgcl, XSimGCL)
 
 
