@@ -38,13 +38,22 @@ EPOCHS = {
     "ngcf": 20,
     "pinsage": 4,
     "graphsage": 4,
+    "deepwalk": 6,
+    "node2vec": 6,
     "blend": 0,
 }
 # Models built from other runs of the suite: their [model] keys, given the runs trained so far.
 FROM_RUNS = {"blend": lambda runs: {"runs": [str(runs["gfcf"]), str(runs["itemknn"])]}}
 # A model's own settings for the tiny planted data: BSPM's default rank 256 is nearly all of its 300 items, which makes
 # the ideal term close to the identity and the sharpening then subtracts it (recall@20 0.05 there; rank 32: 0.39).
-MODEL_OPTIONS: dict[str, dict[str, object]] = {"bspm": {"rank": 16}}
+# DeepWalk / node2vec: the default 10 walks of 20 nodes per node make ~1.4M pairs an epoch on this data; a tenth of
+# that learns the communities in a few epochs.
+_WALKS = {"num_walks": 2, "walk_length": 10, "window": 3}
+MODEL_OPTIONS: dict[str, dict[str, object]] = {
+    "bspm": {"rank": 16},
+    "deepwalk": _WALKS,
+    "node2vec": {**_WALKS, "p": 2.0, "q": 0.5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +195,7 @@ def test_declared_training(name: str, trained: dict[str, Path]) -> None:
     assert isinstance(model.objective, Objective)
     assert model.trainable == (model.objective is not Objective.CLOSED_FORM)
     if model.trainable:
-        assert isinstance(model, EmbeddingRecommender), "the edge and item-pair objectives train embeddings"
+        assert isinstance(model, EmbeddingRecommender), "the edge, item-pair and skip-gram objectives train embeddings"
     if isinstance(model, SampledPropagation):
         assert model.propagation_matrix().layout == torch.sparse_csr
     if isinstance(model, ShardedInference):

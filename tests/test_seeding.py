@@ -46,7 +46,7 @@ def test_module_stream_constants_are_members() -> None:
     from graphrec.data import loading, synthetic_large
     from graphrec.models import itemgraph
     from graphrec.samplers import uniform
-    from graphrec.training import contrastive, item_pairs, sampled
+    from graphrec.training import contrastive, item_pairs, sampled, skipgram
 
     constants = [
         loading._TEST_STREAM,
@@ -63,6 +63,8 @@ def test_module_stream_constants_are_members() -> None:
         item_pairs.DISTANCE_STREAM,
         sampled.SAMPLED_STREAM,
         contrastive.NOISE_STREAM,
+        skipgram.WALK_STREAM,
+        skipgram.NEGATIVE_STREAM,
     ]
     assert all(isinstance(c, Stream) for c in constants)
     assert len(set(constants)) == len(constants)

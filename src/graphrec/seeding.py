@@ -30,6 +30,8 @@ class Stream(IntEnum):
     ITEM_USER_WALKS = 32  # models.itemgraph: the users' importance walks
     SAMPLED_NEIGHBOURS = 34  # training.sampled: computation graphs of model.fanouts (keys: epoch, step)
     CONTRASTIVE_NOISE = 35  # training.contrastive: the embedding noise of simgcl / xsimgcl (keys: epoch, step)
+    RANDOM_WALKS = 36  # training.skipgram: the walk order (keys: epoch, 0) and each batch's walks (epoch, batch + 1)
+    SKIP_GRAM_NEGATIVES = 37  # training.skipgram: each batch's noise nodes (keys: epoch, batch)
     PAIR_BATCHES = 41  # training.item_pairs: co-engagement tie-breaks and each batch (keys: epoch, batch)
     HARD_POOL = 42  # training.item_pairs: the hard-negative pool
     DISTANCE_WEIGHTED = 43  # training.item_pairs: distance-weighted negatives of a step

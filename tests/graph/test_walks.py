@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from graphrec.errors import ConfigError
+from graphrec.errors import ConfigError, DataError
 from graphrec.graph.ppr import ItemPageRank, rank_window, window_bounds
-from graphrec.graph.walks import ItemGraph, top_neighbours
+from graphrec.graph.walks import ItemGraph, NodeGraph, top_neighbours
 from graphrec.seeding import numpy_rng
 
 
@@ -146,3 +146,94 @@ def test_expected_visits_equal_matrix_powers_and_exact_neighbourhoods_match() ->
     slow = top_neighbours(sp.csr_matrix(want), starts, top_t=3)
     np.testing.assert_array_equal(exact.index, slow.index)
     np.testing.assert_allclose(exact.weight, slow.weight, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ node sequences: DeepWalk and node2vec walks
+def alpha(adj: np.ndarray, t: int, x: int, p: float, q: float) -> float:
+    """node2vec's unnormalised bias α_pq(t, x), from the shortest-path distance between t and x."""
+    if x == t:
+        return 1.0 / p
+    if adj[t, x]:
+        return 1.0
+    return 1.0 / q
+
+
+def exact_step(adj: np.ndarray, t: int, v: int, p: float, q: float) -> np.ndarray:
+    """π(x | t, v) over all nodes, written out the slow way."""
+    out = np.zeros(adj.shape[0])
+    for x in range(adj.shape[0]):
+        if adj[v, x]:
+            out[x] = alpha(adj, t, x, p, q)
+    return out / out.sum()
+
+
+def triangle_graph() -> np.ndarray:
+    """Not bipartite: triangles 0-1-2 and 2-3-4 plus a tail 4-5, so every distance d(t, x) ∈ {0, 1, 2} occurs."""
+    adj = np.zeros((6, 6))
+    for a, b in [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (2, 4), (4, 5)]:
+        adj[a, b] = adj[b, a] = 1.0
+    return adj
+
+
+@pytest.mark.parametrize(("p", "q"), [(1.0, 1.0), (0.25, 4.0), (4.0, 0.25), (2.0, 0.5)])
+def test_biased_step_frequencies_match_the_exact_node2vec_transitions(p: float, q: float) -> None:
+    adj = triangle_graph()
+    graph = NodeGraph(sp.csr_matrix(adj))
+    rng = numpy_rng(11)
+    for t, v in zip(*np.nonzero(adj), strict=True):  # every directed edge t → v
+        nxt = graph.biased_step(np.full(20_000, t), np.full(20_000, v), rng, p, q)
+        freq = np.bincount(nxt, minlength=adj.shape[0]) / nxt.size
+        np.testing.assert_allclose(freq, exact_step(adj, t, v, p, q), atol=0.015)
+
+
+def test_bipartite_walk_trajectories_follow_the_exact_second_order_law() -> None:
+    train = tiny_train(3, users=4, items=4, density=0.5)
+    graph = NodeGraph.bipartite(train)
+    adj = np.block([[np.zeros((4, 4)), train.toarray()], [train.toarray().T, np.zeros((4, 4))]])
+    p, q, start, n = 0.5, 3.0, 0, 60_000
+    walks = graph.walks(np.full(n, start), 4, numpy_rng(12), p, q)
+    got: dict[tuple[int, ...], float] = {}
+    for row in map(tuple, walks[:, 1:].tolist()):
+        got[row] = got.get(row, 0.0) + 1.0 / n
+    want: dict[tuple[int, ...], float] = {}
+    for a in np.flatnonzero(adj[start]):  # first step uniform, then π(x | t, v)
+        for b in np.flatnonzero(adj[a]):
+            for c in np.flatnonzero(adj[b]):
+                prob = exact_step(adj, start, a, p, q)[b] * exact_step(adj, a, b, p, q)[c] / adj[start].sum()
+                want[(int(a), int(b), int(c))] = prob
+    assert set(got) <= set(want)
+    for path, prob in want.items():
+        assert abs(got.get(path, 0.0) - prob) < 0.01, (path, got.get(path, 0.0), prob)
+
+
+def test_deepwalk_walks_are_uniform_and_stay_on_edges() -> None:
+    train = tiny_train(4)
+    graph = NodeGraph.bipartite(train)
+    adj = np.block([[np.zeros((12, 12)), train.toarray()], [train.toarray().T, np.zeros((9, 9))]])
+    starts = np.repeat(np.flatnonzero(graph.degree > 0), 400)
+    walks = graph.walks(starts, 5, numpy_rng(13))
+    assert walks[:, 0].tolist() == starts.tolist()
+    assert adj[walks[:, :-1], walks[:, 1:]].all()  # every step is an edge of the bipartite graph
+    for v in (0, 5, 12):  # one-step frequencies out of a node: 1 / degree each
+        nxt = walks[:, 1:][walks[:, :-1] == v]
+        np.testing.assert_allclose(np.bincount(nxt, minlength=21) / nxt.size, adj[v] / adj[v].sum(), atol=0.03)
+
+
+def test_walks_are_seeded_and_end_at_nodes_without_neighbours() -> None:
+    train = tiny_train(5)
+    graph = NodeGraph.bipartite(train)
+    isolated = 12 + train.shape[1] - 1  # tiny_train's isolated item
+    starts = np.array([0, isolated, 3])
+    first = graph.walks(starts, 6, numpy_rng(1), 2.0, 0.5)
+    np.testing.assert_array_equal(first, graph.walks(starts, 6, numpy_rng(1), 2.0, 0.5))
+    assert first[1].tolist() == [isolated, -1, -1, -1, -1, -1]
+    assert (first[[0, 2]] >= 0).all()
+
+
+def test_node_graph_refuses_directed_graphs_and_bad_biases() -> None:
+    with pytest.raises(DataError, match="expected a symmetric square adjacency matrix"):
+        NodeGraph(sp.csr_matrix(np.array([[0.0, 1.0], [0.0, 0.0]])))
+    graph = NodeGraph(sp.csr_matrix(triangle_graph()))
+    with pytest.raises(ConfigError, match=r"node2vec p: expected a finite float > 0, got 0.0; set e.g. p = 1.0"):
+        graph.walks(np.array([0]), 3, numpy_rng(0), p=0.0)
+    assert graph.adjacent(np.array([0, 0, 5]), np.array([1, 3, 4])).tolist() == [True, False, True]

@@ -23,6 +23,7 @@ def test_registry_names() -> None:
         "blend",
         "bspm",
         "chebycf",
+        "deepwalk",
         "ease",
         "gfcf",
         "graphsage",
@@ -30,6 +31,7 @@ def test_registry_names() -> None:
         "lightgcn",
         "mf",
         "ngcf",
+        "node2vec",
         "pinsage",
         "popularity",
         "simgcl",
@@ -42,7 +44,7 @@ def test_registry_names() -> None:
 def test_every_model_has_a_config_class_and_every_config_class_a_model() -> None:
     assert set(MODELS) == set(MODEL_CONFIGS)
     for name, cls in MODEL_CONFIGS.items():
-        assert cls().name == name and cls.objective.value in ("edges", "item_pairs", "closed_form")
+        assert cls().name == name and cls.objective.value in ("edges", "item_pairs", "skip_gram", "closed_form")
     for name, model in MODELS.items():  # the model and its config section declare one objective
         assert model.objective is MODEL_CONFIGS[name].objective, name
 
@@ -52,8 +54,8 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: blend, bspm, chebycf, ease, gfcf, graphsage, itemknn, lightgcn, mf, "
-        "ngcf, pinsage, popularity, simgcl, turbocf, xsimgcl"
+        == "unknown model 'foo'; choose one of: blend, bspm, chebycf, deepwalk, ease, gfcf, graphsage, itemknn, "
+        "lightgcn, mf, ngcf, node2vec, pinsage, popularity, simgcl, turbocf, xsimgcl"
     )
     assert isinstance(info.value, KeyError)
 

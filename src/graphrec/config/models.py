@@ -34,6 +34,7 @@ class Objective(str, Enum):
 
     EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf, simgcl, xsimgcl
     ITEM_PAIRS = "item_pairs"  # related item pairs, shared and hard negatives: pinsage, graphsage
+    SKIP_GRAM = "skip_gram"  # (centre, context) pairs of random walks, negative sampling: deepwalk, node2vec
     CLOSED_FORM = "closed_form"  # nothing trained: popularity, itemknn
 
 
@@ -354,6 +355,46 @@ class NGCFConfig(ModelConfig):
     fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
 
 
+def _window(config: DeepWalkConfig) -> str | None:
+    if config.window > config.walk_length - 1:
+        return (
+            f"at most {config.walk_length - 1} (model.walk_length − 1: a context lies within the walk, "
+            f"model.walk_length = {config.walk_length})"
+        )
+    return None
+
+
+@dataclass
+class DeepWalkConfig(ModelConfig):
+    """DeepWalk (Perozzi et al., KDD 2014): skip-gram with negative sampling over uniform random walks on the
+    user–item graph. Every epoch starts `num_walks` walks of `walk_length` nodes at every node with an edge; each
+    node of a walk predicts the nodes up to `window` steps before and after it, against `num_negatives` nodes drawn
+    ∝ degree^`negative_power`. Defaults are smaller than the paper's (γ 80, t 40, w 10): an epoch of those
+    makes ~10⁵ pairs per node."""
+
+    objective = Objective.SKIP_GRAM
+    rules = (Rule("window", _window, lambda c: min(5, c.walk_length - 1), {"walk_length": 4, "window": 5}),)
+    name: str = _name("deepwalk")
+    embedding_dim: int = param(64, POSITIVE)
+    init_std: float = param(0.1, Interval(float, 0, None, closed="neither"))  # N(0, init_std) initialisation
+    num_walks: int = param(10, POSITIVE)  # γ: walks started at every node per epoch
+    walk_length: int = param(20, Interval(int, 2, None))  # t: nodes per walk, the start included
+    window: int = param(5, POSITIVE)  # w: context nodes up to w steps before and after the centre
+    num_negatives: int = param(5, POSITIVE)  # K: noise nodes per (centre, context) pair
+    negative_power: float = param(0.75, Interval(float, 0, None))  # noise ∝ degree^power (word2vec's 3/4; 0: uniform)
+
+
+@dataclass
+class Node2VecConfig(DeepWalkConfig):
+    """node2vec (Grover & Leskovec, KDD 2016): DeepWalk's objective over second-order biased walks. Having stepped
+    t → v, the walk moves to x ∝ 1/p if x = t, 1 if x neighbours t, 1/q otherwise (on the user–item graph: 1/p back,
+    1/q on). p = q = 1 is DeepWalk; low q explores outward (DFS-like), low p stays local (BFS-like)."""
+
+    name: str = _name("node2vec")
+    p: float = param(1.0, Interval(float, 0, None, closed="neither"))  # return parameter
+    q: float = param(1.0, Interval(float, 0, None, closed="neither"))  # in-out parameter
+
+
 def _has_input(config: ItemGraphConfig) -> str | None:
     if not config.use_features and not config.use_id_embedding:
         return "true when model.use_features = false (the model needs an input: features or id embeddings)"
@@ -414,6 +455,8 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "ngcf": NGCFConfig,
     "pinsage": PinSAGEConfig,
     "graphsage": GraphSAGEConfig,
+    "deepwalk": DeepWalkConfig,
+    "node2vec": Node2VecConfig,
     "blend": BlendConfig,
 }
 

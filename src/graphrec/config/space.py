@@ -78,6 +78,16 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ngcf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.message_dropout": {"low": 0.0, "high": 0.5}},
     "pinsage": {"train.lr": _LR, "model.num_neighbours": {"low": 5, "high": 50, "log": True}},
     "graphsage": {"train.lr": _LR, "model.aggregator": {"choices": ["mean", "pool", "lstm"]}},
+    "deepwalk": {
+        "train.lr": _LR,
+        "model.window": {"low": 1, "high": 10},
+        "model.num_negatives": {"low": 1, "high": 10},
+    },
+    "node2vec": {
+        "train.lr": _LR,
+        "model.p": {"low": 0.25, "high": 4.0, "log": True},
+        "model.q": {"low": 0.25, "high": 4.0, "log": True},
+    },
     "blend": {"model.normalise": {"choices": ["zscore", "minmax", "raw"]}},
 }
 

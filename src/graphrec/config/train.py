@@ -123,10 +123,17 @@ class ItemPairTrainConfig(TrainConfig):
     num_workers: int = param(0, NON_NEGATIVE)  # background processes sampling neighbourhoods; 0: in-process
 
 
-TrainSection = ClosedFormTrainConfig | EdgeTrainConfig | ItemPairTrainConfig
+@dataclass
+class SkipGramTrainConfig(TrainConfig):
+    """Skip-gram with negative sampling over random walks (DeepWalk, node2vec): the walk and context keys are the
+    model's (model.num_walks, walk_length, window, num_negatives); `batch_size` counts (centre, context) pairs."""
+
+
+TrainSection = ClosedFormTrainConfig | EdgeTrainConfig | ItemPairTrainConfig | SkipGramTrainConfig
 
 TRAIN_CONFIGS: dict[Objective, type[Section]] = {
     Objective.EDGES: EdgeTrainConfig,
     Objective.ITEM_PAIRS: ItemPairTrainConfig,
+    Objective.SKIP_GRAM: SkipGramTrainConfig,
     Objective.CLOSED_FORM: ClosedFormTrainConfig,
 }

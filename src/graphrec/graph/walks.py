@@ -1,8 +1,10 @@
-"""Random walks on the item–user–item graph, importance neighbourhoods and the Pixie walk (PinSAGE §3.2).
+"""Random walks: on the item–user–item graph (importance neighbourhoods, the Pixie walk: PinSAGE §3.2) and node
+sequences over a whole undirected graph (DeepWalk's uniform walks and node2vec's second-order biased ones).
 
-One walk step goes item → a uniformly chosen user of that item → a uniformly chosen item of that user, so walks
-only ever visit items. Every function advances many walkers at once with numpy (no per-walker Python loop) and
-draws from the `rng` it is given.
+One :class:`ItemGraph` step goes item → a uniformly chosen user of that item → a uniformly chosen item of that user,
+so those walks only ever visit items. :class:`NodeGraph` walks visit every node of an undirected graph (the
+user–item bipartite graph: :meth:`NodeGraph.bipartite`) and return the node sequences. Every function advances
+many walkers at once with numpy (no per-walker Python loop) and draws from the `rng` it is given.
 
 The neighbourhood of an item q is the T items with the highest L1-normalised visit counts of walks started at q
 (q itself excluded); those normalised counts are the importance weights that PinSAGE pools with.
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.errors import ConfigError
+from graphrec.errors import ConfigError, DataError
 
 MAX_DENSE_CELLS = 1 << 24  # Pixie keeps a dense (queries × items) count table per chunk of queries
 
@@ -206,6 +208,99 @@ class ItemGraph:
         return sp.csr_matrix(counts.astype(np.float32))
 
 
+class NodeGraph:
+    """An undirected, unweighted graph for node-sequence walks: DeepWalk (Perozzi et al., KDD 2014) and node2vec
+    (Grover & Leskovec, KDD 2016).
+
+    node2vec's second-order walk, having just stepped t → v, moves to a neighbour x of v with probability
+    π(x | t, v) ∝ α_pq(t, x): 1/p if d(t, x) = 0 (x = t, a return), 1 if d(t, x) = 1 (x is also a neighbour of t),
+    1/q if d(t, x) = 2 (p: return parameter, q: in-out parameter). p = q = 1 is DeepWalk's uniform walk. A step is
+    drawn by rejection (as KnightKing and PecanPy do): a uniform neighbour x of v is accepted with probability
+    α_pq(t, x) / max(1/p, 1, 1/q), which yields π exactly with no per-edge alias tables; all walkers still pending
+    are redrawn together.
+
+    On the user–item bipartite graph (:meth:`bipartite`) t and x are always on the same side, so d(t, x) = 1 cannot
+    occur (the walk returns with weight 1/p and moves on with 1/q); the general formula is evaluated anyway, so the
+    class serves any undirected graph.
+    """
+
+    def __init__(self, adjacency: sp.spmatrix) -> None:
+        adj = sp.csr_matrix(adjacency, dtype=np.float32)
+        adj.sum_duplicates()
+        adj.eliminate_zeros()
+        adj.data[:] = 1.0
+        if adj.shape[0] != adj.shape[1] or (adj != adj.T).nnz:
+            raise DataError(
+                f"walk graph: expected a symmetric square adjacency matrix (an undirected graph), got shape "
+                f"{adj.shape}{'' if adj.shape[0] != adj.shape[1] else ' with an asymmetric pattern'}; pass A + Aᵀ"
+            )
+        adj.sort_indices()
+        self.num_nodes = adj.shape[0]
+        self._ptr, self._nbrs = adj.indptr.astype(np.int64), adj.indices.astype(np.int64)
+        self.degree = np.diff(self._ptr)
+        # row · n + column of every edge: sorted (CSR rows in order, sorted columns), so a binary search finds edges
+        rows = np.repeat(np.arange(self.num_nodes, dtype=np.int64), self.degree)
+        self._edge_keys = rows * self.num_nodes + self._nbrs
+
+    @classmethod
+    def bipartite(cls, train: sp.spmatrix) -> NodeGraph:
+        """The user–item graph of a user × item training matrix R: users are nodes 0..U−1, items U..U+I−1,
+        A = [[0, R], [Rᵀ, 0]] (binarised)."""
+        r = sp.csr_matrix(train, dtype=np.float32)
+        return cls(sp.bmat([[sp.csr_matrix((r.shape[0],) * 2), r], [r.T, sp.csr_matrix((r.shape[1],) * 2)]]))
+
+    def adjacent(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether a[k]–b[k] is an edge, for every k."""
+        keys = np.asarray(a, dtype=np.int64) * self.num_nodes + np.asarray(b, dtype=np.int64)
+        if self._edge_keys.size == 0:
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self._edge_keys, keys), self._edge_keys.size - 1)
+        return self._edge_keys[pos] == keys
+
+    def uniform_neighbours(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly chosen neighbour of each node (every node must have one)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        pick = (rng.random(nodes.size) * self.degree[nodes]).astype(np.int64)
+        return self._nbrs[self._ptr[nodes] + pick]
+
+    def biased_step(
+        self, previous: np.ndarray, current: np.ndarray, rng: np.random.Generator, p: float = 1.0, q: float = 1.0
+    ) -> np.ndarray:
+        """node2vec's next node for walkers that stepped previous[k] → current[k] (an edge), drawn by rejection."""
+        _check_bias(p, q)
+        previous, current = np.asarray(previous, dtype=np.int64), np.asarray(current, dtype=np.int64)
+        out = np.empty_like(current)
+        ceiling = max(1.0 / p, 1.0, 1.0 / q)
+        pending = np.arange(current.size)
+        while pending.size:
+            proposal, came_from = self.uniform_neighbours(current[pending], rng), previous[pending]
+            weight = np.where(self.adjacent(came_from, proposal), 1.0, 1.0 / q)  # d(t, x) = 1, else 2 ...
+            weight[proposal == came_from] = 1.0 / p  # ... unless x = t (d = 0)
+            accept = rng.random(pending.size) * ceiling < weight
+            out[pending[accept]] = proposal[accept]
+            pending = pending[~accept]
+        return out
+
+    def walks(
+        self, starts: np.ndarray, length: int, rng: np.random.Generator, p: float = 1.0, q: float = 1.0
+    ) -> np.ndarray:
+        """(len(starts), `length`) node sequences, column 0 the starts: a uniform first step, then node2vec's biased
+        steps (uniform throughout for p = q = 1: DeepWalk). A walk from a node without neighbours is [start, −1, …]
+        (in an undirected graph every other walk has full length). One vectorised update per step for all walkers."""
+        _check_positive(length=length)
+        _check_bias(p, q)
+        starts = np.asarray(starts, dtype=np.int64)
+        out = np.full((starts.size, length), -1, dtype=np.int64)
+        out[:, 0] = starts
+        live = np.flatnonzero(self.degree[starts] > 0)
+        for step in range(1, length):
+            if step == 1 or p == q == 1.0:
+                out[live, step] = self.uniform_neighbours(out[live, step - 1], rng)
+            else:
+                out[live, step] = self.biased_step(out[live, step - 2], out[live, step - 1], rng, p, q)
+        return out
+
+
 def top_neighbours(counts: sp.csr_matrix, starts: np.ndarray, top_t: int) -> Neighbourhoods:
     """Top-`top_t` columns per row of `counts` by value (row's own start excluded), L1-normalised weights.
 
@@ -246,3 +341,9 @@ def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _check_bias(p: float, q: float) -> None:
+    for name, value in (("p", p), ("q", q)):
+        if not (np.isfinite(value) and value > 0):
+            raise ConfigError(f"node2vec {name}: expected a finite float > 0, got {value}; set e.g. {name} = 1.0")

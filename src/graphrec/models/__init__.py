@@ -1,5 +1,5 @@
 """Recommender models and their registry: popularity, mf, lightgcn, simgcl, xsimgcl, ngcf, pinsage, graphsage,
-itemknn, gfcf, bspm, chebycf, turbocf, ease, blend."""
+deepwalk, node2vec, itemknn, gfcf, bspm, chebycf, turbocf, ease, blend."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from graphrec.models.base import (
 from graphrec.models.blend import Blend
 from graphrec.models.bspm import BSPM
 from graphrec.models.chebycf import ChebyCF
+from graphrec.models.deepwalk import DeepWalk
 from graphrec.models.ease import EASE
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
@@ -31,6 +32,7 @@ from graphrec.models.itemknn import ItemKNN
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
 from graphrec.models.ngcf import NGCF
+from graphrec.models.node2vec import Node2Vec
 from graphrec.models.pinsage import PinSAGE
 from graphrec.models.popularity import Popularity
 from graphrec.models.simgcl import SimGCL
@@ -46,6 +48,8 @@ MODELS: dict[str, type[Recommender]] = {
     "ngcf": NGCF,
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
+    "deepwalk": DeepWalk,
+    "node2vec": Node2Vec,
     "itemknn": ItemKNN,
     "gfcf": GFCF,
     "bspm": BSPM,
@@ -92,6 +96,7 @@ __all__ = [
     "Blend",
     "ChebyCF",
     "ContrastiveViews",
+    "DeepWalk",
     "EmbeddingRecommender",
     "GraphSAGE",
     "InductiveItems",
@@ -99,6 +104,7 @@ __all__ = [
     "LightGCN",
     "ModelConfig",
     "ModelInput",
+    "Node2Vec",
     "Objective",
     "PinSAGE",
     "Popularity",

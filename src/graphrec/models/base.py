@@ -6,7 +6,8 @@ current state whose ``score(user_idx)`` is the (B × num_items) score matrix. Ev
 declared type instead of probing attributes by name:
 
 - :class:`EmbeddingRecommender` — f(u, v) = <U_u, I_v> over final embeddings (`embeddings()`), the layer-0 tables
-  for the L2 penalty (`ego_embeddings()`); trained by the edge objective; exportable and indexable (ANN).
+  for the L2 penalty (`ego_embeddings()`); trained by the objective it declares (edges, item pairs, skip-gram);
+  exportable and indexable (ANN).
 - :class:`SampledPropagation` — mini-batch training on sampled computation graphs (`model.fanouts`).
 - :class:`ShardedInference` — final embeddings computed in row shards across ranks (`graphrec embed`).
 - :class:`InductiveItems` — items unseen in training embedded from their features and users: a pure

@@ -6,6 +6,8 @@
   between two views, for models that declare :class:`~graphrec.models.base.ContrastiveViews` (SimGCL, XSimGCL).
 - :class:`graphrec.training.item_pairs.ItemPairObjective` — related item pairs with shared, hard and curriculum
   negatives and a max-margin loss (PinSAGE, GraphSAGE), chosen for models whose ``objective`` is "item_pairs".
+- :class:`graphrec.training.skipgram.SkipGramObjective` — skip-gram with negative sampling over the (centre,
+  context) pairs of random walks on the user–item graph (DeepWalk, node2vec), for ``objective`` "skip_gram".
 
 Objectives own their random state and expose ``state_dict()`` / ``load_state_dict()`` for exact resume.
 """
@@ -91,9 +93,9 @@ class EdgeObjective:
 
 
 def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, seed: int) -> Objective:
-    """The objective the model declares (``model.objective``: EDGES or ITEM_PAIRS), given its train section (the
-    objective's class) and the run's seed; with sampled propagation configured (``model.fanouts``), edges on
-    sampled computation graphs (`graphrec.training.sampled`); for a ContrastiveViews model, edges plus its
+    """The objective the model declares (``model.objective``: EDGES, ITEM_PAIRS or SKIP_GRAM), given its train
+    section (the objective's class) and the run's seed; with sampled propagation configured (``model.fanouts``),
+    edges on sampled computation graphs (`graphrec.training.sampled`); for a ContrastiveViews model, edges plus its
     contrastive term (`graphrec.training.contrastive`)."""
     if not isinstance(model, EmbeddingRecommender) or model.objective is ModelObjective.CLOSED_FORM:
         raise ConfigError(f"model '{model.name}' is fitted in closed form and has no training objective")
@@ -116,6 +118,17 @@ def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, see
                 "models (pinsage, graphsage) only"
             )
         return ItemPairObjective(model, dataset, cast(ItemPairTrainConfig, train), seed)
+    if model.objective is ModelObjective.SKIP_GRAM:
+        from graphrec.config.train import SkipGramTrainConfig
+        from graphrec.models.deepwalk import DeepWalk
+        from graphrec.training.skipgram import SkipGramObjective
+
+        if not isinstance(model, DeepWalk):
+            raise ConfigError(
+                f"model '{model.name}' declares the skip-gram objective, which trains random-walk node embeddings "
+                "(deepwalk, node2vec) only; subclass graphrec.models.deepwalk.DeepWalk or declare another objective"
+            )
+        return SkipGramObjective(model, dataset, cast(SkipGramTrainConfig, train), seed)
     return EdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
 
 
