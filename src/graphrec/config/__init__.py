@@ -11,6 +11,9 @@ Torch-free (a test keeps it so): the CLI parses and checks a config before impor
 
 from graphrec.config.models import (
     MODEL_CONFIGS,
+    GATConfig,
+    GCNConfig,
+    GraphConvConfig,
     GraphSAGEConfig,
     ItemGraphConfig,
     ItemKNNConfig,
@@ -57,6 +60,9 @@ __all__ = [
     "EdgeTrainConfig",
     "EvalConfig",
     "FeatureConfig",
+    "GATConfig",
+    "GCNConfig",
+    "GraphConvConfig",
     "GraphSAGEConfig",
     "ItemGraphConfig",
     "ItemKNNConfig",
