@@ -112,7 +112,8 @@ def test_model_name_chooses_the_sections() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"model": {"name": "foo"}})
     assert str(info.value).startswith(
-        'model.name: expected one of "blend", "bspm", "chebycf", "deepwalk", "ease", "gfcf", "graphsage", "itemknn", '
+        'model.name: expected one of "blend", "bspm", "chebycf", "deepwalk", "ease", "gat", "gcn", "gfcf", '
+        '"graphsage", "itemknn", '
     )
     assert '"simgcl"' in str(info.value) and '"xsimgcl"' in str(info.value)
 

@@ -36,6 +36,8 @@ EPOCHS = {
     "simgcl": 30,
     "xsimgcl": 30,
     "ngcf": 20,
+    "gcn": 30,
+    "gat": 30,
     "pinsage": 4,
     "graphsage": 4,
     "deepwalk": 6,

@@ -6,7 +6,7 @@ A run directory holds everything needed to use the model without the original da
     user_ids.json, item_ids.json  position i -> external id
     train_interactions.npz      the training edges (internal indices): the graph and the seen-item mask
     data_stats.json             what loading counted (duplicates, dropped rows, sizes)
-    item_features.npy           item feature matrix (feature models: PinSAGE, GraphSAGE)
+    item_features.npy           item feature matrix (feature models: PinSAGE, GraphSAGE; GCN, GAT)
     train_timestamps.npy        timestamps of the training edges, in their order (feature models)
     model.safetensors           the best model by the validation metric
     checkpoint.safetensors      the latest full training state, for --resume

@@ -54,3 +54,55 @@ def random_train(num_users: int = 7, num_items: int = 9, density: float = 0.35, 
     dense[:, -1] = 0
     dense[0, 0] = 1
     return sp.csr_matrix(dense)
+
+
+def dense_adjacency(train: sp.spmatrix) -> torch.Tensor:
+    """Dense binary A = [[0, R], [Rᵀ, 0]] in float64."""
+    r = torch.from_numpy((sp.csr_matrix(train).toarray() != 0).astype(np.float64))
+    u, i = r.shape
+    a = torch.zeros(u + i, u + i, dtype=torch.float64)
+    a[:u, u:] = r
+    a[u:, :u] = r.T
+    return a
+
+
+def combine_layers(layers: list[torch.Tensor], alpha: list[float]) -> torch.Tensor:
+    """Σ_k α_k h^(k)."""
+    return sum((w * h for w, h in zip(alpha, layers, strict=True)), torch.zeros_like(layers[0]))
+
+
+def gcn_reference(h0: torch.Tensor, a: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]], f, alpha):
+    """GCN node by node: h_v' = f(W · (Σ_{u ∈ N(v)} h_u) / |N(v)| + B · h_v), W and B (out, in); layers combined."""
+    layers, h = [h0], h0
+    for w, b in weights:
+        rows = []
+        for v in range(h.shape[0]):
+            neighbours = [u for u in range(h.shape[0]) if a[v, u] != 0]
+            mean = sum((h[u] for u in neighbours), torch.zeros_like(h[v])) / max(len(neighbours), 1)
+            rows.append(f(w @ mean + b @ h[v]))
+        h = torch.stack(rows)
+        layers.append(h)
+    return combine_layers(layers, alpha)
+
+
+def gat_reference(h0: torch.Tensor, a: torch.Tensor, weights: list[tuple[torch.Tensor, ...]], f, alpha, slope: float):
+    """GAT node by node and head by head: α_vu = softmax over N(v) ∪ {v} of LeakyReLU(a_dst·z_v + a_src·z_u),
+    h_v' = f(concat_h Σ_u α_vu z_u); `weights` (W (out, in), a_src (H, C), a_dst (H, C)) per layer."""
+    layers, h = [h0], h0
+    for w, att_src, att_dst in weights:
+        heads, width = att_src.shape
+        z = (h @ w.T).reshape(h.shape[0], heads, width)
+        rows = []
+        for v in range(h.shape[0]):
+            senders = [u for u in range(h.shape[0]) if a[v, u] != 0] + [v]
+            parts = []
+            for k in range(heads):
+                scores = [att_dst[k] @ z[v, k] + att_src[k] @ z[u, k] for u in senders]
+                scores = [s if s > 0 else slope * s for s in scores]
+                exps = [torch.exp(s) for s in scores]
+                total = sum(exps)
+                parts.append(sum(e / total * z[u, k] for e, u in zip(exps, senders, strict=True)))
+            rows.append(f(torch.cat(parts)))
+        h = torch.stack(rows)
+        layers.append(h)
+    return combine_layers(layers, alpha)

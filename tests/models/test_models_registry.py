@@ -25,6 +25,8 @@ def test_registry_names() -> None:
         "chebycf",
         "deepwalk",
         "ease",
+        "gat",
+        "gcn",
         "gfcf",
         "graphsage",
         "itemknn",
@@ -54,8 +56,8 @@ def test_unknown_model_name_error_wording() -> None:
         get_model_class("foo")
     assert (
         str(info.value)
-        == "unknown model 'foo'; choose one of: blend, bspm, chebycf, deepwalk, ease, gfcf, graphsage, itemknn, "
-        "lightgcn, mf, ngcf, node2vec, pinsage, popularity, simgcl, turbocf, xsimgcl"
+        == "unknown model 'foo'; choose one of: blend, bspm, chebycf, deepwalk, ease, gat, gcn, gfcf, graphsage, "
+        "itemknn, lightgcn, mf, ngcf, node2vec, pinsage, popularity, simgcl, turbocf, xsimgcl"
     )
     assert isinstance(info.value, KeyError)
 
@@ -64,7 +66,7 @@ def test_unknown_model_name_error_wording() -> None:
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"blend"}))
 def test_state_dict_round_trip_gives_identical_scores(name: str, tmp_path: Path) -> None:
     train = random_train()
-    small = {"embedding_dim": 4, "num_layers": 2, "node_dropout": 0.2, "use_id_embedding": True}
+    small = {"embedding_dim": 4, "num_layers": 2, "node_dropout": 0.2, "use_id_embedding": True, "num_heads": 2}
     keys = section_fields(MODEL_CONFIGS[name])
     config = model_config(name, **{k: v for k, v in small.items() if k in keys})
     torch.manual_seed(0)

@@ -26,13 +26,14 @@ POOLINGS = ("importance", "mean", "max")
 WALK_SAMPLERS = ("walks", "pixie")
 AGGREGATORS = ("mean", "pool", "lstm")
 NORMALISATIONS = ("zscore", "minmax", "raw")  # not "none": --set reads none as unset
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "identity")  # f of the gcn / gat layers
 MAX_BLEND_CANDIDATES = 5000  # weightings the blend's grid search may evaluate
 
 
 class Objective(str, Enum):
     """What a model is trained on."""
 
-    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf, simgcl, xsimgcl
+    EDGES = "edges"  # user–item edges with sampled negatives (BPR / BCE): mf, lightgcn, ngcf, gcn, gat, simgcl, …
     ITEM_PAIRS = "item_pairs"  # related item pairs, shared and hard negatives: pinsage, graphsage
     SKIP_GRAM = "skip_gram"  # (centre, context) pairs of random walks, negative sampling: deepwalk, node2vec
     CLOSED_FORM = "closed_form"  # nothing trained: popularity, itemknn
@@ -252,7 +253,7 @@ def _layer_weights(config: PropagationConfig) -> str | None:
     return None
 
 
-def _fanouts(config: LightGCNConfig | NGCFConfig) -> str | None:
+def _fanouts(config: LightGCNConfig | NGCFConfig | GraphConvConfig) -> str | None:
     if config.fanouts is not None and len(config.fanouts) != config.num_layers:
         return f"{config.num_layers} neighbours-per-node counts (one per layer, model.num_layers = {config.num_layers})"
     return None
@@ -395,6 +396,54 @@ class Node2VecConfig(DeepWalkConfig):
     q: float = param(1.0, Interval(float, 0, None, closed="neither"))  # in-out parameter
 
 
+@dataclass
+class GraphConvConfig(PropagationConfig):
+    """The keys GCN and GAT share: K transformed layers f(…) on the user–item graph, combined with weights α_k
+    (LightGCN's layer combination; `layer_weights` None = the mean of layers 0..K, [0, …, 0, 1] = the last layer)."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (LAYER_WEIGHTS_RULE, FANOUTS_RULE)
+    num_layers: int = param(2, LAYERS)
+    activation: str = param("tanh", Options(ACTIVATIONS))  # f of every layer
+    leaky_relu_slope: float = param(0.2, Interval(float, 0, None))  # negative slope of activation = "leaky_relu"
+    use_features: bool = True  # add projected item features (features.catalogue) to the items' layer 0
+    # Mini-batch training on sampled computation graphs (graph.sampled): neighbours drawn per node for layers 1..K;
+    # None trains with full propagation. Validation and inference always propagate over the full graph.
+    fanouts: list[int] | None = param(None, Each(POSITIVE), example=lambda c: [10] * c.num_layers)  # noqa: RUF009
+
+
+@dataclass
+class GCNConfig(GraphConvConfig):
+    """GCN (Kipf & Welling 2017, mean-aggregation form): h_v = f(W · mean_{u∈N(v)} h_u + B · h_v) per layer."""
+
+    name: str = _name("gcn")
+
+
+def _heads_divide(config: GATConfig) -> str | None:
+    if config.embedding_dim % config.num_heads:
+        return f"a divisor of model.embedding_dim = {config.embedding_dim} (each head has embedding_dim / num_heads)"
+    return None
+
+
+def _divisor_heads(config: GATConfig) -> int:
+    """The largest divisor of embedding_dim not above num_heads (what the error suggests)."""
+    return max(h for h in range(1, config.num_heads + 1) if config.embedding_dim % h == 0)
+
+
+@dataclass
+class GATConfig(GraphConvConfig):
+    """GAT (Veličković et al., ICLR 2018): multi-head attention over each node's neighbours and itself."""
+
+    rules = (
+        LAYER_WEIGHTS_RULE,
+        FANOUTS_RULE,
+        Rule("num_heads", _heads_divide, _divisor_heads, {"embedding_dim": 64, "num_heads": 3}),
+    )
+    name: str = _name("gat")
+    activation: str = param("elu", Options(ACTIVATIONS))  # the paper's ELU
+    num_heads: int = param(4, POSITIVE)  # H: attention heads per layer, concatenated (each embedding_dim / H wide)
+    attention_slope: float = param(0.2, Interval(float, 0, None))  # LeakyReLU slope of the attention scores
+
+
 def _has_input(config: ItemGraphConfig) -> str | None:
     if not config.use_features and not config.use_id_embedding:
         return "true when model.use_features = false (the model needs an input: features or id embeddings)"
@@ -453,6 +502,8 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "simgcl": SimGCLConfig,
     "xsimgcl": XSimGCLConfig,
     "ngcf": NGCFConfig,
+    "gcn": GCNConfig,
+    "gat": GATConfig,
     "pinsage": PinSAGEConfig,
     "graphsage": GraphSAGEConfig,
     "deepwalk": DeepWalkConfig,

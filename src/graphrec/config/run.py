@@ -36,6 +36,7 @@ from graphrec.config.models import (
     BLEND_RUNS_EXAMPLE,
     LEGACY_MODEL_KEYS,
     BlendConfig,
+    GraphConvConfig,
     ItemGraphConfig,
     LightGCNConfig,
     ModelConfig,
@@ -81,7 +82,7 @@ def _metric(config: RunConfig) -> str | None:
 
 
 def _sparse_updates(config: RunConfig) -> str | None:
-    fanouts = config.model.fanouts if isinstance(config.model, (LightGCNConfig, NGCFConfig)) else None
+    fanouts = config.model.fanouts if isinstance(config.model, (LightGCNConfig, NGCFConfig, GraphConvConfig)) else None
     if isinstance(config.train, EdgeTrainConfig) and config.train.sparse_updates and fanouts is None:
         return "false while model.fanouts is unset (only sampled training has sparse table gradients)"
     return None

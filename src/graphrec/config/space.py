@@ -76,6 +76,8 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "model.temperature": {"low": 0.05, "high": 0.5},
     },
     "ngcf": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.message_dropout": {"low": 0.0, "high": 0.5}},
+    "gcn": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.num_layers": {"low": 1, "high": 3}},
+    "gat": {"train.lr": _LR, "train.l2_reg": _L2_REG, "model.num_heads": {"choices": [1, 2, 4]}},
     "pinsage": {"train.lr": _LR, "model.num_neighbours": {"low": 5, "high": 50, "log": True}},
     "graphsage": {"train.lr": _LR, "model.aggregator": {"choices": ["mean", "pool", "lstm"]}},
     "deepwalk": {

@@ -1,5 +1,5 @@
-"""Recommender models and their registry: popularity, mf, lightgcn, simgcl, xsimgcl, ngcf, pinsage, graphsage,
-deepwalk, node2vec, itemknn, gfcf, bspm, chebycf, turbocf, ease, blend."""
+"""Recommender models and their registry: popularity, mf, lightgcn, simgcl, xsimgcl, ngcf, gcn, gat, pinsage,
+graphsage, deepwalk, node2vec, itemknn, gfcf, bspm, chebycf, turbocf, ease, blend."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from graphrec.models.bspm import BSPM
 from graphrec.models.chebycf import ChebyCF
 from graphrec.models.deepwalk import DeepWalk
 from graphrec.models.ease import EASE
+from graphrec.models.gat import GAT
+from graphrec.models.gcn import GCN
 from graphrec.models.gfcf import GFCF
 from graphrec.models.graphsage import GraphSAGE
 from graphrec.models.itemknn import ItemKNN
@@ -46,6 +48,8 @@ MODELS: dict[str, type[Recommender]] = {
     "simgcl": SimGCL,
     "xsimgcl": XSimGCL,
     "ngcf": NGCF,
+    "gcn": GCN,
+    "gat": GAT,
     "pinsage": PinSAGE,
     "graphsage": GraphSAGE,
     "deepwalk": DeepWalk,
@@ -89,6 +93,8 @@ def build_model(
 __all__ = [
     "BSPM",
     "EASE",
+    "GAT",
+    "GCN",
     "GFCF",
     "MF",
     "MODELS",

@@ -1,5 +1,5 @@
-"""BPR / BCE on neighbour-sampled computation graphs (``model.fanouts``): LightGCN and NGCF mini-batches whose cost
-is bounded by the batch, not the graph.
+"""BPR / BCE on neighbour-sampled computation graphs (``model.fanouts``): LightGCN, NGCF, GCN and GAT mini-batches
+whose cost is bounded by the batch, not the graph.
 
 Same edges, batches and negative candidates as :class:`~graphrec.training.objectives.EdgeObjective` for the same
 seed; what changes is the forward. Each batch's seeds (its users, positive and negative items) get their final
@@ -53,8 +53,8 @@ class SampledEdgeObjective(EdgeObjective):
     ) -> None:
         if not isinstance(model, SampledPropagation):
             raise ConfigError(
-                f"model.fanouts: model '{model.config.name}' has no sampled propagation (lightgcn and ngcf have); "
-                "unset model.fanouts"
+                f"model.fanouts: model '{model.config.name}' has no sampled propagation "
+                "(lightgcn, ngcf, gcn and gat have); unset model.fanouts"
             )
         super().__init__(model, dataset, train, seed)
         self.propagation: SampledPropagation = model
