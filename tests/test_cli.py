@@ -91,7 +91,7 @@ def test_recommend_text(run_dir: Path, capsys) -> None:
         (["recommend", "{run}", "--user", "no-such-user"], "user id 'no-such-user' is not known to this run"),
         (
             ["train", "--model", "nope", "--data", "{data}"],
-            'model.name: expected one of "blend", "bspm", "chebycf", "deepwalk", "ease", "gfcf", ',
+            'model.name: expected one of "blend", "bspm", "chebycf", "deepwalk", "ease", "gat", "gcn", "gfcf", ',
         ),
         (["train", "--model", "mf", "--data", "{missing}"], "does not exist"),
         (["evaluate", "{missing}", "--split", "test"], "has no config.json"),
