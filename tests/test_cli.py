@@ -251,3 +251,30 @@ def test_python_dash_m_entry_point(run_dir: Path) -> None:
         check=True,
     )
     assert "recall@10" in json.loads(done.stdout)
+
+
+def _ratings_csv(path: Path, sep: str = ",") -> Path:
+    """Generated interactions with string ids under MovieLens' column names (userId, movieId, timestamp)."""
+    from graphrec.data import generate_interactions
+
+    frame = generate_interactions(num_users=60, num_items=40, interactions_per_user=8, seed=1)
+    frame["user_id"] = "u" + frame["user_id"].astype(str)
+    frame["item_id"] = "m" + frame["item_id"].astype(str)
+    frame.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(path, index=False, sep=sep)
+    return path
+
+
+def test_data_takes_an_interactions_file(tmp_path: Path, capsys, caplog) -> None:
+    ratings = _ratings_csv(tmp_path / "ratings.csv", sep=";")
+    out = tmp_path / "run"
+    with caplog.at_level("INFO"):
+        assert main(["train", "--model", "mf", "--data", str(ratings), "--out", str(out), *FAST]) == 0
+    assert "columns detected: user 'userId', item 'movieId', timestamp 'timestamp'" in caplog.text
+    assert "split 'auto' is 'user_temporal'" in caplog.text
+    saved = json.loads((out / "config.json").read_text())["data"]
+    assert saved["interactions"] == str(ratings.resolve()) and saved["path"] is None
+    stats = json.loads((out / "data_stats.json").read_text())
+    assert stats["split"] == "user_temporal"
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(out), "--data", str(ratings), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] > 0

@@ -22,6 +22,10 @@ from graphrec.config.models import MODEL_CONFIGS
 from graphrec.errors import ConfigError, GraphrecError, one_line
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DATA_HELP = (
+    "an interactions file (.csv, .tsv, .parquet, RecBole .inter; columns and separator detected) or a directory "
+    "with train.txt and test.txt (+ valid.txt) in the LightGCN format"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
-    p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
@@ -49,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="search hyperparameters on the validation split (Optuna TPE), save the best")
     p.add_argument("--config", help="TOML config file (the base every trial starts from)")
     p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
-    p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--space", help="TOML file with a [tune] table (default: the model's built-in space)")
     p.add_argument("--out", required=True, help="directory for trials.csv/.json/.md, best.toml and tune.json")
     p.add_argument("--trials", type=int, help="number of trials (default 20 unless --time-budget-s is given)")
@@ -61,7 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a run on its valid or test split")
     p.add_argument("run_dir")
-    p.add_argument("--data", help="data directory (default: the one the run was trained on)")
+    p.add_argument("--data", help="interactions file or data directory (default: the one the run was trained on)")
     p.add_argument("--split", choices=["valid", "test"], required=True)
     p.add_argument("--k", type=int, nargs="+", default=[20], help="cut-offs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -157,7 +161,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_train_config(args: argparse.Namespace) -> Any:
-    from graphrec.config import RunConfig, apply_overrides, load_config
+    from graphrec.config import RunConfig, apply_overrides, data_overrides, load_config
     from graphrec.config.train import TrainConfig
 
     config = load_config(args.config) if args.config else RunConfig()
@@ -169,7 +173,7 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.data:
-        overrides += [f"data.path={json.dumps(args.data)}", "data.interactions=none"]
+        overrides += data_overrides(args.data)
     config = apply_overrides(config, overrides + list(args.set))
     if args.no_progress and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
         config = apply_overrides(config, ["train.show_progress=false"])

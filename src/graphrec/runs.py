@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.config import RunConfig, config_to_dict, config_to_toml
+from graphrec.config.sections import data_source
 from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
@@ -224,7 +225,10 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     run = load_run(run_dir)
     data_config = run.config.data
     if data_path is not None:
-        data_config.path, data_config.interactions = data_path, None
+        source = data_source(data_path)
+        data_config.path, data_config.interactions = source["path"], source["interactions"]
+        if data_config.path is not None and data_config.split not in ("auto", "given"):
+            data_config.split = "auto"  # a directory is split already
     dataset = load_dataset(data_config, seed=data_seed(run.config))
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)

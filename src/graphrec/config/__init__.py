@@ -35,6 +35,7 @@ from graphrec.config.run import (
     config_from_dict,
     config_to_dict,
     config_to_toml,
+    data_overrides,
     load_config,
     section_from_dict,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
+    "data_overrides",
     "error_message",
     "load_config",
     "model_config",

@@ -59,6 +59,7 @@ from graphrec.config.sections import (
     DataConfig,
     EvalConfig,
     FeatureConfig,
+    data_source,
     metric_names,
 )
 from graphrec.config.train import TRAIN_CONFIGS, EdgeTrainConfig, TrainSection
@@ -295,6 +296,13 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
             target = target[part]
         target[parts[-1]] = _parse_literal(raw.strip())
     return config_from_dict(values)
+
+
+def data_overrides(source: str | Path) -> list[str]:
+    """The overrides `--data SOURCE` stands for: data.interactions for a file, data.path for a directory (the other
+    one unset), as an absolute path (see graphrec.config.sections.data_source)."""
+    values = data_source(source).items()
+    return [f"data.{key}={'none' if value is None else json.dumps(value)}" for key, value in values]
 
 
 def config_to_dict(config: RunConfig, keep_none: bool = True) -> dict[str, Any]:
