@@ -278,3 +278,34 @@ def test_data_takes_an_interactions_file(tmp_path: Path, capsys, caplog) -> None
     capsys.readouterr()
     assert main(["-q", "evaluate", str(out), "--data", str(ratings), "--split", "test", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["num_users"] > 0
+
+
+def test_a_run_trained_on_relative_paths_works_from_another_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Train in A with a relative --data and --out; evaluate, recommend, similar, embed and serve it from B."""
+    from fastapi.testclient import TestClient
+
+    from graphrec.service import ServeConfig, create_app
+
+    a, b = tmp_path.resolve() / "a", tmp_path.resolve() / "b"
+    (a / "data").mkdir(parents=True)
+    b.mkdir()
+    _ratings_csv(a / "data" / "ratings.csv")
+    monkeypatch.chdir(a)
+    assert main(["-q", "train", "--model", "lightgcn", "--data", "data/ratings.csv", "--out", "runs/r", *FAST]) == 0
+    assert json.loads((a / "runs/r/config.json").read_text())["data"]["interactions"] == str(a / "data/ratings.csv")
+    monkeypatch.chdir(b)
+    run = "../a/runs/r"
+    capsys.readouterr()
+    assert main(["-q", "evaluate", run, "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] > 0
+    assert main(["-q", "recommend", run, "--user", "u1", "--k", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    item = json.loads((a / "runs/r/item_ids.json").read_text())[0]
+    assert main(["-q", "similar", run, "--item", item, "--k", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    assert main(["-q", "embed", run, "--out", "emb"]) == 0
+    assert (b / "emb").is_dir()
+    config = ServeConfig(db=str(b / "events.sqlite3"), index="exact", writes_enabled=False)
+    with TestClient(create_app(Path(run), config)) as client:
+        response = client.get("/v1/recommendations", params={"user_id": "u1", "k": 3})
+    assert response.status_code == 200, response.text

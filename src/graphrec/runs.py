@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.config import RunConfig, config_to_dict, config_to_toml
+from graphrec.config import RunConfig, config_to_dict, config_to_toml, with_absolute_paths
 from graphrec.config.sections import data_source
 from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
@@ -85,6 +85,7 @@ def _train(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     config.validate()  # again: fields may have been changed in place since the config was built
+    config = with_absolute_paths(config)  # saved so: the run works from any working directory
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if distributed is not None:  # the default name holds the time: take rank 0's
         run_dir = Path(distributed.from_main_object(str(run_dir)))

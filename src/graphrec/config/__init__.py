@@ -38,6 +38,7 @@ from graphrec.config.run import (
     data_overrides,
     load_config,
     section_from_dict,
+    with_absolute_paths,
 )
 from graphrec.config.sections import DataConfig, EvalConfig, FeatureConfig
 from graphrec.config.train import (
@@ -86,4 +87,5 @@ __all__ = [
     "model_config_class",
     "section_from_dict",
     "validate",
+    "with_absolute_paths",
 ]

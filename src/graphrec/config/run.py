@@ -19,6 +19,7 @@ Overrides use dotted keys with TOML literal values: ``--set train.lr=0.005 --set
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -296,6 +297,29 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
             target = target[part]
         target[parts[-1]] = _parse_literal(raw.strip())
     return config_from_dict(values)
+
+
+# The file and directory keys of a config (besides a blend's model.runs), saved as absolute paths in a run directory.
+PATH_KEYS = ("data.path", "data.interactions", "features.catalogue", "features.tags", "features.cache_dir")
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """A copy of `config` whose paths (PATH_KEYS and a blend's model.runs) are absolute, resolved against the working
+    directory: what a run directory saves, so that evaluate, recommend, serve, … work from any working directory."""
+    config = copy.deepcopy(config)
+    for dotted in PATH_KEYS:
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if value:
+            setattr(getattr(config, section), key, _absolute(value))
+    if isinstance(config.model, BlendConfig):
+        config.model.runs = [_absolute(run) for run in config.model.runs]
+    config.validate()
+    return config
 
 
 def data_overrides(source: str | Path) -> list[str]:
