@@ -309,3 +309,64 @@ def test_a_run_trained_on_relative_paths_works_from_another_directory(tmp_path: 
     with TestClient(create_app(Path(run), config)) as client:
         response = client.get("/v1/recommendations", params={"user_id": "u1", "k": 3})
     assert response.status_code == 200, response.text
+
+
+def test_training_into_a_run_refuses_without_resume_or_overwrite(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    from graphrec.runs import train
+    from tests.conftest import tiny_config
+
+    out = tmp_path / "run"
+
+    def killed_after_two(report) -> None:
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # an interrupted run: its checkpoint, no summary.json
+        train(tiny_config(planted_dir, "mf", epochs=4), out, callbacks=[killed_after_two])
+    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"graphrec: error: run directory '{out}' already holds an unfinished run (checkpoint.safetensors); pass "
+        "--resume to continue it, --overwrite to train it again from scratch, or a new --out\n"
+    )
+    assert main(["-q", "train", "--out", str(out), "--resume"]) == 0  # the run's own config: no flags to repeat
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epochs_run"] == 4 and summary["model"] == "mf"
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").open()] == [1, 2, 3, 4]
+    assert main(argv) == 2 and "already holds a finished run (summary.json)" in capsys.readouterr().err
+    (out / "index").mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["model"] == "mf"
+    assert not (out / "index").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_resume_needs_out_and_excludes_overwrite(capsys) -> None:
+    assert main(["-q", "train", "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        "graphrec: error: train --resume: expected the run directory to continue, got no --out; pass --out RUN_DIR\n"
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", "x", "--resume", "--overwrite"])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_second_process_cannot_train_into_a_locked_run(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    holder = (
+        "import sys, time; from pathlib import Path; from graphrec.runlock import training_lock\n"
+        "with training_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "locked\n"
+        argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"graphrec: error: run directory '{out}' is being trained by process {process.pid} (it holds "
+            f"{out / 'train.lock'}); wait for it to finish, or pass another --out\n"
+        )
+    finally:
+        process.kill()
+        process.wait()
+    assert main(argv) == 0  # the lock goes with the process that held it

@@ -47,7 +47,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=0.005")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint, with its saved config"
+    )
+    again.add_argument("--overwrite", action="store_true", help="delete the run in --out and train it from scratch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("tune", help="search hyperparameters on the validation split (Optuna TPE), save the best")
@@ -161,10 +165,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_train_config(args: argparse.Namespace) -> Any:
-    from graphrec.config import RunConfig, apply_overrides, data_overrides, load_config
+    from graphrec.config import RunConfig, apply_overrides, data_overrides, load_config, load_run_config
     from graphrec.config.train import TrainConfig
 
-    config = load_config(args.config) if args.config else RunConfig()
+    resume = getattr(args, "resume", False)
+    if resume and not args.out:
+        raise ConfigError("train --resume: expected the run directory to continue, got no --out; pass --out RUN_DIR")
+    saved = load_run_config(args.out) if resume and not args.config else None
+    config = load_config(args.config) if args.config else saved or RunConfig()
     overrides = []
     if args.model:
         overrides.append(f"model.name={args.model}")
@@ -185,7 +193,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from graphrec.runs import train
     from graphrec.training.distributed import is_main_process
 
-    summary = train(config, args.out, resume=args.resume)
+    summary = train(config, args.out, resume=args.resume, overwrite=args.overwrite)
     if is_main_process():  # under torchrun every rank returns the summary; print it once
         print(json.dumps(summary, indent=2))
     return EXIT_OK

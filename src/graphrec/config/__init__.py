@@ -37,6 +37,7 @@ from graphrec.config.run import (
     config_to_toml,
     data_overrides,
     load_config,
+    load_run_config,
     section_from_dict,
     with_absolute_paths,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "data_overrides",
     "error_message",
     "load_config",
+    "load_run_config",
     "model_config",
     "model_config_class",
     "section_from_dict",

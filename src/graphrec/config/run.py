@@ -243,6 +243,19 @@ def load_config(path: str | Path) -> RunConfig:
     return config_from_dict(_read(path))
 
 
+def load_run_config(run_dir: str | Path) -> RunConfig | None:
+    """The config a run directory saved (its config.json, read as leniently as graphrec.rundir reads it), or None
+    when it has none: what `train --resume` continues with when no --config is given."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    values = _read(path)
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file '{path}' is not valid JSON: expected an object, got {type(values).__name__}")
+    logger.info("using the config saved in %s", path)
+    return config_from_dict(values, lenient=True)
+
+
 def _read(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
