@@ -370,3 +370,41 @@ def test_a_second_process_cannot_train_into_a_locked_run(planted_dir: Path, tmp_
         process.kill()
         process.wait()
     assert main(argv) == 0  # the lock goes with the process that held it
+
+
+def test_progress_bars_only_on_a_terminal_unless_forced(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    fast = [a for a in FAST if a != "--no-progress"]
+    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), *fast]
+    assert main([*argv, "--out", str(tmp_path / "quiet")]) == 0  # stderr is captured: not a terminal
+    assert "epoch 1" not in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "forced"), "--progress"]) == 0
+    assert "epoch 1" in capsys.readouterr().err
+
+
+def test_a_run_without_validation_logs_no_inf_and_plots_no_empty_panel(
+    planted_dir: Path, tmp_path: Path, caplog
+) -> None:
+    from PIL import Image
+
+    out = tmp_path / "run"
+    argv = ["train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+    with caplog.at_level("INFO", logger="graphrec"):
+        assert main([*argv, "--set", "data.valid_ratio=0"]) == 0
+    assert "inf" not in caplog.text and "no validation split, so the model of epoch 4 is kept" in caplog.text
+    with Image.open(out / "training_curve.png") as picture:
+        assert picture.size == (500, 400)  # the loss panel alone
+
+
+def test_model_names_are_case_insensitive(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["-q", "train", "--model", "Popularity", "--data", str(planted_dir), "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "popularity"
+
+
+def test_evaluate_defaults_to_the_test_split(run_dir: Path, capsys) -> None:
+    assert main(["-q", "evaluate", str(run_dir), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(["-q", "evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == default
+    assert main(["-q", "evaluate", str(run_dir), "--split", "valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) != default

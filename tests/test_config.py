@@ -402,3 +402,10 @@ def test_with_absolute_paths_resolves_every_path_key(tmp_path, monkeypatch) -> N
     )
     assert absolute.model.runs == [str(tmp_path / "runs/a"), str(tmp_path / "runs/b")]
     assert config.data.interactions == "data/r.csv"  # a copy: the caller's config is left alone
+
+
+@pytest.mark.parametrize("name", ["LightGCN", "LIGHTGCN", "lightGCN"])
+def test_model_names_are_case_insensitive(name: str) -> None:
+    config = apply_overrides(RunConfig(), [f"model.name={name}"])
+    assert config.model.name == "lightgcn" and type(config.model).__name__ == "LightGCNConfig"
+    assert config_from_dict({"model": {"name": "GFCF"}}).model.name == "gfcf"

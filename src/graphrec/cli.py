@@ -33,6 +33,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"graphrec: error: {one_line(message)}\n")
 
 
+def _progress_flags(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a terminal")
+    shown.add_argument("--no-progress", action="store_true", help="no progress bars (default: only on a terminal)")
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """--progress: True, --no-progress: False, neither: None (bars only when stderr is a terminal)."""
+    return True if getattr(args, "progress", False) else False if args.no_progress else None
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphrec", description="Graph neural network recommenders.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -52,7 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in --out from its checkpoint, with its saved config"
     )
     again.add_argument("--overwrite", action="store_true", help="delete the run in --out and train it from scratch")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _progress_flags(p)
 
     p = sub.add_parser("tune", help="search hyperparameters on the validation split (Optuna TPE), save the best")
     p.add_argument("--config", help="TOML config file (the base every trial starts from)")
@@ -70,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="full-ranking metrics of a run on its valid or test split")
     p.add_argument("run_dir")
     p.add_argument("--data", help="interactions file or data directory (default: the one the run was trained on)")
-    p.add_argument("--split", choices=["valid", "test"], required=True)
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="the split to score (default test)")
     p.add_argument("--k", type=int, nargs="+", default=[20], help="cut-offs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -91,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="items per user (at most the number of items)")
     p.add_argument("--out", help="with --all: the Parquet file (user_id, rank, item_id, score)")
     p.add_argument("--chunk-size", type=int, default=2048, help="with --all: users scored at once")
-    p.add_argument("--no-progress", action="store_true")
+    _progress_flags(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("index", help="build and save a nearest-neighbour index of a run's item embeddings")
@@ -153,7 +164,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_run")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    _progress_flags(p)
 
     p = sub.add_parser("config", help="config utilities")
     config_sub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
@@ -183,8 +194,9 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
     if args.data:
         overrides += data_overrides(args.data)
     config = apply_overrides(config, overrides + list(args.set))
-    if args.no_progress and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
-        config = apply_overrides(config, ["train.show_progress=false"])
+    shown = _progress(args)
+    if shown is not None and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
+        config = apply_overrides(config, [f"train.show_progress={'true' if shown else 'false'}"])
     return config
 
 
@@ -263,7 +275,7 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
                 args.k,
                 args.out,
                 chunk_size=args.chunk_size,
-                show_progress=not args.no_progress,
+                show_progress=_progress(args),
             )
         )
     )
@@ -311,7 +323,7 @@ def _cmd_embed_items(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from graphrec.demo import run_demo
 
-    report = run_demo(args.out, epochs=args.epochs, seed=args.seed, show_progress=not args.no_progress)
+    report = run_demo(args.out, epochs=args.epochs, seed=args.seed, show_progress=_progress(args))
     print(f"demo data: {report['data_dir']}\n")
     print(f"{'model':<12} {'recall@20':>10} {'ndcg@20':>10} {'hit_rate@20':>12}")
     for model, metrics in report["results"].items():

@@ -36,6 +36,7 @@ else:  # Python 3.10: the same parser from PyPI (a dependency there)
 from graphrec.config.models import (
     BLEND_RUNS_EXAMPLE,
     LEGACY_MODEL_KEYS,
+    MODEL_CONFIGS,
     BlendConfig,
     ItemGraphConfig,
     LightGCNConfig,
@@ -217,6 +218,8 @@ def config_from_dict(values: dict[str, Any], lenient: bool = False) -> RunConfig
             raise ConfigError(f"'{name}' must be a table [{name}], got {values[name]!r}")
     model_values = dict(values.get("model", {}))
     name = model_values.setdefault("name", "lightgcn")
+    if isinstance(name, str) and name.lower() in MODEL_CONFIGS:  # model names are case-insensitive: LightGCN
+        name = model_values["name"] = name.lower()
     model_cls = model_config_class(name)
     dropped: list[str] | None = [] if lenient else None
     kwargs: dict[str, Any] = {"model": section_from_dict(model_cls, model_values, name, dropped)}
