@@ -251,3 +251,160 @@ def test_python_dash_m_entry_point(run_dir: Path) -> None:
         check=True,
     )
     assert "recall@10" in json.loads(done.stdout)
+
+
+def _ratings_csv(path: Path, sep: str = ",") -> Path:
+    """Generated interactions with string ids under MovieLens' column names (userId, movieId, timestamp)."""
+    from graphrec.data import generate_interactions
+
+    frame = generate_interactions(num_users=60, num_items=40, interactions_per_user=8, seed=1)
+    frame["user_id"] = "u" + frame["user_id"].astype(str)
+    frame["item_id"] = "m" + frame["item_id"].astype(str)
+    frame.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(path, index=False, sep=sep)
+    return path
+
+
+def test_data_takes_an_interactions_file(tmp_path: Path, capsys, caplog) -> None:
+    ratings = _ratings_csv(tmp_path / "ratings.csv", sep=";")
+    out = tmp_path / "run"
+    with caplog.at_level("INFO"):
+        assert main(["train", "--model", "mf", "--data", str(ratings), "--out", str(out), *FAST]) == 0
+    assert "columns detected: user 'userId', item 'movieId', timestamp 'timestamp'" in caplog.text
+    assert "split 'auto' is 'user_temporal'" in caplog.text
+    saved = json.loads((out / "config.json").read_text())["data"]
+    assert saved["interactions"] == str(ratings.resolve()) and saved["path"] is None
+    stats = json.loads((out / "data_stats.json").read_text())
+    assert stats["split"] == "user_temporal"
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(out), "--data", str(ratings), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] > 0
+
+
+def test_a_run_trained_on_relative_paths_works_from_another_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Train in A with a relative --data and --out; evaluate, recommend, similar, embed and serve it from B."""
+    from fastapi.testclient import TestClient
+
+    from graphrec.service import ServeConfig, create_app
+
+    a, b = tmp_path.resolve() / "a", tmp_path.resolve() / "b"
+    (a / "data").mkdir(parents=True)
+    b.mkdir()
+    _ratings_csv(a / "data" / "ratings.csv")
+    monkeypatch.chdir(a)
+    assert main(["-q", "train", "--model", "lightgcn", "--data", "data/ratings.csv", "--out", "runs/r", *FAST]) == 0
+    assert json.loads((a / "runs/r/config.json").read_text())["data"]["interactions"] == str(a / "data/ratings.csv")
+    monkeypatch.chdir(b)
+    run = "../a/runs/r"
+    capsys.readouterr()
+    assert main(["-q", "evaluate", run, "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] > 0
+    assert main(["-q", "recommend", run, "--user", "u1", "--k", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    item = json.loads((a / "runs/r/item_ids.json").read_text())[0]
+    assert main(["-q", "similar", run, "--item", item, "--k", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    assert main(["-q", "embed", run, "--out", "emb"]) == 0
+    assert (b / "emb").is_dir()
+    config = ServeConfig(db=str(b / "events.sqlite3"), index="exact", writes_enabled=False)
+    with TestClient(create_app(Path(run), config)) as client:
+        response = client.get("/v1/recommendations", params={"user_id": "u1", "k": 3})
+    assert response.status_code == 200, response.text
+
+
+def test_training_into_a_run_refuses_without_resume_or_overwrite(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    from graphrec.runs import train
+    from tests.conftest import tiny_config
+
+    out = tmp_path / "run"
+
+    def killed_after_two(report) -> None:
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # an interrupted run: its checkpoint, no summary.json
+        train(tiny_config(planted_dir, "mf", epochs=4), out, callbacks=[killed_after_two])
+    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"graphrec: error: run directory '{out}' already holds an unfinished run (checkpoint.safetensors); pass "
+        "--resume to continue it, --overwrite to train it again from scratch, or a new --out\n"
+    )
+    assert main(["-q", "train", "--out", str(out), "--resume"]) == 0  # the run's own config: no flags to repeat
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epochs_run"] == 4 and summary["model"] == "mf"
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").open()] == [1, 2, 3, 4]
+    assert main(argv) == 2 and "already holds a finished run (summary.json)" in capsys.readouterr().err
+    (out / "index").mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["model"] == "mf"
+    assert not (out / "index").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_resume_needs_out_and_excludes_overwrite(capsys) -> None:
+    assert main(["-q", "train", "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        "graphrec: error: train --resume: expected the run directory to continue, got no --out; pass --out RUN_DIR\n"
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", "x", "--resume", "--overwrite"])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_second_process_cannot_train_into_a_locked_run(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    holder = (
+        "import sys, time; from pathlib import Path; from graphrec.runlock import training_lock\n"
+        "with training_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "locked\n"
+        argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"graphrec: error: run directory '{out}' is being trained by process {process.pid} (it holds "
+            f"{out / 'train.lock'}); wait for it to finish, or pass another --out\n"
+        )
+    finally:
+        process.kill()
+        process.wait()
+    assert main(argv) == 0  # the lock goes with the process that held it
+
+
+def test_progress_bars_only_on_a_terminal_unless_forced(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    fast = [a for a in FAST if a != "--no-progress"]
+    argv = ["-q", "train", "--model", "mf", "--data", str(planted_dir), *fast]
+    assert main([*argv, "--out", str(tmp_path / "quiet")]) == 0  # stderr is captured: not a terminal
+    assert "epoch 1" not in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "forced"), "--progress"]) == 0
+    assert "epoch 1" in capsys.readouterr().err
+
+
+def test_a_run_without_validation_logs_no_inf_and_plots_no_empty_panel(
+    planted_dir: Path, tmp_path: Path, caplog
+) -> None:
+    from PIL import Image
+
+    out = tmp_path / "run"
+    argv = ["train", "--model", "mf", "--data", str(planted_dir), "--out", str(out), *FAST]
+    with caplog.at_level("INFO", logger="graphrec"):
+        assert main([*argv, "--set", "data.valid_ratio=0"]) == 0
+    assert "inf" not in caplog.text and "no validation split, so the model of epoch 4 is kept" in caplog.text
+    with Image.open(out / "training_curve.png") as picture:
+        assert picture.size == (500, 400)  # the loss panel alone
+
+
+def test_model_names_are_case_insensitive(planted_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["-q", "train", "--model", "Popularity", "--data", str(planted_dir), "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "popularity"
+
+
+def test_evaluate_defaults_to_the_test_split(run_dir: Path, capsys) -> None:
+    assert main(["-q", "evaluate", str(run_dir), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(["-q", "evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == default
+    assert main(["-q", "evaluate", str(run_dir), "--split", "valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) != default

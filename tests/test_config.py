@@ -381,3 +381,32 @@ def test_dataclass_sections_check_themselves() -> None:
         DataConfig(test_ratio=1.5)
     section = EvalConfig()
     assert dataclasses.replace(section, ks=[5]).ks == [5]
+
+
+def test_with_absolute_paths_resolves_every_path_key(tmp_path, monkeypatch) -> None:
+    from graphrec.config import with_absolute_paths
+
+    tmp_path = tmp_path.resolve()
+    monkeypatch.chdir(tmp_path)
+    config = config_from_dict(
+        {
+            "data": {"interactions": "data/r.csv"},
+            "features": {"catalogue": "movies.csv", "tags": "tags.csv"},
+            "model": {"name": "blend", "runs": ["runs/a", "runs/b"]},
+        }
+    )
+    absolute = with_absolute_paths(config)
+    assert absolute.data.interactions == str(tmp_path / "data/r.csv") and absolute.data.path is None
+    assert (absolute.features.catalogue, absolute.features.tags) == (
+        str(tmp_path / "movies.csv"),
+        str(tmp_path / "tags.csv"),
+    )
+    assert absolute.model.runs == [str(tmp_path / "runs/a"), str(tmp_path / "runs/b")]
+    assert config.data.interactions == "data/r.csv"  # a copy: the caller's config is left alone
+
+
+@pytest.mark.parametrize("name", ["LightGCN", "LIGHTGCN", "lightGCN"])
+def test_model_names_are_case_insensitive(name: str) -> None:
+    config = apply_overrides(RunConfig(), [f"model.name={name}"])
+    assert config.model.name == "lightgcn" and type(config.model).__name__ == "LightGCNConfig"
+    assert config_from_dict({"model": {"name": "GFCF"}}).model.name == "gfcf"

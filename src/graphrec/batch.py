@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from graphrec.errors import DataError
 from graphrec.io import atomic_write
+from graphrec.progress import progress_shown
 from graphrec.retrieval import Scorer, capped_chunk_size, check_k, top_k_items
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,9 @@ def _id_array(ids: list[int | str]) -> tuple[np.ndarray, Any]:
     return np.asarray([str(v) for v in ids], dtype=object), pa.string()
 
 
-def _chunks(num_users: int, chunk_size: int, show_progress: bool) -> Iterator[np.ndarray]:
+def _chunks(num_users: int, chunk_size: int, show_progress: bool | None) -> Iterator[np.ndarray]:
     starts = range(0, num_users, chunk_size)
-    if show_progress:
+    if progress_shown(show_progress):
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc="recommending", unit="chunk", total=len(starts))
@@ -59,7 +60,7 @@ def recommend_all(
     k: int,
     out: str | Path,
     chunk_size: int = 2048,
-    show_progress: bool = True,
+    show_progress: bool | None = None,
 ) -> dict[str, Any]:
     """Write the top-`k` unseen items of every user to Parquet `out`: users `user_ids` (position = user_idx) scored
     by `scorer`, items `item_ids`, `seen` (users × items) never recommended.

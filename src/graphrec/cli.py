@@ -22,11 +22,26 @@ from graphrec.config.models import MODEL_CONFIGS
 from graphrec.errors import ConfigError, GraphrecError, one_line
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DATA_HELP = (
+    "an interactions file (.csv, .tsv, .parquet, RecBole .inter; columns and separator detected) or a directory "
+    "with train.txt and test.txt (+ valid.txt) in the LightGCN format"
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well; keep one line
         self.exit(EXIT_USAGE, f"graphrec: error: {one_line(message)}\n")
+
+
+def _progress_flags(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a terminal")
+    shown.add_argument("--no-progress", action="store_true", help="no progress bars (default: only on a terminal)")
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """--progress: True, --no-progress: False, neither: None (bars only when stderr is a terminal)."""
+    return True if getattr(args, "progress", False) else False if args.no_progress else None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -38,18 +53,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
-    p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=0.005")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint, with its saved config"
+    )
+    again.add_argument("--overwrite", action="store_true", help="delete the run in --out and train it from scratch")
+    _progress_flags(p)
 
     p = sub.add_parser("tune", help="search hyperparameters on the validation split (Optuna TPE), save the best")
     p.add_argument("--config", help="TOML config file (the base every trial starts from)")
     p.add_argument("--model", help=f"model name ({', '.join(MODEL_CONFIGS)})")
-    p.add_argument("--data", help="directory with train.txt and test.txt (+ valid.txt) in the LightGCN format")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--space", help="TOML file with a [tune] table (default: the model's built-in space)")
     p.add_argument("--out", required=True, help="directory for trials.csv/.json/.md, best.toml and tune.json")
     p.add_argument("--trials", type=int, help="number of trials (default 20 unless --time-budget-s is given)")
@@ -61,8 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a run on its valid or test split")
     p.add_argument("run_dir")
-    p.add_argument("--data", help="data directory (default: the one the run was trained on)")
-    p.add_argument("--split", choices=["valid", "test"], required=True)
+    p.add_argument("--data", help="interactions file or data directory (default: the one the run was trained on)")
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="the split to score (default test)")
     p.add_argument("--k", type=int, nargs="+", default=[20], help="cut-offs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -83,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="items per user (at most the number of items)")
     p.add_argument("--out", help="with --all: the Parquet file (user_id, rank, item_id, score)")
     p.add_argument("--chunk-size", type=int, default=2048, help="with --all: users scored at once")
-    p.add_argument("--no-progress", action="store_true")
+    _progress_flags(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("index", help="build and save a nearest-neighbour index of a run's item embeddings")
@@ -145,7 +164,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_run")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    _progress_flags(p)
 
     p = sub.add_parser("config", help="config utilities")
     config_sub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
@@ -157,10 +176,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_train_config(args: argparse.Namespace) -> Any:
-    from graphrec.config import RunConfig, apply_overrides, load_config
+    from graphrec.config import RunConfig, apply_overrides, data_overrides, load_config, load_run_config
     from graphrec.config.train import TrainConfig
 
-    config = load_config(args.config) if args.config else RunConfig()
+    resume = getattr(args, "resume", False)
+    if resume and not args.out:
+        raise ConfigError("train --resume: expected the run directory to continue, got no --out; pass --out RUN_DIR")
+    saved = load_run_config(args.out) if resume and not args.config else None
+    config = load_config(args.config) if args.config else saved or RunConfig()
     overrides = []
     if args.model:
         overrides.append(f"model.name={args.model}")
@@ -169,10 +192,11 @@ def _resolve_train_config(args: argparse.Namespace) -> Any:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.data:
-        overrides += [f"data.path={json.dumps(args.data)}", "data.interactions=none"]
+        overrides += data_overrides(args.data)
     config = apply_overrides(config, overrides + list(args.set))
-    if args.no_progress and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
-        config = apply_overrides(config, ["train.show_progress=false"])
+    shown = _progress(args)
+    if shown is not None and isinstance(config.train, TrainConfig):  # closed-form models show no progress anyway
+        config = apply_overrides(config, [f"train.show_progress={'true' if shown else 'false'}"])
     return config
 
 
@@ -181,7 +205,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from graphrec.runs import train
     from graphrec.training.distributed import is_main_process
 
-    summary = train(config, args.out, resume=args.resume)
+    summary = train(config, args.out, resume=args.resume, overwrite=args.overwrite)
     if is_main_process():  # under torchrun every rank returns the summary; print it once
         print(json.dumps(summary, indent=2))
     return EXIT_OK
@@ -251,7 +275,7 @@ def _cmd_recommend_all(args: argparse.Namespace) -> int:
                 args.k,
                 args.out,
                 chunk_size=args.chunk_size,
-                show_progress=not args.no_progress,
+                show_progress=_progress(args),
             )
         )
     )
@@ -299,7 +323,7 @@ def _cmd_embed_items(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from graphrec.demo import run_demo
 
-    report = run_demo(args.out, epochs=args.epochs, seed=args.seed, show_progress=not args.no_progress)
+    report = run_demo(args.out, epochs=args.epochs, seed=args.seed, show_progress=_progress(args))
     print(f"demo data: {report['data_dir']}\n")
     print(f"{'model':<12} {'recall@20':>10} {'ndcg@20':>10} {'hit_rate@20':>12}")
     for model, metrics in report["results"].items():

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 DEMO_MODELS = ("popularity", "mf", "lightgcn")
 
 
-def demo_config(data_dir: Path, model: str, epochs: int, seed: int, show_progress: bool) -> RunConfig:
+def demo_config(data_dir: Path, model: str, epochs: int, seed: int, show_progress: bool | None) -> RunConfig:
     """The demo's settings: small data, so larger learning rate, frequent validation."""
     values: dict[str, Any] = {"seed": seed, "data": {"path": str(data_dir)}, "model": {"name": model}}
     if model != "popularity":  # closed form: nothing to train
@@ -47,7 +47,7 @@ def _fresh_demo_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def run_demo(out_dir: str | Path, epochs: int = 40, seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
+def run_demo(out_dir: str | Path, epochs: int = 40, seed: int = 0, show_progress: bool | None = None) -> dict[str, Any]:
     """Generate demo data in `out_dir/data`, train each demo model into `out_dir/<model>`, evaluate on test.
 
     Returns {"data_dir", "results": {model: test metrics}, "runs": {model: run dir}, "example_user",

@@ -8,6 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's umask, read from /proc (Linux) without changing it; elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object], keep_previous: str | Path | None = None) -> None:
     """Call `write(tmp_path)` to produce the file (its result is ignored), fsync it, then rename it over `path`.
 
@@ -20,6 +34,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], keep_previou
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: give the file the mode open() would
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         if keep_previous is not None and path.exists():

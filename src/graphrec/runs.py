@@ -15,6 +15,7 @@ A run directory holds everything needed to use the model without the original da
     training_curve.png          loss and validation metric per epoch
     summary.json                best epoch, validation metrics, wall time, peak memory
     selection.json              what a model that selects on validation chose (blend: weights, every candidate)
+    train.lock                  flock-ed while a process trains into the directory (graphrec.runlock)
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.config import RunConfig, config_to_dict, config_to_toml
+from graphrec.config import RunConfig, config_to_dict, config_to_toml, with_absolute_paths
+from graphrec.config.sections import data_source
 from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
@@ -41,6 +43,7 @@ from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
 from graphrec.retrieval import check_k, top_k_items
 from graphrec.rundir import LoadedRun, load_run
+from graphrec.runlock import check_run_target, clear_run, training_lock
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
@@ -64,32 +67,45 @@ def default_run_dir(config: RunConfig) -> Path:
 
 
 def train(
-    config: RunConfig, run_dir: str | Path | None = None, resume: bool = False, callbacks: Sequence[Callback] = ()
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Load the data, train the configured model into `run_dir`, and return the run's summary.
 
-    Launched by torchrun (WORLD_SIZE >= 2), each rank trains on its slice of every batch with gradients all-reduced
-    (graphrec.training.distributed); rank 0 alone writes the run directory and the others wait at barriers.
+    A `run_dir` that already holds a run is refused (RunDirError) unless `resume` (continue from its checkpoint) or
+    `overwrite` (delete the earlier run's files first); another process training into it is refused too
+    (graphrec.runlock). Launched by torchrun (WORLD_SIZE >= 2), each rank trains on its slice of every batch with
+    gradients all-reduced (graphrec.training.distributed); rank 0 alone writes the run directory and the others
+    wait at barriers.
     """
+    config.validate()  # again: fields may have been changed in place since the config was built
+    config = with_absolute_paths(config)  # saved so: the run works from any working directory
     with distributed_from_env() as distributed:
-        return _train(config, run_dir, resume, callbacks, distributed)
+        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+        if distributed is not None:  # the default name holds the time: take rank 0's
+            run_dir = Path(distributed.from_main_object(str(run_dir)))
+        writes = distributed is None or distributed.is_main
+        with training_lock(run_dir, enabled=writes):
+            check_run_target(run_dir, resume, overwrite)
+            if overwrite and writes:
+                clear_run(run_dir)
+            if distributed is not None:
+                distributed.barrier()  # no rank looks at the directory while rank 0 clears it
+            return _train(config, run_dir, resume, callbacks, distributed)
 
 
 def _train(
     config: RunConfig,
-    run_dir: str | Path | None,
+    run_dir: Path,
     resume: bool,
     callbacks: Sequence[Callback],
     distributed: Distributed | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    config.validate()  # again: fields may have been changed in place since the config was built
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    if distributed is not None:  # the default name holds the time: take rank 0's
-        run_dir = Path(distributed.from_main_object(str(run_dir)))
     writes = distributed is None or distributed.is_main
-    if not resume and (run_dir / "summary.json").exists():
-        raise ConfigError(f"run directory '{run_dir}' already holds a finished run; pass a new --out or --resume")
     dataset = load_dataset(config.data, seed=data_seed(config))
     load_seconds = time.perf_counter() - started
     inputs = model_inputs(config, dataset)
@@ -224,7 +240,10 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     run = load_run(run_dir)
     data_config = run.config.data
     if data_path is not None:
-        data_config.path, data_config.interactions = data_path, None
+        source = data_source(data_path)
+        data_config.path, data_config.interactions = source["path"], source["interactions"]
+        if data_config.path is not None and data_config.split not in ("auto", "given"):
+            data_config.split = "auto"  # a directory is split already
     dataset = load_dataset(data_config, seed=data_seed(run.config))
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)

@@ -127,7 +127,7 @@ def test_load_interactions_file(tmp_path: Path, split: str) -> None:
     _check_matrices(ds)
     assert ds.stats["implicit_dropped"] == int((frame["rating"] < 3).sum())
     assert ds.stats["duplicates"] == int(frame[frame["rating"] >= 3].duplicated(["user_id", "item_id"]).sum())
-    assert ds.stats["split"] == ("random" if split == "auto" else split)
+    assert ds.stats["split"] == ("user_temporal" if split == "auto" else split)  # the file has timestamps
     dropped = sum(v["rows"] for v in ds.stats["unseen"].values())
     assert ds.train.nnz + ds.valid.nnz + ds.test.nnz + dropped + ds.stats["kcore_dropped"] == (
         len(frame) - ds.stats["implicit_dropped"] - ds.stats["duplicates"]
@@ -178,3 +178,17 @@ def test_holdout_items_leaves_the_split_alone_and_withholds_the_items(tmp_path: 
         assert pairs(cut, name) == expected
     with pytest.raises(ConfigError, match=r"data.holdout_items: expected a float in \[0, 1\), got 1.0"):
         DataConfig(interactions=str(path), holdout_items=1.0)
+
+
+def test_auto_split_is_per_user_temporal_with_timestamps(tmp_path: Path, caplog) -> None:
+    frame = generate_interactions(num_users=40, num_items=30, interactions_per_user=10, seed=3)
+    path = tmp_path / "ratings.csv"
+    frame.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="graphrec.data.loading"):
+        auto = load_dataset(DataConfig(interactions=str(path)), seed=0)
+    assert auto.stats["split"] == "user_temporal"
+    assert "split 'auto' is 'user_temporal'" in caplog.text and "train on the future" in caplog.text
+    explicit = load_dataset(DataConfig(interactions=str(path), split="user_temporal"), seed=0)
+    assert (auto.test != explicit.test).nnz == 0
+    frame.drop(columns="timestamp").to_csv(path, index=False)
+    assert load_dataset(DataConfig(interactions=str(path)), seed=0).stats["split"] == "random"

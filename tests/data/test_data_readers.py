@@ -97,13 +97,13 @@ def test_delimited_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     path.write_text("userId,movieId,rating,timestamp\n1,2,3.0,4\n")
     with pytest.raises(DataError) as err:
-        read_delimited(path)
+        read_delimited(path, user_col="user_id")
     assert str(err.value) == (
         "ratings.csv: column 'user_id' not found (columns are: userId, movieId, rating, timestamp); "
         "set data.user_col to the name of the user column"
     )
     with pytest.raises(DataError, match=re.escape("set data.item_col to the name of the item column")):
-        read_delimited(path, user_col="userId")
+        read_delimited(path, user_col="userId", item_col="item_id")
 
 
 def test_delimited_negative_rating_names_line_and_value(tmp_path: Path) -> None:
@@ -203,3 +203,73 @@ def test_date_timestamps_become_unix_seconds(tmp_path: Path) -> None:
     parquet = tmp_path / "events.parquet"
     pd.DataFrame({"user_id": [1], "item_id": [2], "timestamp": pd.to_datetime(["2020-01-01"])}).to_parquet(parquet)
     assert read_parquet(parquet)["timestamp"].tolist() == [1577836800]
+
+
+# ------------------------------------------------------------------------------------------------ detection
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("userId,movieId,rating,timestamp", ["user_id", "item_id", "rating", "timestamp"]),
+        ("uid,iid,score,ts", ["user_id", "item_id", "rating", "timestamp"]),
+        ("user,item,time", ["user_id", "item_id", "timestamp"]),
+        ("User_ID,Item-Id", ["user_id", "item_id"]),
+    ],
+)
+def test_columns_are_detected_from_common_spellings(tmp_path: Path, header: str, expected: list[str]) -> None:
+    path = tmp_path / "ratings.csv"
+    values = {"rating": "4.0", "timestamp": "100"}
+    row = ["u1", "i1", *[values[c] for c in expected[2:]]]
+    path.write_text(f"{header}\n{','.join(row)}\n")
+    frame = read_interactions(path, DataConfig(interactions=str(path)))
+    assert list(frame.columns) == expected
+    assert frame["user_id"].tolist() == ["u1"] and frame["item_id"].tolist() == ["i1"]
+
+
+def test_recbole_token_columns_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "ml.inter"
+    path.write_text("user:token\titem:token\trating:float\n1\t2\t3.0\n")
+    assert read_recbole_inter(path).columns.tolist() == ["user_id", "item_id", "rating"]
+
+
+def test_parquet_columns_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "r.parquet"
+    _frame().rename(columns={"user_id": "userId", "item_id": "itemId", "rating": "score"}).to_parquet(path)
+    assert read_parquet(path).columns.tolist() == ["user_id", "item_id", "rating", "timestamp"]
+
+
+def test_detection_failure_is_one_error_listing_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_text("person,thing,stars\na,b,3\n")
+    with pytest.raises(DataError) as err:
+        read_delimited(path)
+    assert str(err.value) == (
+        "ratings.csv: no user or item column found (columns are: person, thing, stars; looked for user: user_id, "
+        "userId, user, uid; item: item_id, itemId, movieId, item, iid); set data.user_col and data.item_col to the "
+        "names of the user and item columns"
+    )
+    frame = read_delimited(path, user_col="person", item_col="thing", rating_col="stars")
+    assert frame.columns.tolist() == ["user_id", "item_id", "rating"]
+
+
+def test_two_spellings_of_one_column_are_ambiguous(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,UserId,item\n1,2,3\n")
+    with pytest.raises(DataError, match=r"columns 'user_id' and 'UserId' could both be the user column; set data"):
+        read_delimited(path)
+
+
+def test_unset_optional_column_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,item_id,rating,timestamp\n1,2,3.0,4\n")
+    frame = read_interactions(path, DataConfig(interactions=str(path), rating_col="", timestamp_col=""))
+    assert frame.columns.tolist() == ["user_id", "item_id"]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", ","])
+def test_separator_is_sniffed_from_the_header(tmp_path: Path, sep: str) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_text(sep.join(["user_id", "item_id", "rating"]) + "\n" + sep.join(["1", "2", "3.5"]) + "\n")
+    frame = read_interactions(path, DataConfig(interactions=str(path)))
+    assert frame.to_dict("records") == [{"user_id": 1, "item_id": 2, "rating": 3.5}]

@@ -221,12 +221,12 @@ def test_extra_fields_are_an_error(tmp_path: Path) -> None:
 def test_one_column_for_two_settings_is_a_config_error(tmp_path: Path) -> None:
     path = _csv(tmp_path, "user_id,item_id,rating\n1,2,3\n")
     with pytest.raises(ConfigError) as err:
-        read_delimited(path, item_col="user_id")
+        read_delimited(path, user_col="user_id", item_col="user_id")  # detection never takes a named column
     assert str(err.value) == (
         "data.user_col and data.item_col both name column 'user_id' of ratings.csv; each must name its own column"
     )
     with pytest.raises(ConfigError) as err:
-        read_delimited(path, rating_col="item_id")
+        read_delimited(path, item_col="item_id", rating_col="item_id")
     assert str(err.value) == (
         "data.item_col and data.rating_col both name column 'item_id' of ratings.csv; each must name its own "
         "column, or set data.rating_col = '' to not read it"
@@ -293,10 +293,10 @@ def test_relative_dates_are_not_dates(tmp_path: Path, word: str) -> None:
 
 
 def test_header_names_are_shown_on_one_line(tmp_path: Path) -> None:
-    path = _csv(tmp_path, 'user,"it\nem"\n1,2\n')
+    path = _csv(tmp_path, 'user,"th\ning"\n1,2\n')
     assert _error(read_delimited, path) == (
-        "ratings.csv: column 'user_id' not found (columns are: user, it\\nem); "
-        "set data.user_col to the name of the user column"
+        "ratings.csv: no item column found (columns are: user, th\\ning; looked for item: item_id, itemId, movieId, "
+        "item, iid); set data.item_col to the name of the item column"
     )
 
 

@@ -124,11 +124,15 @@ def test_callbacks_receive_every_epoch(planted_dir: Path, tmp_path: Path) -> Non
 
 
 def test_finished_run_directory_is_not_overwritten(planted_dir: Path, tmp_path: Path) -> None:
-    from graphrec.errors import ConfigError
+    from graphrec.errors import RunDirError
 
     train(tiny_config(planted_dir, "popularity", epochs=1), tmp_path / "run")
-    with pytest.raises(ConfigError, match="already holds a finished run; pass a new --out or --resume"):
+    with pytest.raises(RunDirError) as info:
         train(tiny_config(planted_dir, "popularity", epochs=1), tmp_path / "run")
+    assert str(info.value) == (
+        f"run directory '{tmp_path / 'run'}' already holds a finished run (summary.json); pass --resume to continue "
+        "it, --overwrite to train it again from scratch, or a new --out"
+    )
 
 
 def test_training_lowers_the_loss(planted_dir: Path, tmp_path: Path) -> None:

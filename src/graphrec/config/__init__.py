@@ -40,8 +40,11 @@ from graphrec.config.run import (
     config_from_dict,
     config_to_dict,
     config_to_toml,
+    data_overrides,
     load_config,
+    load_run_config,
     section_from_dict,
+    with_absolute_paths,
 )
 from graphrec.config.sections import DataConfig, EvalConfig, FeatureConfig
 from graphrec.config.train import (
@@ -90,10 +93,13 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
+    "data_overrides",
     "error_message",
     "load_config",
+    "load_run_config",
     "model_config",
     "model_config_class",
     "section_from_dict",
     "validate",
+    "with_absolute_paths",
 ]

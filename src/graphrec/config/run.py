@@ -19,6 +19,7 @@ Overrides use dotted keys with TOML literal values: ``--set train.lr=0.005 --set
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -35,6 +36,7 @@ else:  # Python 3.10: the same parser from PyPI (a dependency there)
 from graphrec.config.models import (
     BLEND_RUNS_EXAMPLE,
     LEGACY_MODEL_KEYS,
+    MODEL_CONFIGS,
     BlendConfig,
     GraphConvConfig,
     ItemGraphConfig,
@@ -60,6 +62,7 @@ from graphrec.config.sections import (
     DataConfig,
     EvalConfig,
     FeatureConfig,
+    data_source,
     metric_names,
 )
 from graphrec.config.train import TRAIN_CONFIGS, EdgeTrainConfig, TrainSection
@@ -216,6 +219,8 @@ def config_from_dict(values: dict[str, Any], lenient: bool = False) -> RunConfig
             raise ConfigError(f"'{name}' must be a table [{name}], got {values[name]!r}")
     model_values = dict(values.get("model", {}))
     name = model_values.setdefault("name", "lightgcn")
+    if isinstance(name, str) and name.lower() in MODEL_CONFIGS:  # model names are case-insensitive: LightGCN
+        name = model_values["name"] = name.lower()
     model_cls = model_config_class(name)
     dropped: list[str] | None = [] if lenient else None
     kwargs: dict[str, Any] = {"model": section_from_dict(model_cls, model_values, name, dropped)}
@@ -240,6 +245,19 @@ def config_from_dict(values: dict[str, Any], lenient: bool = False) -> RunConfig
 def load_config(path: str | Path) -> RunConfig:
     """Read a TOML (or a saved JSON) config file."""
     return config_from_dict(_read(path))
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig | None:
+    """The config a run directory saved (its config.json, read as leniently as graphrec.rundir reads it), or None
+    when it has none: what `train --resume` continues with when no --config is given."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    values = _read(path)
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file '{path}' is not valid JSON: expected an object, got {type(values).__name__}")
+    logger.info("using the config saved in %s", path)
+    return config_from_dict(values, lenient=True)
 
 
 def _read(path: str | Path) -> dict[str, Any]:
@@ -296,6 +314,36 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
             target = target[part]
         target[parts[-1]] = _parse_literal(raw.strip())
     return config_from_dict(values)
+
+
+# The file and directory keys of a config (besides a blend's model.runs), saved as absolute paths in a run directory.
+PATH_KEYS = ("data.path", "data.interactions", "features.catalogue", "features.tags", "features.cache_dir")
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """A copy of `config` whose paths (PATH_KEYS and a blend's model.runs) are absolute, resolved against the working
+    directory: what a run directory saves, so that evaluate, recommend, serve, … work from any working directory."""
+    config = copy.deepcopy(config)
+    for dotted in PATH_KEYS:
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if value:
+            setattr(getattr(config, section), key, _absolute(value))
+    if isinstance(config.model, BlendConfig):
+        config.model.runs = [_absolute(run) for run in config.model.runs]
+    config.validate()
+    return config
+
+
+def data_overrides(source: str | Path) -> list[str]:
+    """The overrides `--data SOURCE` stands for: data.interactions for a file, data.path for a directory (the other
+    one unset), as an absolute path (see graphrec.config.sections.data_source)."""
+    values = data_source(source).items()
+    return [f"data.{key}={'none' if value is None else json.dumps(value)}" for key, value in values]
 
 
 def config_to_dict(config: RunConfig, keep_none: bool = True) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from graphrec.config.params import SEED, Each, Interval, Length, Options, Rule, Section, param
@@ -49,16 +50,19 @@ class DataConfig(Section):
     path: str | None = param(None, example="data/gowalla")
     interactions: str | None = param(None, example="data/ratings.csv")
     format: str = param("auto", Options(FORMATS))
-    user_col: str = "user_id"
-    item_col: str = "item_id"
-    rating_col: str | None = "rating"
-    timestamp_col: str | None = "timestamp"
-    sep: str | None = param(None, example=",")  # None: inferred from the extension (',' for .csv, '\t' for .tsv/.inter)
+    # None: detected from common spellings (user_id, userId, user, uid; item_id, itemId, movieId, item, iid;
+    # rating, score; timestamp, time, ts); rating_col / timestamp_col = "": not read
+    user_col: str | None = param(None, example="user_id")
+    item_col: str | None = param(None, example="item_id")
+    rating_col: str | None = param(None, example="rating")
+    timestamp_col: str | None = param(None, example="timestamp")
+    sep: str | None = param(None, example=",")  # None: sniffed from the header line (else ',' for .csv, tab for .tsv)
     rating_threshold: float | None = param(None, example=4.0)  # implicit feedback: keep rows with rating >= threshold
     # k-core filtering (applied iteratively with min_item_interactions)
     min_user_interactions: int = param(0, Interval(int, 0, None))
     min_item_interactions: int = param(0, Interval(int, 0, None))
-    # auto (given files, else random) | given | random | leave_last | temporal | user_temporal
+    # auto (a directory: given; one file: user_temporal with timestamps, else random) | given | random | leave_last |
+    # temporal | user_temporal
     split: str = param("auto", Options(SPLITS))
     test_ratio: float = param(0.2, RATE)  # random / user_temporal: per-user fraction held out for test
     valid_ratio: float = param(0.1, RATE)  # fraction of each user's training items carved out for validation
@@ -105,9 +109,22 @@ class FeatureConfig(Section):
     seed: int = param(0, SEED)
 
 
+INTERACTION_SUFFIXES = (".csv", ".tsv", ".parquet", ".inter", ".txt")
+
+
+def data_source(source: str | Path) -> dict[str, str | None]:
+    """The [data] keys that `--data SOURCE` sets, as an absolute path: a file becomes data.interactions (read by its
+    extension), a directory data.path (LightGCN train.txt / test.txt). A path that does not exist is taken as a file
+    when it has an interactions extension, else as a directory; reading it later says it does not exist (config
+    errors come first, before any data is looked at)."""
+    path = Path(source).expanduser().resolve()
+    is_file = path.is_file() or (not path.exists() and path.suffix.lower() in INTERACTION_SUFFIXES)
+    return {"path": None, "interactions": str(path)} if is_file else {"path": str(path), "interactions": None}
+
+
 def metric_names(ks: list[int]) -> list[str]:
     """Every validation metric reported for cut-offs `ks`, e.g. "ndcg@20"."""
     return [f"{name}@{k}" for k in ks for name in METRIC_NAMES]
 
 
-__all__: list[Any] = ["METRIC_NAMES", "DataConfig", "EvalConfig", "FeatureConfig", "metric_names"]
+__all__: list[Any] = ["METRIC_NAMES", "DataConfig", "EvalConfig", "FeatureConfig", "data_source", "metric_names"]

@@ -76,7 +76,8 @@ class TrainConfig(Section):
     # stop once training and its validation passes have taken this many seconds (checked after each epoch, and
     # that epoch is validated, so the model kept is the best of everything trained)
     time_budget_s: float | None = param(None, Interval(float, 0, None, closed="neither"), example=3600.0)
-    show_progress: bool = True
+    # the epoch's progress bar: None only when stderr is a terminal, true always (--progress), false never
+    show_progress: bool | None = param(None, example=True)
 
 
 @dataclass

@@ -7,6 +7,8 @@ Two sources:
   out (seeded) as validation, so a validation split always exists.
 * ``data.interactions``: one file (CSV/TSV, Parquet, RecBole ``.inter`` or LightGCN ``.txt``). It is made implicit
   (``rating_threshold``), deduplicated, k-core filtered, split per ``data.split`` and validation is carved from train.
+  Its columns are detected from common spellings unless ``data.user_col`` etc. name them; ``data.split = "auto"``
+  is ``"user_temporal"`` (each user's newest rows held out) when the file has timestamps, else ``"random"``.
 
 Id maps are built from the **training rows only** (sorted, so integer ids 0..n-1 map to themselves).
 
@@ -135,7 +137,7 @@ def _load_interactions(
         raise DataError(
             f"{path.name}: no interactions left after filtering; lower data.rating_threshold or the k-core minimums"
         )
-    split = "random" if config.split == "auto" else config.split
+    split = _default_split(frame, path) if config.split == "auto" else config.split
     if split == "random":
         train, test = splits.split_random(frame, config.test_ratio, numpy_rng(seed, _TEST_STREAM))
         train, valid = splits.carve_validation(train, config.valid_ratio, numpy_rng(seed, _VALID_STREAM), False)
@@ -151,6 +153,20 @@ def _load_interactions(
     stats.update(source=str(path), split=split)
     names = {key: f"the {key} split of {path.name}" for key in ("train", "valid", "test")}
     return {"train": train, "valid": valid, "test": test}, names
+
+
+def _default_split(frame: pd.DataFrame, path: Path) -> str:
+    """data.split "auto" for one file: per-user temporal when it has timestamps, else random (logged either way)."""
+    if "timestamp" not in frame.columns:
+        logger.info("%s has no timestamps: split 'auto' holds out a random share of each user's rows", path.name)
+        return "random"
+    logger.info(
+        "%s has timestamps: split 'auto' is 'user_temporal', each user's newest rows held out, so the model is "
+        "tested on what came after what it trained on (a random split would train on the future); "
+        'set data.split = "random" for a random split',
+        path.name,
+    )
+    return "user_temporal"
 
 
 # --------------------------------------------------------------------------------------------- assembly

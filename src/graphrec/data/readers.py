@@ -146,35 +146,101 @@ def _frame_from_table(raw: pd.DataFrame, name: str, columns: dict[str, str | Non
     return frame
 
 
-def _missing_column(name: str, column: str, columns: list[str], setting: str, kind: str) -> DataError:
+def _listed(columns: list[str]) -> str:
     listed = ", ".join(value_text(c) for c in columns[:_LISTED_COLUMNS])
     if len(columns) > _LISTED_COLUMNS:
         listed += f", … ({len(columns)} in all)"
+    return listed
+
+
+def _missing_column(name: str, column: str, columns: list[str], setting: str, kind: str) -> DataError:
     return DataError(
-        f"{name}: column {show(column)} not found (columns are: {listed}); "
+        f"{name}: column {show(column)} not found (columns are: {_listed(columns)}); "
         f"set data.{setting} to the name of the {kind} column"
+    )
+
+
+# The spellings each column is detected by when its data.*_col is unset, in order of preference. A header name is
+# compared lower-cased, without '_', '-', ' ' and a RecBole ':type' suffix: 'userId', 'user_id:token', 'USER ID' match.
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_id", "userId", "user", "uid"),
+    "item_id": ("item_id", "itemId", "movieId", "item", "iid"),
+    "rating": ("rating", "score"),
+    "timestamp": ("timestamp", "time", "ts"),
+}
+
+
+def _spelling(column: str) -> str:
+    return re.sub(r"[\s_-]", "", column.split(":", 1)[0]).lower()
+
+
+def _detect(available: list[str], key: str, taken: set[str], name: str) -> str | None:
+    """The one column of `available` spelled as a `key` column (first spelling that matches), None when none is."""
+    for spelling in SPELLINGS[key]:
+        found = list(dict.fromkeys(c for c in available if c not in taken and _spelling(c) == _spelling(spelling)))
+        if len(found) > 1:
+            setting = f"{key.removesuffix('_id')}_col"
+            raise DataError(
+                f"{name}: columns {show(found[0])} and {show(found[1])} could both be the "
+                f"{key.removesuffix('_id')} column; set data.{setting} to the one to use"
+            )
+        if found:
+            return found[0]
+    return None
+
+
+def _undetected(name: str, missing: list[str], available: list[str]) -> DataError:
+    """One error for the id columns detection did not find, listing the file's columns and the spellings looked for."""
+    kinds = " or ".join(key.removesuffix("_id") for key in missing)
+    looked_for = "; ".join(f"{key.removesuffix('_id')}: {', '.join(SPELLINGS[key])}" for key in missing)
+    settings = " and ".join(f"data.{key.removesuffix('_id')}_col" for key in missing)
+    return DataError(
+        f"{name}: no {kinds} column found (columns are: {_listed(available)}; looked for {looked_for}); "
+        f"set {settings} to the name{'s' if len(missing) > 1 else ''} of the "
+        f"{' and '.join(key.removesuffix('_id') for key in missing)} column{'s' if len(missing) > 1 else ''}"
     )
 
 
 def _select_columns(
     available: list[str],
     name: str,
-    user_col: str,
-    item_col: str,
+    user_col: str | None,
+    item_col: str | None,
     rating_col: str | None,
     timestamp_col: str | None,
 ) -> dict[str, str | None]:
-    """Map our column names to the file's; required ones must exist, optional absent ones are skipped."""
-    if user_col not in available:
-        raise _missing_column(name, user_col, available, "user_col", "user")
-    if item_col not in available:
-        raise _missing_column(name, item_col, available, "item_col", "item")
-    selected: dict[str, str | None] = {"user_id": user_col, "item_id": item_col, "rating": None, "timestamp": None}
-    for key, column in (("rating", rating_col), ("timestamp", timestamp_col)):
-        if column and column in available:
+    """Map our column names to the file's. A column given as None is detected from its common spellings (required
+    ones must be found); '' is not read; a named optional column that is absent is skipped."""
+    wanted = {"user_id": user_col, "item_id": item_col, "rating": rating_col, "timestamp": timestamp_col}
+    for key, kind in (("user_id", "user"), ("item_id", "item")):
+        column = wanted[key]
+        if column is not None and column not in available:
+            raise _missing_column(name, column, available, f"{kind}_col", kind)
+    selected: dict[str, str | None] = {key: None for key in wanted}
+    detected: dict[str, str] = {}
+    taken = {c for c in wanted.values() if c}
+    for key, column in wanted.items():
+        if column is None:
+            found = _detect(available, key, taken, name)
+            if found is not None:
+                detected[key], selected[key] = found, found
+                taken.add(found)
+        elif column and column in available:
             selected[key] = column
         elif column:
             logger.debug("%s: optional column '%s' absent; not read", name, column)
+    missing = [key for key in ("user_id", "item_id") if selected[key] is None]
+    if missing:
+        raise _undetected(name, missing, available)
+    if detected:
+        shown = ", ".join(f"{key.removesuffix('_id')} {show(column)}" for key, column in detected.items())
+        logger.info("%s: columns detected: %s (set data.user_col etc. to choose others)", name, shown)
+    _check_distinct(selected, name)
+    return selected
+
+
+def _check_distinct(selected: dict[str, str | None], name: str) -> None:
+    """ConfigError when two of our columns name the same column of the file."""
     settings: dict[str, str] = {}
     for key, column in selected.items():
         setting = f"{key.removesuffix('_id')}_col"
@@ -186,7 +252,6 @@ def _select_columns(
             )
         if column is not None:
             settings[column] = setting
-    return selected
 
 
 def _read_header(path: Path, sep: str) -> list[str]:
@@ -243,26 +308,48 @@ def _parser_error(path: Path, sep: str, exc: Exception) -> DataError:
 
 def read_delimited(
     path: str | Path,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = "timestamp",
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rating_col: str | None = None,
+    timestamp_col: str | None = None,
     sep: str | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV/TSV file with a header row; `sep` None means ',' for .csv and a tab for .tsv/.inter."""
+    """Read a CSV/TSV file with a header row; `sep` None: sniffed from the header line (see sniff_separator).
+    A column given as None is detected from its common spellings (SPELLINGS); rating or timestamp '' is not read."""
     path = _require_file(path)
     if sep is None:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".inter", ".tab") else ","
+        sep = sniff_separator(path)
     header = _read_header(path, sep)
     return _read_text_table(path, sep, header, header, (user_col, item_col, rating_col, timestamp_col))
 
 
+_SEPARATORS = (",", "\t", ";", "|")
+_SNIFFED_BYTES = 65_536
+
+
+def sniff_separator(path: Path) -> str:
+    """The separator of a delimited file: whichever of ',', tab, ';' and '|' its header line holds most often; when
+    it holds none (one column), ',' for .csv and a tab for .tsv / .inter / .tab."""
+    default = "\t" if path.suffix.lower() in (".tsv", ".inter", ".tab") else ","
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFFED_BYTES)
+    header = head.removeprefix(_UTF8_BOM).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    counts = {sep: header.count(sep) for sep in _SEPARATORS}
+    best = max(_SEPARATORS, key=lambda sep: (counts[sep], sep == default))
+    sep = best if counts[best] else default
+    if sep != default:
+        logger.info(
+            "%s: separator %s sniffed from the header line (set data.sep to choose another)", path.name, _separator(sep)
+        )
+    return sep
+
+
 def read_parquet(
     path: str | Path,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = "timestamp",
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rating_col: str | None = None,
+    timestamp_col: str | None = None,
 ) -> pd.DataFrame:
     """Read a Parquet file; errors name the (1-based) row."""
     import pyarrow as pa
@@ -298,10 +385,10 @@ def _not_parquet(path: Path, exc: Exception) -> DataError:
 
 def read_recbole_inter(
     path: str | Path,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = "timestamp",
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rating_col: str | None = None,
+    timestamp_col: str | None = None,
 ) -> pd.DataFrame:
     """Read a RecBole atomic ``.inter`` file: tab-separated, header fields ``name:type`` (the ``:type`` is dropped)."""
     path = _require_file(path)
@@ -329,7 +416,11 @@ def _first_row_is_longer(path: Path, sep: str, header: list[str]) -> bool:
 
 
 def _read_text_table(
-    path: Path, sep: str, header: list[str], names: list[str], wanted: tuple[str, str, str | None, str | None]
+    path: Path,
+    sep: str,
+    header: list[str],
+    names: list[str],
+    wanted: tuple[str | None, str | None, str | None, str | None],
 ) -> pd.DataFrame:
     """Read the wanted columns of a delimited file whose header fields `header` are known as `names`."""
     columns = _select_columns(names, path.name, *wanted)
@@ -376,7 +467,7 @@ def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
     """Read one interactions file as `config` describes it (format, column names, separator)."""
     fmt = detect_format(path, config.format)
     user_col, item_col = config.user_col, config.item_col
-    rating_col, timestamp_col = config.rating_col or None, config.timestamp_col or None
+    rating_col, timestamp_col = config.rating_col, config.timestamp_col
     if fmt == "lightgcn":
         frame = read_lightgcn_txt(path)
     elif fmt == "parquet":
@@ -384,7 +475,13 @@ def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
     elif fmt == "recbole":
         frame = read_recbole_inter(path, user_col, item_col, rating_col, timestamp_col)
     else:
-        sep = config.sep if config.sep is not None else ("\t" if fmt == "tsv" else ",")
+        sep = (
+            config.sep
+            if config.sep is not None
+            else "\t"
+            if config.format == "tsv"
+            else sniff_separator(_require_file(path))
+        )
         frame = read_delimited(path, user_col, item_col, rating_col, timestamp_col, sep=sep)
     logger.info("read %d interactions from %s (%s)", len(frame), path, fmt)
     return frame

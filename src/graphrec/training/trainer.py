@@ -27,6 +27,7 @@ from graphrec.evaluation import evaluate_model
 from graphrec.evaluation.validation import ValidationSplit
 from graphrec.io import atomic_write_text
 from graphrec.models.base import EmbeddingRecommender, Recommender, SelectsOnValidation
+from graphrec.progress import progress_shown
 from graphrec.training.checkpoint import damaged, load_checkpoint, resume_from, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.lazy_adam import LazyAdam
@@ -134,7 +135,6 @@ class Trainer:
             return self._fit_closed_form()
         if resume:
             self._resume()
-        train = self._fit_config
         while (stop_reason := self._stop_reason()) is None:
             started = time.perf_counter()
             loss = self._train_epoch()
@@ -144,17 +144,29 @@ class Trainer:
             report = self._end_epoch(loss, seconds)
             for callback in self.callbacks:
                 callback(report)
-        logger.info(
-            "stopped after epoch %d (%s); best %s = %.5f at epoch %d",
-            self.state.epoch,
-            stop_reason,
-            train.metric,
-            self.state.best_value,
-            self.state.best_epoch,
-        )
+        self._log_stop(stop_reason)
         return TrainResult(
             self.state.best_epoch, self.state.best_valid, self.state.epoch, self.state.elapsed_seconds, stop_reason
         )
+
+    def _log_stop(self, stop_reason: str) -> None:
+        state, metric = self.state, self._fit_config.metric
+        if state.best_valid:
+            logger.info(
+                "stopped after epoch %d (%s); best %s = %.5f at epoch %d",
+                state.epoch,
+                stop_reason,
+                metric,
+                state.best_value,
+                state.best_epoch,
+            )
+        else:  # no validation split: nothing was compared, the latest model is kept
+            logger.info(
+                "stopped after epoch %d (%s); no validation split, so the model of epoch %d is kept",
+                state.epoch,
+                stop_reason,
+                state.best_epoch,
+            )
 
     def _stop_reason(self) -> str | None:
         train, state = self._fit_config, self.state
@@ -185,7 +197,7 @@ class Trainer:
             batches,
             total=objective.num_batches,
             desc=f"epoch {self.state.epoch + 1}",
-            disable=not train.show_progress or not self._writes,
+            disable=not progress_shown(train.show_progress) or not self._writes,
             leave=False,
         )
         for step, batch in enumerate(bar):
