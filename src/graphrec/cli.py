@@ -66,6 +66,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, nargs="+", default=[20], help="cut-offs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("compare", help="runs side by side: means with 95% bootstrap CIs, paired tests, effect sizes")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run directories trained on the same data")
+    p.add_argument("--split", choices=["valid", "test"], required=True)
+    p.add_argument("--baseline", help="the run every other is tested against (default: the first RUN)")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20, 50], help="cut-offs (default 10 20 50)")
+    p.add_argument("--data", help="data directory (default: the one the runs were trained on)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown tables")
+
     p = sub.add_parser("export", help="write final embeddings and id lists")
     p.add_argument("run_dir")
     p.add_argument("--out", required=True, help="directory for user/item_embeddings.npy and user/item_ids.json")
@@ -204,6 +214,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         for key, value in metrics.items():
             print(f"{key:>14}  {value:.5f}" if isinstance(value, float) else f"{key:>14}  {value}")
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from graphrec.evaluation.compare import comparison_markdown
+    from graphrec.runs import compare_runs
+
+    result = compare_runs(
+        args.run_dirs, args.split, args.k, args.baseline, args.data, seed=args.seed, resamples=args.resamples
+    )
+    print(json.dumps(result) if args.json else comparison_markdown(result), end="\n" if args.json else "")
     return EXIT_OK
 
 
@@ -363,6 +384,7 @@ _COMMANDS = {
     "train": _cmd_train,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
+    "compare": _cmd_compare,
     "export": _cmd_export,
     "embed": _cmd_embed,
     "recommend": _cmd_recommend,

@@ -35,12 +35,13 @@ from graphrec.config import RunConfig, config_to_dict, config_to_toml
 from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
-from graphrec.errors import ConfigError, UnsupportedError
-from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer
+from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError
+from graphrec.evaluation.compare import BOOTSTRAP_RESAMPLES, UserValues, compare
+from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer_users, mean_metrics
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
 from graphrec.retrieval import check_k, top_k_items
-from graphrec.rundir import LoadedRun, load_run
+from graphrec.rundir import LoadedRun, load_run, read_ids, read_run_config
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
@@ -219,29 +220,113 @@ def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str 
     are counted as loaded); either way the
     result reports how many there were (``unseen_interactions``, ``unseen_users``).
     """
+    _check_split(split)
+    run = load_run(run_dir)
+    values, counts = _user_values(run, _run_dataset(run, data_path), split, ks)
+    return {**mean_metrics(values.per_user, values.zeros), **counts}
+
+
+def _check_split(split: str) -> None:
     if split not in ("valid", "test"):
         raise ConfigError(f"--split must be 'valid' or 'test', got '{split}'")
-    run = load_run(run_dir)
-    data_config = run.config.data
+
+
+def _run_dataset(run: LoadedRun, data_path: str | None) -> Dataset:
+    """The data `run` was trained on (or the directory `data_path`), split as it was; `run.config.data` is updated
+    to name `data_path`."""
     if data_path is not None:
-        data_config.path, data_config.interactions = data_path, None
-    dataset = load_dataset(data_config, seed=data_seed(run.config))
+        run.config.data.path, run.config.data.interactions = data_path, None
+    return load_dataset(run.config.data, seed=data_seed(run.config))
+
+
+def _user_values(run: LoadedRun, dataset: Dataset, split: str, ks: list[int]) -> tuple[UserValues, dict[str, int]]:
+    """Per-user metric values of `run` on `split` of `dataset` (users unknown to training as zeros under
+    ``unseen_policy = "miss"``), and the counts ``unseen_interactions`` and ``unseen_users``."""
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
-    if data_config.unseen_policy == "drop":
-        dropped = dataset.stats.get("unseen", {}).get(split, {})
-        counts = {
-            "unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
-            "unseen_users": unseen.users + int(dropped.get("users", 0)),
-        }
-        if unseen.interactions:
-            logger.warning(
-                "%d held-out interactions name users or items this run never saw; dropped", unseen.interactions
+    chunk_size = run.config.eval.chunk_size
+    if run.config.data.unseen_policy != "drop":
+        rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size, unseen=unseen)
+        return UserValues(rows, per_user, unseen.users), unseen.report()
+    dropped = dataset.stats.get("unseen", {}).get(split, {})
+    counts = {
+        "unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
+        "unseen_users": unseen.users + int(dropped.get("users", 0)),
+    }
+    if unseen.interactions:
+        logger.warning("%d held-out interactions name users or items this run never saw; dropped", unseen.interactions)
+    rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size)
+    return UserValues(rows, per_user), counts
+
+
+def compare_runs(
+    run_dirs: Sequence[str | Path],
+    split: str,
+    ks: list[int],
+    baseline: str | Path | None = None,
+    data_path: str | None = None,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, Any]:
+    """:func:`graphrec.evaluation.compare.compare` of the runs `run_dirs` on `split`, against `baseline` (default:
+    the first run; one not among `run_dirs` is added first). Every run must have been trained on the same data (the
+    same data config and split seed, the same user and item ids): DataError otherwise, before anything is evaluated.
+    Each run's means are those of :func:`evaluate_run`."""
+    _check_split(split)
+    labels = _compare_labels(run_dirs, baseline)
+    check_same_data(labels)
+    values = {}
+    dataset: Dataset | None = None
+    for label in labels:
+        run = load_run(label)
+        dataset = dataset if dataset is not None else _run_dataset(run, data_path)
+        values[label] = _user_values(run, dataset, split, ks)[0]
+    result = compare(values, labels[0], resamples, seed)
+    return {"split": split, "ks": list(ks), **result}
+
+
+def _compare_labels(run_dirs: Sequence[str | Path], baseline: str | Path | None) -> list[str]:
+    """The run directories as given, the baseline first; ConfigError for a run given twice."""
+    labels = [str(d) for d in run_dirs]
+    if baseline is not None:
+        found = [label for label in labels if Path(label).resolve() == Path(baseline).resolve()]
+        labels = [str(baseline), *labels] if not found else [found[0], *(x for x in labels if x != found[0])]
+    resolved = [Path(label).resolve() for label in labels]
+    repeated = next((label for label, path in zip(labels, resolved, strict=True) if resolved.count(path) > 1), None)
+    if repeated is not None:
+        raise ConfigError(f"compare: each run once, got '{repeated}' more than once; drop the repeated run")
+    if len(labels) < 2:
+        raise ConfigError(f"compare: expected at least two runs, got {len(labels)}; pass two or more run directories")
+    return labels
+
+
+def check_same_data(run_dirs: Sequence[str | Path]) -> None:
+    """DataError naming the first run whose data differs from the first run's: its data config or split seed, or
+    its user or item ids (read from each run directory, no model loaded)."""
+    first, *rest = (Path(d) for d in run_dirs)
+    reference = _data_identity(first)
+    for run_dir in rest:
+        identity = _data_identity(run_dir)
+        what = next((key for key in reference if identity[key] != reference[key]), None)
+        if what is not None:
+            raise DataError(
+                f"compare: runs must be evaluated on the same data, got '{run_dir}' with a different {what} than "
+                f"'{first}'; compare runs trained on the same data (same [data] config, seed and ids)"
             )
-        metrics = evaluate_scorer(run.scorer(), target, exclude, ks, run.config.eval.chunk_size)
-        return {**metrics, **counts}
-    return evaluate_scorer(run.scorer(), target, exclude, ks, run.config.eval.chunk_size, unseen=unseen)
+
+
+def _data_identity(run_dir: Path) -> dict[str, Any]:
+    for name in ("config.json", "user_ids.json", "item_ids.json"):
+        if not (run_dir / name).is_file():
+            raise RunDirError(f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'")
+    config = read_run_config(run_dir)
+    return {
+        "data config": config_to_dict(config)["data"],
+        "split seed": data_seed(config),
+        "user ids (user_ids.json)": read_ids(run_dir / "user_ids.json", "user").ids,
+        "item ids (item_ids.json)": read_ids(run_dir / "item_ids.json", "item").ids,
+    }
 
 
 EXPORT_FILES = ("user_embeddings.npy", "item_embeddings.npy", "user_ids.json", "item_ids.json")
@@ -299,4 +384,14 @@ def recommend(run_dir: str | Path | LoadedRun, user_id: object, k: int) -> list[
     return [{"item_id": run.item_ids.id_of(int(i)), "score": float(s)} for i, s in pairs if i >= 0]
 
 
-__all__ = ["LoadedRun", "data_seed", "evaluate_run", "export_run", "load_run", "model_inputs", "recommend", "train"]
+__all__ = [
+    "LoadedRun",
+    "compare_runs",
+    "data_seed",
+    "evaluate_run",
+    "export_run",
+    "load_run",
+    "model_inputs",
+    "recommend",
+    "train",
+]
