@@ -35,13 +35,14 @@ from graphrec.config import RunConfig, config_to_dict, config_to_toml
 from graphrec.config.train import TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
-from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError
+from graphrec.errors import ConfigError, UnsupportedError
+from graphrec.evaluation.beyond import beyond_metrics
 from graphrec.evaluation.compare import BOOTSTRAP_RESAMPLES, UserValues, compare
 from graphrec.evaluation.metrics import UnseenTargets, evaluate_scorer_users, mean_metrics
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models import ModelInput, build_model, get_model_class
 from graphrec.retrieval import check_k, top_k_items
-from graphrec.rundir import LoadedRun, load_run, read_ids, read_run_config
+from graphrec.rundir import LoadedRun, check_same_data, data_seed, load_run
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
@@ -53,11 +54,6 @@ logger = logging.getLogger(__name__)
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def data_seed(config: RunConfig) -> int:
-    """The seed of the data splits: data.seed when set, else the run's seed."""
-    return config.data.seed if config.data.seed is not None else config.seed
 
 
 def default_run_dir(config: RunConfig) -> Path:
@@ -212,18 +208,21 @@ def _remap(
     ), missing
 
 
-def evaluate_run(run_dir: str | Path, split: str, ks: list[int], data_path: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, split: str, ks: list[int], data_path: str | None = None, beyond: bool = False
+) -> dict[str, Any]:
     """Full-ranking metrics of a run's best model on the valid or test split of its data (or of `data_path`).
 
     Held-out interactions naming a user or item the run never saw count as misses under ``data.unseen_policy =
     "miss"`` (the default; see :mod:`graphrec.evaluation.metrics`) and are left out under "drop" (rows dropped at load
     are counted as loaded); either way the
-    result reports how many there were (``unseen_interactions``, ``unseen_users``).
+    result reports how many there were (``unseen_interactions``, ``unseen_users``). With `beyond`, the result also
+    holds the beyond-accuracy metrics of :mod:`graphrec.evaluation.beyond` (one more scoring pass).
     """
     _check_split(split)
     run = load_run(run_dir)
-    values, counts = _user_values(run, _run_dataset(run, data_path), split, ks)
-    return {**mean_metrics(values.per_user, values.zeros), **counts}
+    values, counts, more = _user_values(run, _run_dataset(run, data_path), split, ks, beyond)
+    return {**mean_metrics(values.per_user, values.zeros), **counts, **more}
 
 
 def _check_split(split: str) -> None:
@@ -239,25 +238,34 @@ def _run_dataset(run: LoadedRun, data_path: str | None) -> Dataset:
     return load_dataset(run.config.data, seed=data_seed(run.config))
 
 
-def _user_values(run: LoadedRun, dataset: Dataset, split: str, ks: list[int]) -> tuple[UserValues, dict[str, int]]:
+def _user_values(
+    run: LoadedRun, dataset: Dataset, split: str, ks: list[int], beyond: bool = False
+) -> tuple[UserValues, dict[str, int], dict[str, float | int]]:
     """Per-user metric values of `run` on `split` of `dataset` (users unknown to training as zeros under
-    ``unseen_policy = "miss"``), and the counts ``unseen_interactions`` and ``unseen_users``."""
+    ``unseen_policy = "miss"``), the counts ``unseen_interactions`` and ``unseen_users``, and with `beyond` the
+    beyond-accuracy metrics (else an empty dict)."""
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
     chunk_size = run.config.eval.chunk_size
-    if run.config.data.unseen_policy != "drop":
-        rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size, unseen=unseen)
-        return UserValues(rows, per_user, unseen.users), unseen.report()
-    dropped = dataset.stats.get("unseen", {}).get(split, {})
-    counts = {
-        "unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
-        "unseen_users": unseen.users + int(dropped.get("users", 0)),
-    }
-    if unseen.interactions:
-        logger.warning("%d held-out interactions name users or items this run never saw; dropped", unseen.interactions)
-    rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size)
-    return UserValues(rows, per_user), counts
+    counts = unseen.report()
+    if run.config.data.unseen_policy == "drop":
+        dropped = dataset.stats.get("unseen", {}).get(split, {})
+        counts = {
+            "unseen_interactions": unseen.interactions + int(dropped.get("rows", 0)),
+            "unseen_users": unseen.users + int(dropped.get("users", 0)),
+        }
+        if unseen.interactions:
+            logger.warning(
+                "%d held-out interactions name users or items this run never saw; dropped", unseen.interactions
+            )
+        unseen = UnseenTargets.none(len(run.user_ids))
+    rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size, unseen=unseen)
+    values = UserValues(rows, per_user, unseen.users)
+    if not beyond:
+        return values, counts, {}
+    top, _ = top_k_items(run.scorer(), rows, max(ks), exclude, chunk_size)
+    return values, counts, beyond_metrics(top, rows, run.train, target, ks, per_user)
 
 
 def compare_runs(
@@ -268,22 +276,24 @@ def compare_runs(
     data_path: str | None = None,
     seed: int = 0,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    beyond: bool = True,
 ) -> dict[str, Any]:
     """:func:`graphrec.evaluation.compare.compare` of the runs `run_dirs` on `split`, against `baseline` (default:
-    the first run; one not among `run_dirs` is added first). Every run must have been trained on the same data (the
-    same data config and split seed, the same user and item ids): DataError otherwise, before anything is evaluated.
-    Each run's means are those of :func:`evaluate_run`."""
+    the first run; one not among `run_dirs` is added first), with each run's beyond-accuracy metrics under
+    ``beyond`` unless `beyond` is false. Every run must have been trained on the same data (the same data config and
+    split seed, the same user and item ids): DataError otherwise, before anything is evaluated. Each run's means are
+    those of :func:`evaluate_run`."""
     _check_split(split)
     labels = _compare_labels(run_dirs, baseline)
     check_same_data(labels)
-    values = {}
+    values, more = {}, {}
     dataset: Dataset | None = None
     for label in labels:
         run = load_run(label)
         dataset = dataset if dataset is not None else _run_dataset(run, data_path)
-        values[label] = _user_values(run, dataset, split, ks)[0]
+        values[label], _, more[label] = _user_values(run, dataset, split, ks, beyond)
     result = compare(values, labels[0], resamples, seed)
-    return {"split": split, "ks": list(ks), **result}
+    return {"split": split, "ks": list(ks), **result, **({"beyond": more} if beyond else {})}
 
 
 def _compare_labels(run_dirs: Sequence[str | Path], baseline: str | Path | None) -> list[str]:
@@ -299,34 +309,6 @@ def _compare_labels(run_dirs: Sequence[str | Path], baseline: str | Path | None)
     if len(labels) < 2:
         raise ConfigError(f"compare: expected at least two runs, got {len(labels)}; pass two or more run directories")
     return labels
-
-
-def check_same_data(run_dirs: Sequence[str | Path]) -> None:
-    """DataError naming the first run whose data differs from the first run's: its data config or split seed, or
-    its user or item ids (read from each run directory, no model loaded)."""
-    first, *rest = (Path(d) for d in run_dirs)
-    reference = _data_identity(first)
-    for run_dir in rest:
-        identity = _data_identity(run_dir)
-        what = next((key for key in reference if identity[key] != reference[key]), None)
-        if what is not None:
-            raise DataError(
-                f"compare: runs must be evaluated on the same data, got '{run_dir}' with a different {what} than "
-                f"'{first}'; compare runs trained on the same data (same [data] config, seed and ids)"
-            )
-
-
-def _data_identity(run_dir: Path) -> dict[str, Any]:
-    for name in ("config.json", "user_ids.json", "item_ids.json"):
-        if not (run_dir / name).is_file():
-            raise RunDirError(f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'")
-    config = read_run_config(run_dir)
-    return {
-        "data config": config_to_dict(config)["data"],
-        "split seed": data_seed(config),
-        "user ids (user_ids.json)": read_ids(run_dir / "user_ids.json", "user").ids,
-        "item ids (item_ids.json)": read_ids(run_dir / "item_ids.json", "item").ids,
-    }
 
 
 EXPORT_FILES = ("user_embeddings.npy", "item_embeddings.npy", "user_ids.json", "item_ids.json")
