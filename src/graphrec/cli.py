@@ -84,6 +84,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["valid", "test"], default="test", help="the split to score (default test)")
     p.add_argument("--k", type=int, nargs="+", default=[20], help="cut-offs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--beyond",
+        action="store_true",
+        help="also coverage, Gini, novelty, popularity bias and accuracy by user-activity and item-popularity bucket",
+    )
+
+    p = sub.add_parser("compare", help="runs side by side: means with 95% bootstrap CIs, paired tests, effect sizes")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run directories trained on the same data")
+    p.add_argument("--split", choices=["valid", "test"], required=True)
+    p.add_argument("--baseline", help="the run every other is tested against (default: the first RUN)")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20, 50], help="cut-offs (default 10 20 50)")
+    p.add_argument("--data", help="data directory (default: the one the runs were trained on)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--no-beyond", action="store_true", help="leave out the beyond-accuracy metrics")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown tables")
 
     p = sub.add_parser("export", help="write final embeddings and id lists")
     p.add_argument("run_dir")
@@ -222,12 +238,30 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from graphrec.runs import evaluate_run
 
-    metrics = evaluate_run(args.run_dir, args.split, args.k, data_path=args.data)
+    metrics = evaluate_run(args.run_dir, args.split, args.k, data_path=args.data, beyond=args.beyond)
     if args.json:
         print(json.dumps(metrics))
     else:
         for key, value in metrics.items():
             print(f"{key:>14}  {value:.5f}" if isinstance(value, float) else f"{key:>14}  {value}")
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from graphrec.evaluation.compare import comparison_markdown
+    from graphrec.runs import compare_runs
+
+    result = compare_runs(
+        args.run_dirs,
+        args.split,
+        args.k,
+        args.baseline,
+        args.data,
+        seed=args.seed,
+        resamples=args.resamples,
+        beyond=not args.no_beyond,
+    )
+    print(json.dumps(result) if args.json else comparison_markdown(result), end="\n" if args.json else "")
     return EXIT_OK
 
 
@@ -387,6 +421,7 @@ _COMMANDS = {
     "train": _cmd_train,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
+    "compare": _cmd_compare,
     "export": _cmd_export,
     "embed": _cmd_embed,
     "recommend": _cmd_recommend,

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.config import RunConfig, config_from_dict
+from graphrec.config import RunConfig, config_from_dict, config_to_dict
 from graphrec.data.idmap import IdMap
 from graphrec.errors import ConfigError, DataError, RunDirError, UnsupportedError, collapsed
 from graphrec.models import build_model, get_model_class
@@ -213,3 +213,36 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     load_checkpoint(run_dir / BEST_MODEL_FILE, model, built_from=built_from)
     model.eval()
     return LoadedRun(run_dir, config, model, user_ids, item_ids, train)
+
+
+def data_seed(config: RunConfig) -> int:
+    """The seed of the data splits: data.seed when set, else the run's seed."""
+    return config.data.seed if config.data.seed is not None else config.seed
+
+
+def check_same_data(run_dirs: Sequence[str | Path]) -> None:
+    """DataError naming the first run whose data differs from the first run's: its data config or split seed, or
+    its user or item ids (read from each run directory, no model loaded)."""
+    first, *rest = (Path(d) for d in run_dirs)
+    reference = _data_identity(first)
+    for run_dir in rest:
+        identity = _data_identity(run_dir)
+        what = next((key for key in reference if identity[key] != reference[key]), None)
+        if what is not None:
+            raise DataError(
+                f"compare: runs must be evaluated on the same data, got '{run_dir}' with a different {what} than "
+                f"'{first}'; compare runs trained on the same data (same [data] config, seed and ids)"
+            )
+
+
+def _data_identity(run_dir: Path) -> dict[str, Any]:
+    for name in ("config.json", "user_ids.json", "item_ids.json"):
+        if not (run_dir / name).is_file():
+            raise RunDirError(f"run directory '{run_dir}' has no {name}; pass a directory written by 'graphrec train'")
+    config = read_run_config(run_dir)
+    return {
+        "data config": config_to_dict(config)["data"],
+        "split seed": data_seed(config),
+        "user ids (user_ids.json)": read_ids(run_dir / "user_ids.json", "user").ids,
+        "item ids (item_ids.json)": read_ids(run_dir / "item_ids.json", "item").ids,
+    }

@@ -36,6 +36,7 @@ class Stream(IntEnum):
     HARD_POOL = 42  # training.item_pairs: the hard-negative pool
     DISTANCE_WEIGHTED = 43  # training.item_pairs: distance-weighted negatives of a step
     RANKER_PAIRS = 51  # ranking.rankers: the sampled training pairs of a learned ranker
+    BOOTSTRAP_USERS = 61  # evaluation.compare: the bootstrap resamples of the evaluated users
     TEST_SPLIT = 101  # data.loading: the test split
     VALID_SPLIT = 102  # data.loading: the validation carve
     HOLDOUT_ITEMS = 103  # data.loading: the items withheld for inductive evaluation
