@@ -20,6 +20,17 @@ def planted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def planted_features(data_dir: Path) -> dict[str, object]:
+    """The [features] section reading the planted data's item catalogue (items.csv): TF-IDF text, 8 dims."""
+    return {
+        "catalogue": str(data_dir / "items.csv"),
+        "item_col": "item_id",
+        "extract_numeric": {},
+        "text_encoder": "tfidf",
+        "text_dim": 8,
+    }
+
+
 def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dict | None = None, **train: object):
     """A fast RunConfig for tests: small tables, few epochs; `train` overrides [train] keys and `model_options`
     [model] keys. Keys of the shared fast settings that the model (or its objective) does not have are left out
@@ -40,13 +51,7 @@ def tiny_config(data_dir: Path, model: str, epochs: int = 10, model_options: dic
     }
     values: dict[str, object] = {"seed": 7, "data": {"path": str(data_dir)}, "eval": {"ks": [10, 20]}}
     if model in ("pinsage", "graphsage"):  # feature models: the planted catalogue, item-pair training
-        values["features"] = {
-            "catalogue": str(data_dir / "items.csv"),
-            "item_col": "item_id",
-            "extract_numeric": {},
-            "text_encoder": "tfidf",
-            "text_dim": 8,
-        }
+        values["features"] = planted_features(data_dir)
         # hidden_dim: wider than the 14 input features, the neighbour half swamps the node's own
         model_values.update(num_neighbours=5, num_walks=10, hidden_dim=32)
         train_values.update(loss="margin", shared_negatives=50, batch_size=256, lr=0.01)

@@ -149,17 +149,11 @@ def test_a_run_with_a_catalogue_projects_the_features_and_reloads_them(name: str
     from graphrec.config import config_from_dict, config_to_dict
     from graphrec.runs import load_run, train
 
-    from ..conftest import tiny_config
+    from ..conftest import planted_features, tiny_config
 
     options = {"num_heads": 2} if name == "gat" else None
     values = config_to_dict(tiny_config(planted_dir, name, epochs=2, model_options=options))
-    values["features"] = {
-        "catalogue": str(planted_dir / "items.csv"),
-        "item_col": "item_id",
-        "extract_numeric": {},
-        "text_encoder": "tfidf",
-        "text_dim": 8,
-    }
+    values["features"] = planted_features(planted_dir)
     train(config_from_dict(values), tmp_path / "run")
     assert (tmp_path / "run" / "item_features.npy").is_file()
     run = load_run(tmp_path / "run")

@@ -112,24 +112,28 @@ def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, see
         from graphrec.models.itemgraph import ItemGraphModel
         from graphrec.training.item_pairs import ItemPairObjective
 
-        if not isinstance(model, ItemGraphModel):
-            raise ConfigError(
-                f"model '{model.name}' declares the item-pair objective, which trains item-graph "
-                "models (pinsage, graphsage) only"
-            )
-        return ItemPairObjective(model, dataset, cast(ItemPairTrainConfig, train), seed)
+        _require(model, ItemGraphModel, "item-pair", "item-graph models (pinsage, graphsage) only")
+        return ItemPairObjective(cast(ItemGraphModel, model), dataset, cast(ItemPairTrainConfig, train), seed)
     if model.objective is ModelObjective.SKIP_GRAM:
         from graphrec.config.train import SkipGramTrainConfig
         from graphrec.models.deepwalk import DeepWalk
         from graphrec.training.skipgram import SkipGramObjective
 
-        if not isinstance(model, DeepWalk):
-            raise ConfigError(
-                f"model '{model.name}' declares the skip-gram objective, which trains random-walk node embeddings "
-                "(deepwalk, node2vec) only; subclass graphrec.models.deepwalk.DeepWalk or declare another objective"
-            )
-        return SkipGramObjective(model, dataset, cast(SkipGramTrainConfig, train), seed)
+        _require(
+            model,
+            DeepWalk,
+            "skip-gram",
+            "random-walk node embeddings (deepwalk, node2vec) only; subclass graphrec.models.deepwalk.DeepWalk or "
+            "declare another objective",
+        )
+        return SkipGramObjective(cast(DeepWalk, model), dataset, cast(SkipGramTrainConfig, train), seed)
     return EdgeObjective(model, dataset, cast(EdgeTrainConfig, train), seed)
+
+
+def _require(model: Recommender, cls: type, objective: str, trains: str) -> None:
+    """ConfigError unless `model` is a `cls`, the only kind of model the `objective` objective trains."""
+    if not isinstance(model, cls):
+        raise ConfigError(f"model '{model.name}' declares the {objective} objective, which trains {trains}")
 
 
 def as_int64(values: np.ndarray) -> torch.Tensor:
