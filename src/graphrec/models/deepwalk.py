@@ -19,7 +19,8 @@ class DeepWalk(EmbeddingRecommender):
     Nodes are the users 0..U−1 and the items U..U+I−1 of one table `node_embedding.weight` ((U + I) × d, initialised
     N(0, init_std²) from torch's global generator). Training (graphrec.training.skipgram) walks the graph uniformly
     and, for every walk node v, every context node c at most `window` steps away and K noise nodes n_k drawn
-    ∝ degree^0.75, minimises skip-gram with negative sampling (Mikolov et al., NeurIPS 2013):
+    ∝ degree^`negative_power` (default 0: uniform; word2vec's 0.75 is one key away), minimises skip-gram with
+    negative sampling (Mikolov et al., NeurIPS 2013):
 
         L(v, c) = −log σ(z_vᵀ z_c) − Σ_{k=1..K} log σ(−z_vᵀ z_{n_k})
 
