@@ -42,6 +42,7 @@ ABLATIONS = {
     "GraphSAGE-pool": ["model.name=graphsage", "model.aggregator=pool", "train.hard_negatives=0"],
     "GraphSAGE-LSTM": ["model.name=graphsage", "model.aggregator=lstm", "train.hard_negatives=0"],
 }
+EDGE = ["train.loss=bpr", "train.batch_size=2048", "train.lr=0.005", "train.negative_candidates=16"]
 CORE = {
     "MF (BPR)": [
         "model.name=mf",
@@ -62,6 +63,13 @@ CORE = {
         "train.eval_every=10",
         "train.negative_candidates=16",
     ],
+    # the seed's other encoders (issue 15): the same edge recipe for the message-passing ones, the best validated
+    # epoch kept; the walk models train their own skip-gram objective (defaults: 10 walks of 20 nodes, window 5)
+    "NGCF": ["model.name=ngcf", "model.num_layers=3", *EDGE, "train.epochs=40", "train.eval_every=5"],
+    "GCN": ["model.name=gcn", "model.num_layers=2", *EDGE, "train.epochs=40", "train.eval_every=5"],
+    "GAT": ["model.name=gat", "model.num_layers=2", *EDGE, "train.epochs=30", "train.eval_every=5"],
+    "DeepWalk": ["model.name=deepwalk", "train.epochs=8", "train.eval_every=1"],
+    "node2vec (p 1, q 0.5)": ["model.name=node2vec", "model.q=0.5", "train.epochs=8", "train.eval_every=1"],
 }
 
 
@@ -86,7 +94,7 @@ def base_config(overrides: list[str]) -> RunConfig:
 def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
     config = base_config(overrides)
     config = apply_overrides(
-        config, data_overrides(args.data) + [f"train.epochs={args.epochs}", "train.show_progress=false"] + overrides
+        config, [*data_overrides(args.data), f"train.epochs={args.epochs}", "train.show_progress=false", *overrides]
     )
     run_dir = args.out / name.split(" ")[0].replace("(", "").lower()
     started = time.perf_counter()
@@ -103,6 +111,7 @@ def run_row(name: str, overrides: list[str], args: argparse.Namespace) -> dict:
         "train_s": summary["train_seconds"],
         "wall_s": round(seconds, 1),
         "epochs": summary["epochs_run"],
+        "peak_rss_mb": summary["peak_rss_mb"],  # of this process: the row's own when run alone (--rows NAME)
     }
 
 
@@ -154,14 +163,15 @@ def features_only_row(args: argparse.Namespace) -> dict:
 def ablation_table(rows: list[dict]) -> str:
     lines = [
         "| model | related hit@10 | related MRR | MRR (paper, ranks/100) | user Recall@20 | user NDCG@20 |"
-        " epochs | train time |",
-        "|---|---|---|---|---|---|---|---|",
+        " epochs | train time | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         r, u = row["related"], row["user"]
+        rss = f"{row['peak_rss_mb'] / 1024:.2f} GB" if "peak_rss_mb" in row else "—"
         lines.append(
             f"| {row['name']} | {r['hit_rate@10']:.4f} | {r['mrr']:.4f} | {r['mrr_scaled']:.4f} | "
-            f"{u['recall@20']:.4f} | {u['ndcg@20']:.4f} | {row['epochs']} | {row['train_s']:.0f} s |"
+            f"{u['recall@20']:.4f} | {u['ndcg@20']:.4f} | {row['epochs']} | {row['train_s']:.0f} s | {rss} |"
         )
     return "\n".join(lines)
 

@@ -44,6 +44,7 @@ from graphrec.config.run import (
     load_config,
     load_run_config,
     section_from_dict,
+    set_values,
     with_absolute_paths,
 )
 from graphrec.config.sections import DataConfig, EvalConfig, FeatureConfig
@@ -100,6 +101,7 @@ __all__ = [
     "model_config",
     "model_config_class",
     "section_from_dict",
+    "set_values",
     "validate",
     "with_absolute_paths",
 ]

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,21 +300,32 @@ def _explicit(config: RunConfig) -> dict[str, Any]:
 
 def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
     """Return a copy of `config` with each ``section.key=value`` override applied (then every value checked)."""
-    values = _explicit(config)
+    items = []
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not of the form section.key=value; e.g. --set train.lr=0.005")
-        parts = key.strip().split(".")
-        target = values
+        items.append((key.strip(), _parse_literal(raw.strip()), f"override '{item}'"))
+    return _set(config, items)
+
+
+def set_values(config: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """Return a copy of `config` with each ``"section.key": value`` set (Python values, not text), in order, then
+    every value checked; ``"seed"`` sets the top-level seed."""
+    return _set(config, [(key, value, f"setting '{key}'") for key, value in values.items()])
+
+
+def _set(config: RunConfig, items: list[tuple[str, Any, str]]) -> RunConfig:
+    explicit = _explicit(config)
+    for key, value, label in items:
+        parts = key.split(".")
+        target = explicit
         for part in parts[:-1]:
             if part not in target or not isinstance(target[part], dict):
-                raise ConfigError(
-                    f"override '{item}': unknown section '{part}'; valid sections are: {', '.join(_SECTIONS)}"
-                )
+                raise ConfigError(f"{label}: unknown section '{part}'; valid sections are: {', '.join(_SECTIONS)}")
             target = target[part]
-        target[parts[-1]] = _parse_literal(raw.strip())
-    return config_from_dict(values)
+        target[parts[-1]] = value
+    return config_from_dict(explicit)
 
 
 # The file and directory keys of a config (besides a blend's model.runs), saved as absolute paths in a run directory.
