@@ -11,7 +11,7 @@ Wall seconds on a shared machine vary with its load; the process CPU seconds per
 Each step: layer-0 tables → K layers with the model's activation → the mean of layers 0..K → Σ z² → backward (no
 optimiser step, no negatives: the propagation alone). Prints one JSON line per variant: median seconds per step,
 build seconds, peak RSS and its growth over the RSS after loading the data. Needs torch_geometric (pure Python; none
-of its compiled extensions). Gowalla (the default --data) is the measurement still pending; smoke-run it on
+of its compiled extensions). Gowalla (the default --data) results: benchmarks/pyg_vs_csr_gowalla.jsonl. Smoke-run on
 generated data:
 
     graphrec synth --edges 20000 --out /tmp/synth20k --seed 0

@@ -43,3 +43,24 @@ def test_demo_command_runs(tmp_path: Path, capsys) -> None:
     for model in ("popularity", "mf", "lightgcn"):
         assert model in out
     assert "top-10" in out
+
+
+def test_gitignore_covers_what_the_readme_commands_write() -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        return  # an unpacked archive, not a checkout: nothing to be untracked in
+    commands = "\n".join(line.split("#")[0] for line in "".join(_blocks("bash")).splitlines())
+    written = set(re.findall(r"--(?:out|input) ([\w./-]+)", commands))
+    relative = sorted(p for p in written if not p.startswith(("/", "..")))
+    assert relative  # the README does write somewhere
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *relative],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,  # exit 1 when some path is not ignored: the assertion below names them
+    )
+    unignored = [line.split("\t")[-1] for line in result.stdout.splitlines() if line.startswith("::")]
+    assert unignored == []

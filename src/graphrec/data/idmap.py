@@ -73,8 +73,16 @@ class IdMap:
         if idx is None:
             raise UnknownIdError(
                 f"{self.kind} id {external_id!r} is not known to this {self.owner} ({len(self)} {self.kind}s)"
+                f"{self._case_hint(external_id)}"
             )
         return idx
+
+    def _case_hint(self, external_id: object) -> str:
+        """'; did you mean 'alice'? (ids are case-sensitive)' when a known id differs from `external_id` only in
+        case (or surrounding spaces), else ''. O(n), on the error path only."""
+        wanted = str(external_id).strip().casefold()
+        near = next((v for v in self._ids if str(v).strip().casefold() == wanted), None)
+        return "" if near is None else f"; did you mean {near!r}? (ids are case-sensitive)"
 
     def indices(self, external_ids: Iterable[Hashable]) -> np.ndarray:
         """Indices of many ids; -1 for unknown ones (callers count and report them)."""
