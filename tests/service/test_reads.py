@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,10 @@ def test_k_up_to_the_limit(client: TestClient, reference) -> None:
 def test_healthz_docs_and_openapi(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["model"] == "lightgcn" and health["writes"] == "enabled"
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in docs.text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", docs.text)  # nothing fetched from elsewhere: offline
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
         "/v1/users/{user_id}/recommendations",

@@ -32,6 +32,8 @@ from graphrec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
 from graphrec.service.runtime import Service, open_service
 from graphrec.service.writes import ItemExistsError
 
+DOCS_PAGE = Path(__file__).with_name("static") / "docs.html"  # package data (pyproject.toml)
+
 logger = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": schemas.ErrorBody} for code in (400, 404, 422)}
@@ -67,7 +69,11 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None) -> FastAP
         service.close()
 
     app = FastAPI(
-        title="graphrec", summary="Two-stage recommendations: ANN candidates, exact ranking.", lifespan=lifespan
+        title="graphrec",
+        summary="Two-stage recommendations: ANN candidates, exact ranking.",
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's Swagger page loads its scripts from a CDN: blank offline; /docs is served below
+        redoc_url=None,
     )
     app.state.service, app.state.metrics = service, metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
@@ -139,6 +145,11 @@ def _add_read_routes(app: FastAPI, service: Service, metrics: Metrics) -> None:
             ("items", "similar"): (similar_body, 10, routes["/v1/items/{item_id}/similar"]),
         },
     )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        """The API, listed from /openapi.json by a page shipped in the package (works offline: no CDN)."""
+        return Response(DOCS_PAGE.read_bytes(), media_type="text/html; charset=utf-8")
 
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> Response:
