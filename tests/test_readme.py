@@ -64,3 +64,10 @@ def test_gitignore_covers_what_the_readme_commands_write() -> None:
     )
     unignored = [line.split("\t")[-1] for line in result.stdout.splitlines() if line.startswith("::")]
     assert unignored == []
+
+
+def test_install_shows_progress_and_the_readme_names_the_cpu_wheel() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (install,) = [line for line in makefile.splitlines() if "pip install" in line and "-e " in line]
+    assert "--quiet" not in install and "--progress-bar on" in install  # the long step is never silent
+    assert "download.pytorch.org/whl/cpu" in README
