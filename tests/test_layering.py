@@ -14,7 +14,14 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "graphrec"
 
-RUNS_IMPORTERS = ("graphrec.cli", "graphrec.demo", "graphrec.__main__", "graphrec.tuning", "graphrec.service")
+RUNS_IMPORTERS = (
+    "graphrec.cli",
+    "graphrec.demo",
+    "graphrec.__main__",
+    "graphrec.estimator",  # the Python entry point (graphrec.fit), as cli.py is the command-line one
+    "graphrec.tuning",
+    "graphrec.service",
+)
 
 # Known violations of issue 12 point 7 that other branches remove (embed.py and inductive.py: the lead; batch.py:
 # another helper). Whoever lands one of those deletes its entry here; the test fails on an entry that no longer

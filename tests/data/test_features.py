@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +68,43 @@ def test_errors_name_the_problem_and_the_fix(catalogue: FeatureConfig, tmp_path:
         build_item_features(bad, ["1"])
     with pytest.raises(DataError, match="does not exist"):
         build_item_features(FeatureConfig(catalogue=str(tmp_path / "nope.csv")), ["1"])
+
+
+def _vector_files(tmp_path: Path, matrix: np.ndarray, ids: object) -> dict[str, str]:
+    np.save(tmp_path / "vectors.npy", matrix)
+    (tmp_path / "vector_ids.json").write_text(json.dumps(ids))
+    return {"vectors": str(tmp_path / "vectors.npy"), "vector_ids": str(tmp_path / "vector_ids.json")}
+
+
+def test_precomputed_vectors_are_one_more_block_aligned_by_id(catalogue: FeatureConfig, tmp_path: Path) -> None:
+    matrix = np.array([[0.5, -1.0], [2.0, 3.0]], dtype=np.float32)  # items 3 and 1; items 2 and 4 have none
+    config = dataclasses.replace(catalogue, **_vector_files(tmp_path, matrix, [3, "1"]))
+    features = build_item_features(config, ["3", "1", "99", "2"])
+    assert list(features.blocks) == ["text", "genres", "title_number", "vectors"]
+    vectors = features.matrix[:, slice(*features.blocks["vectors"])]
+    assert vectors.tolist() == [[0.5, -1.0], [2.0, 3.0], [0.0, 0.0], [0.0, 0.0]]  # as given; zeros without a row
+
+
+@pytest.mark.parametrize(
+    ("matrix", "ids", "message"),
+    [
+        (np.ones((2, 3)), ["1"], "vector_ids.json: expected a JSON list of 2 item ids (one per row), got 1 ids"),
+        (np.array([[1.0, np.nan]]), ["2"], "vectors.npy: row 0 (item '2') has a NaN or infinite value"),
+        (np.ones((1, 2)), ["77"], "vector_ids.json: 1 id(s) are not items of the catalogue (first: ['77'])"),
+        (np.ones((2, 2)), ["1", 1], "vector_ids.json: item ids repeat"),
+        (np.ones(3), ["1", "2", "3"], "vectors.npy: expected a 2-D numeric (items × D) matrix, got float64 (3,)"),
+    ],
+)
+def test_precomputed_vectors_are_checked(
+    catalogue: FeatureConfig, tmp_path: Path, matrix: np.ndarray, ids: list, message: str
+) -> None:
+    config = dataclasses.replace(catalogue, **_vector_files(tmp_path, matrix, ids))
+    with pytest.raises(DataError, match=re.escape(message)):
+        build_item_features(config, ["1", "2"])
+
+
+def test_vectors_need_their_ids() -> None:
+    from graphrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"features\.vector_ids"):
+        FeatureConfig(vectors="v.npy").validate()

@@ -329,7 +329,15 @@ def _set(config: RunConfig, items: list[tuple[str, Any, str]]) -> RunConfig:
 
 
 # The file and directory keys of a config (besides a blend's model.runs), saved as absolute paths in a run directory.
-PATH_KEYS = ("data.path", "data.interactions", "features.catalogue", "features.tags", "features.cache_dir")
+PATH_KEYS = (
+    "data.path",
+    "data.interactions",
+    "features.catalogue",
+    "features.tags",
+    "features.vectors",
+    "features.vector_ids",
+    "features.cache_dir",
+)
 
 
 def _absolute(path: str) -> str:

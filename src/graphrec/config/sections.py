@@ -86,11 +86,18 @@ class EvalConfig(Section):
     chunk_size: int = param(2048, POSITIVE)
 
 
+def _vectors_with_ids(config: FeatureConfig) -> str | None:
+    if (config.vectors is None) != (config.vector_ids is None):
+        return "set together with features.vectors (a JSON list of item ids, one per row of the .npy matrix)"
+    return None
+
+
 @dataclass
 class FeatureConfig(Section):
     """Where the item catalogue lives and which of its columns become features."""
 
     section = "features"
+    rules = (Rule("vector_ids", _vectors_with_ids, lambda c: "item_vectors_ids.json", {"vectors": "vectors.npy"}),)
 
     catalogue: str | None = param(None, example="movies.csv")  # CSV/TSV with one row per item (MovieLens: movies.csv)
     item_col: str = "movieId"
@@ -105,6 +112,10 @@ class FeatureConfig(Section):
     text_encoder: str = param("auto", Options(TEXT_ENCODERS))
     text_dim: int = param(64, POSITIVE)  # TF-IDF + SVD output size (the sentence model's is fixed: 384)
     log_degree: bool = True
+    # precomputed item vectors (image or any other embeddings): a (n, D) float .npy matrix and a JSON list of the n
+    # item ids of its rows; one more feature block ("vectors"), zeros for catalogue items without a row
+    vectors: str | None = None  # no lone example: it needs vector_ids too (the rule)
+    vector_ids: str | None = None
     cache_dir: str | None = param(None, example=".cache/features")  # sentence embeddings cached by the texts' hash
     seed: int = param(0, SEED)
 

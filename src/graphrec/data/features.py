@@ -7,6 +7,8 @@ A row per item is the concatenation of (each block optional, in this order):
 - categorical: multi-hot of a separator-joined column (MovieLens genres "Comedy|Drama");
 - numeric: numeric columns, or a number pulled out of a text column by a regex (the year in "Heat (1995)"),
   standardised, with a 0/1 "missing" indicator each;
+- vectors: precomputed item vectors (image or other embeddings) from ``features.vectors`` (.npy) and
+  ``features.vector_ids`` (JSON ids), as given: :func:`precomputed_vectors` checks them;
 - log-degree: log(1 + number of training interactions) of the item, as in the paper (added by the caller that
   knows the graph: :func:`with_log_degree`).
 """
@@ -14,6 +16,7 @@ A row per item is the concatenation of (each block optional, in this order):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -124,7 +127,50 @@ def catalogue_features(config: FeatureConfig, frame: pd.DataFrame) -> ItemFeatur
     for column, pattern in config.extract_numeric.items():
         values = pd.to_numeric(frame[column].str.extract(pattern, expand=False), errors="coerce").to_numpy()
         blocks.append((f"{column}_number", standardised(values)))
+    if config.vectors is not None:
+        blocks.append(("vectors", precomputed_vectors(config, frame.index.astype(str).tolist())))
     return _assemble(blocks, np.zeros(len(frame), dtype=bool))
+
+
+def precomputed_vectors(config: FeatureConfig, item_ids: list[str]) -> np.ndarray:
+    """Rows of the ``features.vectors`` matrix for `item_ids` (string form), zeros for ids it has no row for.
+    DataError when the files are unreadable, the matrix is not 2-D and finite, or the ids do not fit it."""
+    path, ids_path = Path(config.vectors or ""), Path(config.vector_ids or "")
+    for file, key in ((path, "vectors"), (ids_path, "vector_ids")):
+        if not file.is_file():
+            raise DataError(f"features.{key}: {file} does not exist; point it at the file (or leave both unset)")
+    try:
+        matrix = np.load(path, allow_pickle=False)
+        ids = json.loads(ids_path.read_text())
+    except (ValueError, OSError) as error:
+        raise DataError(f"features.vectors: could not read {path.name} / {ids_path.name}: {error}") from error
+    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
+        raise DataError(f"{path.name}: expected a 2-D numeric (items × D) matrix, got {matrix.dtype} {matrix.shape}")
+    if not isinstance(ids, list) or len(ids) != len(matrix):
+        got = f"{len(ids)} ids" if isinstance(ids, list) else type(ids).__name__
+        raise DataError(f"{ids_path.name}: expected a JSON list of {len(matrix)} item ids (one per row), got {got}")
+    bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if bad.size:
+        raise DataError(f"{path.name}: row {bad[0]} (item {ids[bad[0]]!r}) has a NaN or infinite value; fix or drop it")
+    keys = [str(i) for i in ids]
+    if len(set(keys)) != len(keys):
+        raise DataError(f"{ids_path.name}: item ids repeat; give each item one row")
+    known = set(item_ids)
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise DataError(
+            f"{ids_path.name}: {len(unknown)} id(s) are not items of the catalogue (first: {unknown[:3]}); "
+            f"check they use the catalogue's {config.item_col!r} ids"
+        )
+    position = pd.Series(np.arange(len(keys)), index=keys).reindex(item_ids)
+    rows = np.zeros((len(item_ids), matrix.shape[1]), dtype=np.float32)
+    found = position.notna().to_numpy()
+    rows[found] = matrix[position.to_numpy()[found].astype(np.int64)]
+    if (~found).any():
+        logger.warning(
+            "%d of %d catalogue items have no precomputed vector; theirs are zeros", (~found).sum(), len(found)
+        )
+    return rows
 
 
 def _assemble(blocks: list[tuple[str, np.ndarray]], missing: np.ndarray) -> ItemFeatures:
