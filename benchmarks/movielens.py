@@ -67,9 +67,9 @@ CORE = {
     # epoch kept; the walk models train their own skip-gram objective (defaults: 10 walks of 20 nodes, window 5)
     "NGCF": ["model.name=ngcf", "model.num_layers=3", *EDGE, "train.epochs=40", "train.eval_every=5"],
     "GCN": ["model.name=gcn", "model.num_layers=2", *EDGE, "train.epochs=40", "train.eval_every=5"],
-    "GAT": ["model.name=gat", "model.num_layers=2", *EDGE, "train.epochs=30", "train.eval_every=5"],
-    "DeepWalk": ["model.name=deepwalk", "train.epochs=8", "train.eval_every=1"],
-    "node2vec (p 1, q 0.5)": ["model.name=node2vec", "model.q=0.5", "train.epochs=8", "train.eval_every=1"],
+    "GAT": ["model.name=gat", "model.num_layers=2", *EDGE, "train.epochs=15", "train.eval_every=5"],
+    "DeepWalk": ["model.name=deepwalk", "train.epochs=6", "train.eval_every=1"],
+    "node2vec (p 1, q 0.5)": ["model.name=node2vec", "model.q=0.5", "train.epochs=6", "train.eval_every=1"],
 }
 
 
