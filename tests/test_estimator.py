@@ -32,7 +32,7 @@ def test_bare_and_dotted_settings_resolve_to_their_sections() -> None:
 def test_unknown_and_misspelt_settings_are_refused_with_a_hint() -> None:
     with pytest.raises(ConfigError, match="setting 'epoch' is not a config key of this model; did you mean epochs"):
         resolve_settings("mf", None, {"epoch": 3})
-    with pytest.raises(ConfigError, match="train.epochs"):
+    with pytest.raises(ConfigError, match=r"train\.epochs"):
         resolve_settings("mf", None, {"epochs": 0})  # checked before any I/O
 
 
