@@ -264,6 +264,16 @@ def _ratings_csv(path: Path, sep: str = ",") -> Path:
     return path
 
 
+def _home_and_elsewhere(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """Two working directories, absolute: the first holds data/ratings.csv (string ids) and is the cwd."""
+    home, elsewhere = tmp_path.resolve() / "a", tmp_path.resolve() / "b"
+    (home / "data").mkdir(parents=True)
+    elsewhere.mkdir()
+    _ratings_csv(home / "data" / "ratings.csv")
+    monkeypatch.chdir(home)
+    return home, elsewhere
+
+
 def test_data_takes_an_interactions_file(tmp_path: Path, capsys, caplog) -> None:
     ratings = _ratings_csv(tmp_path / "ratings.csv", sep=";")
     out = tmp_path / "run"
@@ -286,11 +296,7 @@ def test_a_run_trained_on_relative_paths_works_from_another_directory(tmp_path: 
 
     from graphrec.service import ServeConfig, create_app
 
-    a, b = tmp_path.resolve() / "a", tmp_path.resolve() / "b"
-    (a / "data").mkdir(parents=True)
-    b.mkdir()
-    _ratings_csv(a / "data" / "ratings.csv")
-    monkeypatch.chdir(a)
+    a, b = _home_and_elsewhere(tmp_path, monkeypatch)
     assert main(["-q", "train", "--model", "lightgcn", "--data", "data/ratings.csv", "--out", "runs/r", *FAST]) == 0
     assert json.loads((a / "runs/r/config.json").read_text())["data"]["interactions"] == str(a / "data/ratings.csv")
     monkeypatch.chdir(b)

@@ -11,7 +11,7 @@ import pytest
 
 import graphrec
 from graphrec.cli import main
-from tests.test_cli import _ratings_csv
+from tests.test_cli import _home_and_elsewhere
 
 
 def test_csv_to_served_recommendations(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -22,11 +22,7 @@ def test_csv_to_served_recommendations(tmp_path: Path, monkeypatch, capsys) -> N
     from graphrec.runs import train
     from graphrec.service import ServeConfig, create_app
 
-    home, elsewhere = tmp_path.resolve() / "home", tmp_path.resolve() / "elsewhere"
-    (home / "data").mkdir(parents=True)
-    elsewhere.mkdir()
-    _ratings_csv(home / "data" / "ratings.csv")
-    monkeypatch.chdir(home)
+    home, elsewhere = _home_and_elsewhere(tmp_path, monkeypatch)
 
     def killed_after_two(report) -> None:
         if report.epoch == 2:
@@ -51,7 +47,7 @@ def test_csv_to_served_recommendations(tmp_path: Path, monkeypatch, capsys) -> N
     assert json.loads(capsys.readouterr().out)["epochs_run"] == 4
 
     monkeypatch.chdir(elsewhere)
-    run = "../home/runs/mine"
+    run = "../a/runs/mine"
     assert main(["-q", "evaluate", run, "--json"]) == 0  # the test split by default, the data found from here
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["num_users"] > 0 and 0 <= metrics["recall@20"] <= 1
