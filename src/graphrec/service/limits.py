@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from graphrec.errors import UnsupportedError
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover - httptools is part of the serve extra; server.py falls back to h11
@@ -77,7 +79,11 @@ _REASONS = {431: b"Request Header Fields Too Large", 503: b"Service Unavailable"
 
 def bounded_http_protocol(max_header_bytes: int, max_connections: int) -> type:
     """A uvicorn protocol class (uvicorn.run(http=...)) enforcing both limits; needs httptools."""
-    assert HttpToolsProtocol is not None, "httptools is not installed"
+    if HttpToolsProtocol is None:
+        raise UnsupportedError(
+            "serve: the header and connection limits need uvicorn's httptools parser, got none installed; "
+            "install it with `pip install httptools` (graphrec[serve] includes it)"
+        )
     too_large = (
         f"request line and headers exceed the limit of {max_header_bytes} bytes; send smaller headers "
         "(the limit is serve.max_header_bytes, --max-header-bytes)"
