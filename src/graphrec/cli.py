@@ -188,6 +188,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "show", help="print a config file with every default filled in (unset keys as comments)"
     )
     show.add_argument("file")
+
+    p = sub.add_parser("datasets", help="well-known public datasets: list them, or download one into a folder")
+    datasets_sub = p.add_subparsers(dest="datasets_command", required=True, parser_class=_Parser)
+    listed = datasets_sub.add_parser("list", help="the datasets `get` knows, with their source and checksums")
+    listed.add_argument("--json", action="store_true")
+    get = datasets_sub.add_parser("get", help="download (once, into the cache) and write graphrec's input files")
+    get.add_argument("name")
+    get.add_argument(
+        "--out", required=True, help="folder for the dataset's files (then pass it, or its file, as --data)"
+    )
+    get.add_argument("--cache", help="download cache (default: $GRAPHREC_CACHE, else ~/.cache/graphrec)")
     return parser
 
 
@@ -417,7 +428,20 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from graphrec.data.public import fetch, listing
+
+    if args.datasets_command == "list":
+        rows = listing()
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(f"{r['name']:<24}{r['summary']}" for r in rows))
+        return EXIT_OK
+    fetched = fetch(args.name, args.out, args.cache)
+    print(f"{fetched.name}: wrote {', '.join(fetched.files)} to {fetched.out}; train with --data {fetched.data}")
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "datasets": _cmd_datasets,
     "train": _cmd_train,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,

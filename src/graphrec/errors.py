@@ -56,6 +56,11 @@ class UnsupportedError(GraphrecError, TypeError):
     scores)."""
 
 
+class DatasetDownloadError(GraphrecError, ConnectionError):
+    """A public dataset could not be downloaded (offline, host unreachable, HTTP error); the message says which
+    files to put where by hand."""
+
+
 class ServiceUnavailableError(GraphrecError, RuntimeError):
     """The service cannot take a write now (its event log is locked by another process or cannot be written, or the
     write queue is full); answered 503 with ``Retry-After``. Nothing of the write was kept."""

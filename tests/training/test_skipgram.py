@@ -16,22 +16,27 @@ from graphrec.models import build_model
 from graphrec.seeding import numpy_rng
 from graphrec.training.objectives import make_objective
 from graphrec.training.skipgram import (
+    NoiseSampler,
     SkipGramObjective,
+    hardest_noise,
     noise_cdf,
     pairs_per_walk,
     sample_noise,
     sgns_loss,
+    sgns_table_loss,
     skipgram_pairs,
 )
 
 
-def slow_pairs(walks: np.ndarray, window: int) -> list[tuple[int, int]]:
-    """Every (walk[j], walk[k]) with 0 < |j − k| ≤ window inside one walk, both nodes real (≥ 0)."""
+def slow_pairs(walks: np.ndarray, window: int, odd_only: bool = False) -> list[tuple[int, int]]:
+    """Every (walk[j], walk[k]) with 0 < |j − k| ≤ window inside one walk (|j − k| odd if `odd_only`), both nodes
+    real (≥ 0)."""
     out = []
     for walk in walks.tolist():
         for j, centre in enumerate(walk):
             for k, context in enumerate(walk):
-                if 0 < abs(j - k) <= window and centre >= 0 and context >= 0:
+                near = 0 < abs(j - k) <= window and (abs(j - k) % 2 == 1 or not odd_only)
+                if near and centre >= 0 and context >= 0:
                     out.append((centre, context))
     return out
 
@@ -47,12 +52,37 @@ def test_pairs_equal_the_slow_loop_with_ended_walks() -> None:
         assert got == sorted(slow_pairs(walks, window)), window
 
 
+def test_other_side_pairs_are_the_odd_offsets_of_the_slow_loop() -> None:
+    walks = np.random.default_rng(1).integers(0, 30, size=(5, 8))
+    walks[3, 4:] = -1
+    for window in (1, 2, 5, 7):
+        centres, contexts = skipgram_pairs(walks, window, "other_side")
+        got = sorted(zip(centres.tolist(), contexts.tolist(), strict=True))
+        assert got == sorted(slow_pairs(walks, window, odd_only=True)), window
+
+
 def test_pairs_per_walk_counts_the_pairs_of_a_full_walk() -> None:
     for length in (2, 3, 7, 20):
         for window in (1, 2, 5, 30):
             walks = np.arange(length)[None, :]
-            expected = len(slow_pairs(walks, window))
-            assert pairs_per_walk(length, window) == expected == skipgram_pairs(walks, window)[0].size
+            for contexts, odd in (("all", False), ("other_side", True)):
+                expected = len(slow_pairs(walks, window, odd))
+                got = skipgram_pairs(walks, window, contexts)[0].size
+                assert pairs_per_walk(length, window, contexts) == expected == got
+
+
+def test_the_table_loss_and_its_written_out_gradient_equal_autograd_on_the_reference() -> None:
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randn(12, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    centres = torch.randint(0, 12, (9,), generator=generator)
+    contexts = torch.randint(0, 12, (9,), generator=generator)
+    negatives = torch.randint(0, 12, (9, 3), generator=generator)  # repeated rows: the gradient must accumulate
+    reference = sgns_loss(table[centres], table[contexts], table[negatives])
+    (want,) = torch.autograd.grad(reference, table)
+    fast = sgns_table_loss(table, centres, contexts, negatives)
+    (got,) = torch.autograd.grad(fast * 3.0, table)  # an upstream gradient ≠ 1 scales it
+    assert torch.allclose(fast, reference, rtol=1e-12)
+    assert torch.allclose(got, 3.0 * want, rtol=1e-10, atol=1e-12)
 
 
 def test_sgns_loss_equals_a_hand_computed_value() -> None:
@@ -75,6 +105,21 @@ def test_noise_is_drawn_in_proportion_to_degree_to_the_power() -> None:
         draws = sample_noise(noise_cdf(degree, power), (200_000,), numpy_rng(2))
         want = np.where(degree > 0, degree.astype(float) ** power, 0.0)
         np.testing.assert_allclose(np.bincount(draws, minlength=5) / draws.size, want / want.sum(), atol=0.005)
+
+
+def test_typed_noise_is_drawn_on_the_context_side_in_proportion_to_degree() -> None:
+    degree = np.array([2, 0, 3, 5, 1, 0, 4])  # users 0..2, items 3..6
+    contexts = np.array([0, 4] * 50_000)
+    for power in (0.0, 1.0):
+        draws = NoiseSampler(degree, power, split=3).sample(contexts, 2, numpy_rng(3))
+        on_users, on_items = draws[contexts < 3].ravel(), draws[contexts >= 3].ravel()
+        assert on_users.max() < 3 and on_items.min() >= 3
+        for side, lo, hi in ((on_users, 0, 3), (on_items, 3, 7)):
+            want = np.where(degree[lo:hi] > 0, degree[lo:hi].astype(float) ** power, 0.0)
+            got = np.bincount(side - lo, minlength=hi - lo) / side.size
+            np.testing.assert_allclose(got, want / want.sum(), atol=0.006)
+    anywhere = NoiseSampler(degree, 0.0).sample(contexts[:1000], 50, numpy_rng(4))
+    assert set(np.unique(anywhere).tolist()) == {0, 2, 3, 4, 6}  # uniform over every node with an edge
 
 
 def make_dataset(seed: int = 0, users: int = 30, items: int = 40) -> Dataset:
@@ -130,3 +175,35 @@ def test_deepwalk_walks_are_uniform_and_a_loss_step_lowers_the_loss() -> None:
         obj.loss(batch).backward()
         optimizer.step()
     assert float(obj.loss(batch).detach()) < before
+
+
+def test_other_side_contexts_and_typed_noise_cross_between_users_and_items() -> None:
+    obj = objective("deepwalk", contexts="other_side", noise="context_side")
+    users = obj.model.num_users
+    assert obj.walks_per_batch == 100 // pairs_per_walk(6, 2, "other_side")
+    for centres, contexts, negatives in obj.epoch(0):
+        assert torch.equal(centres < users, contexts >= users)  # every pair is one user and one item
+        assert torch.equal((negatives >= users).all(dim=1), contexts >= users)
+        assert torch.equal((negatives < users).all(dim=1), contexts < users)
+
+
+def test_hardest_noise_picks_the_top_scored_candidate_of_each_group() -> None:
+    generator = torch.Generator().manual_seed(1)
+    table = torch.randn(20, 4, generator=generator)
+    centres = torch.randint(0, 20, (7,), generator=generator)
+    candidates = torch.randint(0, 20, (7, 3 * 5), generator=generator)
+    got = hardest_noise(table, centres, candidates, per_noise=5, chunk=3)
+    for p in range(7):
+        for k in range(3):
+            group = candidates[p, k * 5 : (k + 1) * 5].tolist()
+            scores = [float(table[centres[p]] @ table[n]) for n in group]
+            assert int(got[p, k]) == group[max(range(5), key=scores.__getitem__)]
+
+
+def test_noise_candidates_draw_that_many_per_noise_node_and_train() -> None:
+    obj = objective("deepwalk", noise_candidates=4)
+    centres, contexts, negatives = next(iter(obj.epoch(0)))
+    assert negatives.shape == (centres.numel(), 4 * 4)
+    loss = obj.loss((centres, contexts, negatives))
+    loss.backward()
+    assert obj.model.node_embedding.weight.grad is not None

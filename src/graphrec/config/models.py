@@ -25,6 +25,8 @@ INITS = ("normal", "svd")
 POOLINGS = ("importance", "mean", "max")
 WALK_SAMPLERS = ("walks", "pixie")
 AGGREGATORS = ("mean", "pool", "lstm")
+SKIP_GRAM_CONTEXTS = ("all", "other_side")  # deepwalk / node2vec: every walk neighbour, or the other side's only
+NOISE_SIDES = ("all", "context_side")  # deepwalk / node2vec: noise from every node, or from the context's side
 NORMALISATIONS = ("zscore", "minmax", "raw")  # not "none": --set reads none as unset
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "identity")  # f of the gcn / gat layers
 MAX_BLEND_CANDIDATES = 5000  # weightings the blend's grid search may evaluate
@@ -385,6 +387,15 @@ class DeepWalkConfig(ModelConfig):
     # noise ∝ degree^power. 0 (uniform), not word2vec's 3/4: popular noise nodes push z_uᵀz_i towards PMI, which
     # ranks the tail first (MovieLens test Recall@20 0.0159 at 3/4 against 0.0799 at 0; generated 0.0067 / 0.0205).
     negative_power: float = param(0.0, Interval(float, 0, None))
+    # which walk neighbours are contexts: all, or only those on the other side (odd offsets: user–item pairs, the
+    # ones a recommendation scores)
+    contexts: str = param("all", Options(SKIP_GRAM_CONTEXTS))
+    # where noise is drawn: among all nodes, or on the context's side only (metapath2vec++'s typed negatives, so a
+    # user is contrasted with items, as BPR does)
+    noise: str = param("all", Options(NOISE_SIDES))
+    # > 1: each noise node is the highest-scored of this many draws (dynamic negative sampling, Zhang et al. 2013,
+    # as train.negative_candidates does for BPR): uniform noise is mostly too easy on a sparse catalogue
+    noise_candidates: int = param(1, POSITIVE)
 
 
 @dataclass
