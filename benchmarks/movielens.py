@@ -70,6 +70,15 @@ CORE = {
     "GAT": ["model.name=gat", "model.num_layers=2", *EDGE, "train.epochs=15", "train.eval_every=5"],
     "DeepWalk": ["model.name=deepwalk", "train.epochs=6", "train.eval_every=1"],
     "node2vec (p 1, q 0.5)": ["model.name=node2vec", "model.q=0.5", "train.epochs=6", "train.eval_every=1"],
+    # the Gowalla-tuned skip-gram (user–item contexts, typed noise, hardest of 8 noise draws), on data not tuned on
+    "DeepWalk (cross, typed, dns8)": [
+        "model.name=deepwalk",
+        "model.contexts=other_side",
+        "model.noise=context_side",
+        "model.noise_candidates=8",
+        "train.epochs=6",
+        "train.eval_every=1",
+    ],
 }
 
 

@@ -86,3 +86,32 @@ def test_grown_cache_equals_a_full_recompute(name: str, runs: dict[str, Path]) -
     assert grown_items.shape[0] == len(run.item_ids)
     assert np.allclose(grown_items.numpy(), fresh_items.numpy(), atol=1e-5)
     assert np.allclose(grown_users.numpy(), fresh_users.numpy(), atol=1e-5)
+
+
+def test_new_items_take_precomputed_vectors_from_a_parquet_catalogue(planted_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    import pandas as pd
+
+    catalogue = pd.read_csv(planted_dir / "items.csv", dtype=str)
+    rng = np.random.default_rng(0)
+    catalogue["image"] = [rng.normal(size=4).astype(np.float32) for _ in range(len(catalogue))]
+    catalogue.to_parquet(tmp_path / "items.parquet")
+    config = tiny_config(planted_dir, "pinsage", epochs=1)
+    features = dataclasses.replace(config.features, catalogue=str(tmp_path / "items.parquet"), vector_col="image")
+    train(dataclasses.replace(config, features=features), tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    users = [run.user_ids.id_of(0), run.user_ids.id_of(1)]
+    one = embed_new_items(run, [NewItem("fresh-1", users, vector=np.ones(4, dtype=np.float32))])
+    run = load_run(tmp_path / "run")
+    other = embed_new_items(run, [NewItem("fresh-1", users, vector=-np.ones(4, dtype=np.float32))])
+    assert not np.allclose(one.numpy(), other.numpy())  # the vector reaches the embedding
+    with pytest.raises(DataError, match=r"new item 'fresh-2': expected a vector of 4 finite numbers, got 3 values"):
+        embed_new_items(load_run(tmp_path / "run"), [NewItem("fresh-2", users, vector=np.ones(3))])
+    with pytest.raises(DataError, match=r"got a vector, but the run has no vectors block"):
+        embed_new_items(load_run(planted_run_without_vectors(planted_dir, tmp_path)), [NewItem("x", [], vector=[1.0])])
+
+
+def planted_run_without_vectors(planted_dir: Path, tmp_path: Path) -> Path:
+    train(tiny_config(planted_dir, "pinsage", epochs=1), tmp_path / "plain")
+    return tmp_path / "plain"

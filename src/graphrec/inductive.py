@@ -36,11 +36,14 @@ logger = logging.getLogger(__name__)
 @dataclass
 class NewItem:
     """A fresh item: its external id, the external ids of users who engaged with it, and optionally its feature
-    row (None: looked up in the run's catalogue by id)."""
+    row (None: looked up in the run's catalogue by id) or its precomputed vector (the catalogue's "vectors" block,
+    from features.vectors / vector_col: it replaces that block of the looked-up row; the rest stays zeros for an
+    item the catalogue does not have)."""
 
     item_id: Any
     users: Sequence[Any] = ()
     features: np.ndarray | None = None
+    vector: np.ndarray | None = None
 
 
 def similar_items(run: LoadedRun, item_id: Any, k: int) -> list[dict[str, Any]]:
@@ -143,13 +146,18 @@ def feature_rows(
     if missing and run.config.features.catalogue is None:
         raise DataError(f"new item {missing[0]!r} has no features and the run has no catalogue to look it up")
     # One catalogue pass for every item without features (encoding the catalogue is the expensive part).
-    looked_up = iter(build_item_features(run.config.features, missing).matrix if missing else ())
+    with_vectors = any(item.vector is not None for item in new_items)
+    found = build_item_features(run.config.features, missing, require_any=not with_vectors) if missing else None
+    looked_up = iter(found.matrix if found is not None else ())
     rows = []
     for item, users in zip(new_items, user_lists, strict=True):
         if item.features is not None:
             rows.append(np.asarray(item.features, dtype=np.float32).reshape(-1))
             continue
+        assert found is not None  # every item without features was looked up
         row = next(looked_up)
+        if item.vector is not None:
+            row = _with_vector(row, found.blocks, item)
         if run.config.features.log_degree:
             row = np.append(row, np.log1p(len(users)))
         rows.append(row.astype(np.float32))
@@ -162,6 +170,24 @@ def feature_rows(
     return np.stack(rows)
 
 
+def _with_vector(row: np.ndarray, blocks: dict[str, tuple[int, int]], item: NewItem) -> np.ndarray:
+    """`row` with its "vectors" block replaced by the item's own vector (checked: the block exists, same length,
+    finite)."""
+    if "vectors" not in blocks:
+        raise DataError(
+            f"new item {item.item_id!r}: got a vector, but the run has no vectors block; train with "
+            "features.vectors + vector_ids or features.vector_col to use precomputed item vectors"
+        )
+    start, end = blocks["vectors"]
+    vector = np.asarray(item.vector, dtype=np.float32).reshape(-1)
+    if vector.shape[0] != end - start or not np.isfinite(vector).all():
+        got = f"{vector.shape[0]} values" if vector.shape[0] != end - start else "a NaN or infinite value"
+        raise DataError(f"new item {item.item_id!r}: expected a vector of {end - start} finite numbers, got {got}")
+    row = row.copy()
+    row[start:end] = vector
+    return row
+
+
 def embed_new_items_file(run_dir: str | Path, input_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """CLI path: read new items from JSON, embed them, write item_embeddings.npy + item_ids.json; report timing."""
     path = Path(input_path)
@@ -172,12 +198,15 @@ def embed_new_items_file(run_dir: str | Path, input_path: str | Path, out_dir: s
     except json.JSONDecodeError as exc:
         raise DataError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "item_id" in e for e in entries):
-        raise DataError(f'{path.name} must be a JSON list of objects with an "item_id" (and "users", "features")')
+        raise DataError(
+            f'{path.name} must be a JSON list of objects with an "item_id" (and "users", "features" or "vector")'
+        )
     items = [
         NewItem(
             e["item_id"],
             e.get("users", []),
             None if e.get("features") is None else np.asarray(e["features"], dtype=np.float32),
+            None if e.get("vector") is None else np.asarray(e["vector"], dtype=np.float32),
         )
         for e in entries
     ]

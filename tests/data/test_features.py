@@ -108,3 +108,48 @@ def test_vectors_need_their_ids() -> None:
 
     with pytest.raises(ConfigError, match=r"features\.vector_ids"):
         FeatureConfig(vectors="v.npy").validate()
+
+
+def _parquet_catalogue(tmp_path: Path, vectors: list) -> FeatureConfig:
+    import pandas as pd
+
+    frame = pd.DataFrame({"movieId": [1, 2, 3], "genres": ["A|B", "B", "C"], "image": vectors})
+    frame.to_parquet(tmp_path / "items.parquet")
+    return FeatureConfig(
+        catalogue=str(tmp_path / "items.parquet"),
+        text_cols=[],
+        extract_numeric={},
+        categorical_cols=["genres"],
+        vector_col="image",
+    )
+
+
+def test_a_parquet_list_column_is_the_vectors_block(tmp_path: Path) -> None:
+    config = _parquet_catalogue(tmp_path, [[1.0, 2.0], [0.0, -1.5], [3.0, 0.25]])
+    features = build_item_features(config, ["3", "1", "9"])
+    assert list(features.blocks) == ["genres", "vectors"]
+    assert features.matrix[:, slice(*features.blocks["vectors"])].tolist() == [[3.0, 0.25], [1.0, 2.0], [0.0, 0.0]]
+    assert features.matrix[1, slice(*features.blocks["genres"])].tolist() == [1.0, 1.0, 0.0]  # ids read as strings
+
+
+@pytest.mark.parametrize(
+    ("vectors", "message"),
+    [
+        ([[1.0, 2.0], [1.0], [0.0, 0.0]], "features.vector_col 'image': item '2' has 1 values, expected a list of 2"),
+        ([[1.0, 2.0], None, [0.0, 0.0]], "features.vector_col 'image': item '2' has no list"),
+        ([[1.0, 2.0], [1.0, float("inf")], [0.0, 0.0]], "item '2' has a NaN or infinite value"),
+    ],
+)
+def test_a_parquet_list_column_is_checked(tmp_path: Path, vectors: list, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        build_item_features(_parquet_catalogue(tmp_path, vectors), ["1"])
+
+
+def test_a_vector_column_needs_a_parquet_catalogue_and_excludes_the_npy_block(catalogue: FeatureConfig) -> None:
+    from graphrec.errors import ConfigError
+
+    config = dataclasses.replace(catalogue, vector_col="image")
+    with pytest.raises(DataError, match=r"features\.vector_col: expected a Parquet catalogue .* got movies\.csv"):
+        build_item_features(config, ["1"])
+    with pytest.raises(ConfigError, match=r"^features\.vector_col: expected unset while features\.vectors is set"):
+        FeatureConfig(vector_col="image", vectors="v.npy", vector_ids="v.json").validate()

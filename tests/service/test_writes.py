@@ -97,6 +97,12 @@ def test_token_file(make_client, monkeypatch, tmp_path: Path) -> None:
             "model 'lightgcn' takes no item features",
         ),
         ("/v1/items", b'{"item_id": "n", "features": {"title": "x"}, "users": []}', 422, "body.features.vector"),
+        (
+            "/v1/items",
+            b'{"item_id": "n", "vector": [1.0, 2.0], "users": []}',
+            422,
+            "model 'lightgcn' takes no item features; send \"vector\": null",
+        ),
         ("/v1/items", b'{"features": null}', 422, "body.item_id: Field required"),
     ],
 )

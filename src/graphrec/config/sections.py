@@ -92,12 +92,26 @@ def _vectors_with_ids(config: FeatureConfig) -> str | None:
     return None
 
 
+def _one_vector_source(config: FeatureConfig) -> str | None:
+    if config.vector_col is not None and config.vectors is not None:
+        return "unset while features.vectors is set (item vectors come from the .npy matrix or a catalogue column)"
+    return None
+
+
 @dataclass
 class FeatureConfig(Section):
     """Where the item catalogue lives and which of its columns become features."""
 
     section = "features"
-    rules = (Rule("vector_ids", _vectors_with_ids, lambda c: "item_vectors_ids.json", {"vectors": "vectors.npy"}),)
+    rules = (
+        Rule("vector_ids", _vectors_with_ids, lambda c: "item_vectors_ids.json", {"vectors": "vectors.npy"}),
+        Rule(
+            "vector_col",
+            _one_vector_source,
+            lambda c: None,
+            {"vector_col": "emb", "vectors": "v.npy", "vector_ids": "v.json"},
+        ),
+    )
 
     catalogue: str | None = param(None, example="movies.csv")  # CSV/TSV with one row per item (MovieLens: movies.csv)
     item_col: str = "movieId"
@@ -116,6 +130,8 @@ class FeatureConfig(Section):
     # item ids of its rows; one more feature block ("vectors"), zeros for catalogue items without a row
     vectors: str | None = None  # no lone example: it needs vector_ids too (the rule)
     vector_ids: str | None = None
+    # … or a column of a Parquet catalogue holding one fixed-length list of numbers per item (the same block)
+    vector_col: str | None = param(None, example="image_embedding")
     cache_dir: str | None = param(None, example=".cache/features")  # sentence embeddings cached by the texts' hash
     seed: int = param(0, SEED)
 

@@ -53,10 +53,10 @@ def read_catalogue(config: FeatureConfig) -> pd.DataFrame:
     path = Path(config.catalogue)
     if not path.is_file():
         raise DataError(f"item catalogue {path} does not exist; set features.catalogue to a CSV file")
-    sep = "\t" if path.suffix in (".tsv", ".inter") else ","
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    frame = _catalogue_frame(path, config)
     needed = [
         config.item_col,
+        *([config.vector_col] if config.vector_col else []),
         *config.text_cols,
         *config.categorical_cols,
         *config.numeric_cols,
@@ -75,6 +75,48 @@ def read_catalogue(config: FeatureConfig) -> pd.DataFrame:
     return frame
 
 
+def _catalogue_frame(path: Path, config: FeatureConfig) -> pd.DataFrame:
+    """Every column as strings (ids compared by string form), but a Parquet catalogue's vector column as it is."""
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        for column in frame.columns:
+            if column != config.vector_col:
+                frame[column] = frame[column].astype(str).where(frame[column].notna(), "")
+        return frame
+    if config.vector_col is not None:
+        raise DataError(
+            f"features.vector_col: expected a Parquet catalogue (a list column holds the vectors), got {path.name}; "
+            "write the catalogue as .parquet or pass the vectors as features.vectors (.npy) + vector_ids"
+        )
+    sep = "\t" if path.suffix in (".tsv", ".inter") else ","
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+
+
+def column_vectors(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """(n, D) float32 of a list column: every row a list of D finite numbers. DataError naming the first item
+    whose list is missing, of another length, or not finite."""
+    values = frame[column].tolist()
+    lengths = [len(v) if isinstance(v, list | tuple | np.ndarray) else -1 for v in values]
+    width = lengths[0] if lengths else 0
+    bad = next((i for i, n in enumerate(lengths) if n != width or n <= 0), None)
+    if bad is not None:
+        got = "no list" if lengths[bad] < 0 else f"{lengths[bad]} values"
+        raise DataError(
+            f"features.vector_col {column!r}: item {frame.index[bad]!r} has {got}, expected a list of "
+            f"{max(width, 1)} numbers like the first item's; give every item a vector of one length"
+        )
+    try:
+        matrix = np.asarray([np.asarray(v, dtype=np.float32) for v in values], dtype=np.float32).reshape(-1, width)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"features.vector_col {column!r}: expected lists of numbers, got {error}") from error
+    bad_rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if bad_rows.size:
+        raise DataError(
+            f"features.vector_col {column!r}: item {frame.index[bad_rows[0]]!r} has a NaN or infinite value; fix it"
+        )
+    return matrix
+
+
 def _joined_tags(config: FeatureConfig) -> pd.Series:
     path = Path(config.tags or "")
     if not path.is_file():
@@ -90,6 +132,7 @@ def build_item_features(
     config: FeatureConfig,
     item_ids: list[str],
     catalogue: pd.DataFrame | None = None,
+    require_any: bool = True,
 ) -> ItemFeatures:
     """Feature rows for `item_ids` (external ids, compared by string form); the log-degree block is not included.
 
@@ -100,7 +143,7 @@ def build_item_features(
     keys = [str(i) for i in item_ids]
     position = pd.Series(np.arange(len(frame)), index=frame.index.astype(str)).reindex(keys)
     missing = position.isna().to_numpy()
-    if missing.all():
+    if missing.all() and require_any:
         raise DataError(
             f"none of the {len(keys)} items is in the catalogue (first ids: {keys[:3]}); "
             f"check features.item_col ({config.item_col!r}) names the same ids as the interactions"
@@ -129,6 +172,8 @@ def catalogue_features(config: FeatureConfig, frame: pd.DataFrame) -> ItemFeatur
         blocks.append((f"{column}_number", standardised(values)))
     if config.vectors is not None:
         blocks.append(("vectors", precomputed_vectors(config, frame.index.astype(str).tolist())))
+    if config.vector_col is not None:
+        blocks.append(("vectors", column_vectors(frame, config.vector_col)))
     return _assemble(blocks, np.zeros(len(frame), dtype=bool))
 
 

@@ -225,7 +225,7 @@ def _add_write_routes(app: FastAPI, service: Service) -> None:
         """Add an item: embedded inductively (features, catalogue or fold-in from its users) and served by
         /similar and /recommendations as soon as this answers."""
         features = None if body.features is None else body.features.vector
-        accepted = await service.worker.run(service.writer.add_item, body.item_id, features, body.users)
+        accepted = await service.worker.run(service.writer.add_item, body.item_id, features, body.users, body.vector)
         return _json({**accepted.details, "seq": accepted.seq}, status=201)
 
 

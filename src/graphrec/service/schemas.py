@@ -127,6 +127,12 @@ class NewItem(BaseModel):
     features: ItemFeatures | None = Field(
         None, description="null: feature models look the item up in the run's catalogue; other models need null"
     )
+    vector: list[FiniteFloat] | None = Field(
+        None,
+        max_length=100_000,
+        description="the item's precomputed vector (image or other embedding) for a run trained with features.vectors "
+        "or features.vector_col: replaces that block of its catalogue features (feature models only)",
+    )
     users: list[ExternalId] = Field(
         default_factory=list,
         max_length=MAX_BATCH,

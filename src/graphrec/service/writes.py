@@ -122,9 +122,11 @@ class Writer:
         return ((known * trained + added * scale * mean) / (known + added)).astype(np.float32)
 
     # ----------------------------------------------------------------------------------------------- items
-    def add_item(self, item_id: Any, features: list[float] | None, users: list[Any]) -> Accepted:
+    def add_item(
+        self, item_id: Any, features: list[float] | None, users: list[Any], vector: list[float] | None = None
+    ) -> Accepted:
         unique_users = list({str(u): u for u in users}.values())  # ids compare by string form: 1 and "1" are one
-        body = {"item_id": item_id, "features": features, "users": unique_users}
+        body = {"item_id": item_id, "features": features, "users": unique_users, "vector": vector}
         with self._lock:
             self._check_new_item(body)
             embedding = self._embed([body])[0]
@@ -152,6 +154,12 @@ class Writer:
                 "users must exist (trained, or added through POST /v1/interactions)"
             )
         features, width = body["features"], self._feature_width()
+        if body.get("vector") is not None and (width == 0 or features is not None):
+            raise DataError(
+                f'"vector" is the precomputed-vectors block of a feature model\'s catalogue row; model '
+                f"'{self.run.config.model.name}' {'takes no item features' if width == 0 else 'got a full row too'}; "
+                'send "vector": null' + ("" if width == 0 else ' or leave "features" null')
+            )
         if features is not None and width == 0:
             raise DataError(
                 f"model '{self.run.config.model.name}' takes no item features; "
@@ -178,7 +186,10 @@ class Writer:
             return embeddings.numpy().astype(np.float32)
         new_items = [
             NewItem(
-                b["item_id"], b["users"], None if b["features"] is None else np.asarray(b["features"], dtype=np.float32)
+                b["item_id"],
+                b["users"],
+                None if b["features"] is None else np.asarray(b["features"], dtype=np.float32),
+                None if b.get("vector") is None else np.asarray(b["vector"], dtype=np.float32),
             )
             for b in bodies
         ]
