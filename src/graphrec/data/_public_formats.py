@@ -11,6 +11,7 @@ import csv
 import io
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from graphrec.errors import DataError
@@ -83,31 +84,38 @@ def _movies_csv(movies: list[tuple[str, str, str]], out: Path) -> None:
     atomic_write(out / "movies.csv", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def _movielens_archive(
+    path: Path, out: Path, members: tuple[str, str], sep: str, movie: Callable[[str], tuple[str, str, str]]
+) -> list[str]:
+    """A GroupLens archive's ratings member (ASCII, `sep`-separated) and movies member (Latin-1, one movie a line,
+    parsed by `movie` into (id, title, genres)) as ratings.csv and movies.csv."""
+    with _open_zip(path) as archive:
+        ratings = _member(archive, members[0], path).decode("ascii").splitlines()
+        movies = _member(archive, members[1], path).decode("latin-1").splitlines()
+    _ratings_csv([line for line in ratings if line.strip()], sep, out, members[0])
+    _movies_csv([movie(line) for line in movies if line.strip()], out)
+    return ["ratings.csv", "movies.csv"]
+
+
+def _movie_100k(line: str) -> tuple[str, str, str]:
+    """u.item: id|title|date|video date|url|19 genre flags."""
+    fields = line.split("|")
+    flags = fields[-len(GENRES_100K) :]
+    genres = "|".join(g for g, flag in zip(GENRES_100K, flags, strict=True) if flag == "1")
+    return fields[0], fields[1], genres or "(no genres listed)"
+
+
+def _movie_1m(line: str) -> tuple[str, str, str]:
+    """movies.dat: id::title::genres."""
+    movie_id, title, genres = line.split("::", 2)
+    return movie_id, title, genres
+
+
 def movielens_100k(files: list[Path], out: Path) -> list[str]:
     """ml-100k.zip: u.data (tab-separated ratings) and u.item (pipe-separated, Latin-1; 19 genre flags)."""
-    with _open_zip(files[0]) as archive:
-        ratings = _member(archive, "u.data", files[0]).decode("ascii").splitlines()
-        items = _member(archive, "u.item", files[0]).decode("latin-1").splitlines()
-    _ratings_csv([line for line in ratings if line.strip()], "\t", out, "u.data")
-    movies = []
-    for line in filter(str.strip, items):
-        fields = line.split("|")
-        flags = fields[-len(GENRES_100K) :]
-        genres = "|".join(g for g, flag in zip(GENRES_100K, flags, strict=True) if flag == "1")
-        movies.append((fields[0], fields[1], genres or "(no genres listed)"))
-    _movies_csv(movies, out)
-    return ["ratings.csv", "movies.csv"]
+    return _movielens_archive(files[0], out, ("u.data", "u.item"), "\t", _movie_100k)
 
 
 def movielens_1m(files: list[Path], out: Path) -> list[str]:
     """ml-1m.zip: ratings.dat and movies.dat, '::'-separated (movies in Latin-1)."""
-    with _open_zip(files[0]) as archive:
-        ratings = _member(archive, "ratings.dat", files[0]).decode("ascii").splitlines()
-        movies = _member(archive, "movies.dat", files[0]).decode("latin-1").splitlines()
-    _ratings_csv([line for line in ratings if line.strip()], "::", out, "ratings.dat")
-    rows = []
-    for line in filter(str.strip, movies):
-        movie_id, title, genres = line.split("::", 2)
-        rows.append((movie_id, title, genres))
-    _movies_csv(rows, out)
-    return ["ratings.csv", "movies.csv"]
+    return _movielens_archive(files[0], out, ("ratings.dat", "movies.dat"), "::", _movie_1m)
