@@ -8,6 +8,7 @@ become ``ratings.csv`` (``userId,movieId,rating,timestamp``, which `--data` dete
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import shutil
 import zipfile
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graphrec.errors import DataError
-from graphrec.io import atomic_write
+from graphrec.io import atomic_write, atomic_write_bytes
 
 RATINGS_HEADER = "userId,movieId,rating,timestamp\n"
 # u.item's 19 genre flags, in the order of ml-100k's u.genre
@@ -25,10 +26,14 @@ GENRES_100K = (
 ).split("|")
 
 
+def _copy_into(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+
+
 def copy_files(files: list[Path], out: Path) -> list[str]:
     """The files as they are (the LightGCN split's train.txt / test.txt)."""
     for path in files:
-        atomic_write(out / path.name, lambda tmp, src=path: shutil.copyfile(src, tmp))
+        atomic_write(out / path.name, functools.partial(_copy_into, path))
     return [path.name for path in files]
 
 
@@ -56,7 +61,7 @@ def movielens_latest(files: list[Path], out: Path) -> list[str]:
     with _open_zip(files[0]) as archive:
         for name in names:
             data = _member(archive, name, files[0])
-            atomic_write(out / name, lambda tmp, d=data: tmp.write_bytes(d))
+            atomic_write_bytes(out / name, data)
     return names
 
 

@@ -141,7 +141,7 @@ class _SGNSRows(torch.autograd.Function):
     on Gowalla)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, table: torch.Tensor, centres: torch.Tensor, contexts: torch.Tensor, negatives: torch.Tensor
     ) -> torch.Tensor:
         z_v, z_c, z_n = table[centres], table[contexts], table[negatives]
@@ -155,7 +155,7 @@ class _SGNSRows(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         z_v, z_c, z_n, centres, contexts, negatives = ctx.saved_tensors
         a, b = ctx.coefficients
         a, b = a * grad, b * grad
