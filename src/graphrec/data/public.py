@@ -162,13 +162,15 @@ def fetch(name: str, out: str | Path, cache: str | Path | None = None) -> Fetche
         _download(download, folder, spec, missing)
     files = [folder / d.filename for d in spec.downloads]
     for download, path in zip(spec.downloads, files, strict=True):
-        if download.checksum is not None or not spec.prepared_sha256:  # else the extracted files are checked
-            _check(path, download.checksum, folder)
+        if download.checksum is not None:
+            _check(path, download.checksum)
+        elif not spec.prepared_sha256:  # else the extracted files are checked below
+            _check(path, _trust_on_first_use(path, folder))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = spec.prepare(files, out)
     for filename, sha in spec.prepared_sha256:
-        _check(out / filename, f"sha256:{sha}", None)
+        _check(out / filename, f"sha256:{sha}")
     logger.info("datasets: %s ready in %s (%s)", spec.name, out, ", ".join(written))
     return Fetched(spec.name, out, written, out if spec.data_path == "." else out / spec.data_path)
 
@@ -185,7 +187,7 @@ def _download(download: Download, folder: Path, spec: PublicDataset, missing: li
     try:
         atomic_write(folder / download.filename, write)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        by_hand = ", ".join(f"{d.url}" for d in missing)
+        by_hand = ", ".join(d.url for d in missing)
         raise DatasetDownloadError(
             f"datasets get {spec.name}: could not download {download.url} ({_reason(exc)}); without a network, "
             f"download {by_hand} elsewhere, put the file(s) in {folder}/ as they are, and run the command again"
@@ -197,11 +199,8 @@ def _reason(exc: BaseException) -> str:
     return str(reason if reason is not None else exc) or type(exc).__name__
 
 
-def _check(path: Path, checksum: str | None, folder: Path | None) -> None:
-    """`path` against its checksum; unpinned ones (checksum None) against the cache's record of the first use."""
-    if checksum is None:
-        assert folder is not None
-        checksum = _trust_on_first_use(path, folder)
+def _check(path: Path, checksum: str) -> None:
+    """`path` against its "algorithm:hex" checksum."""
     algorithm, _, want = checksum.partition(":")
     got = file_digest(path, algorithm)
     if got != want:
@@ -212,6 +211,7 @@ def _check(path: Path, checksum: str | None, folder: Path | None) -> None:
 
 
 def _trust_on_first_use(path: Path, folder: Path) -> str:
+    """The checksum the cache recorded for `path` on first use (recorded now, with a warning, if this is it)."""
     record_path = folder / "checksums.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     if path.name not in record:

@@ -45,9 +45,10 @@ class DeepWalk(EmbeddingRecommender):
         """node2vec's (p, q) of the training walks; DeepWalk's walks are uniform: (1, 1)."""
         return 1.0, 1.0
 
-    def node_vectors(self, nodes: torch.Tensor) -> torch.Tensor:
-        """z_v of graph nodes (users 0..U−1, items U..U+I−1), differentiable."""
-        return self.node_embedding(nodes)
+    @property
+    def node_table(self) -> torch.Tensor:
+        """The (U + I) × d table of z_v (users 0..U−1, items U..U+I−1) the skip-gram objective trains."""
+        return self.node_embedding.weight
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(user rows, item rows) of the node table; detached under `torch.no_grad()`."""

@@ -154,11 +154,14 @@ class Writer:
                 "users must exist (trained, or added through POST /v1/interactions)"
             )
         features, width = body["features"], self._feature_width()
-        if body.get("vector") is not None and (width == 0 or features is not None):
+        if body.get("vector") is not None and width == 0:
             raise DataError(
-                f'"vector" is the precomputed-vectors block of a feature model\'s catalogue row; model '
-                f"'{self.run.config.model.name}' {'takes no item features' if width == 0 else 'got a full row too'}; "
-                'send "vector": null' + ("" if width == 0 else ' or leave "features" null')
+                f"model '{self.run.config.model.name}' takes no item features; send \"vector\": null (the item is "
+                "embedded from its users)"
+            )
+        if body.get("vector") is not None and features is not None:
+            raise DataError(
+                'got both "features" (a whole row) and "vector" (one block of the catalogue row); send one of them'
             )
         if features is not None and width == 0:
             raise DataError(

@@ -82,21 +82,21 @@ def sample_noise(cdf: np.ndarray, shape: tuple[int, ...], rng: np.random.Generat
 class NoiseSampler:
     """Noise nodes ∝ degree^power among the nodes with an edge: over the whole graph, or (`split` = U, the number
     of users) on the side of each pair's context only — users 0..U−1 or items U.. (metapath2vec++'s typed noise).
-    Uniform noise (power 0) is drawn as integers, ~10x faster than the inverse-CDF search it equals in law."""
+    Uniform noise (power 0) is drawn as integers: 1.5 ms a Gowalla batch against 26 ms for the inverse-CDF search
+    it equals in law."""
 
     def __init__(self, degree: np.ndarray, power: float, split: int | None = None) -> None:
-        self.split = split
+        self.split, self.uniform = split, power == 0
         bounds = [(0, degree.size)] if split is None else [(0, split), (split, degree.size)]
-        self.sides = [(lo, self._table(degree[lo:hi], power)) for lo, hi in bounds]
-
-    @staticmethod
-    def _table(degree: np.ndarray, power: float) -> np.ndarray:
-        """Node offsets with an edge (uniform noise) or the CDF over the side (power > 0)."""
-        return np.flatnonzero(degree > 0) if power == 0 else noise_cdf(degree, power)
+        # per side: its first node and, for uniform noise, its nodes with an edge, else its CDF
+        self.sides = [
+            (lo, np.flatnonzero(degree[lo:hi] > 0) if self.uniform else noise_cdf(degree[lo:hi], power))
+            for lo, hi in bounds
+        ]
 
     def _draw(self, side: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         lo, table = self.sides[side]
-        if table.dtype == np.int64:  # uniform over the side's nodes with an edge
+        if self.uniform:
             return lo + table[rng.integers(0, table.size, size=shape)]
         return lo + sample_noise(table, shape, rng)
 
@@ -137,8 +137,8 @@ def hardest_noise(
 
 class _SGNSRows(torch.autograd.Function):
     """The SGNS loss of rows of one table with its gradient written out, so backward is one index_add_ into one
-    zero table rather than autograd's batched products and a zero table per lookup (~2x faster a step, profiled
-    on Gowalla)."""
+    zero table rather than autograd's batched products and a zero table per lookup (forward + backward of a
+    32,640-pair Gowalla step: 0.145 s against 0.19 s)."""
 
     @staticmethod
     def forward(
@@ -224,7 +224,7 @@ class SkipGramObjective:
 
     def loss(self, batch: SkipGramBatch) -> torch.Tensor:
         centres, contexts, negatives = batch
-        table = self.model.node_embedding.weight
+        table = self.model.node_table
         if self.walks_config.noise_candidates > 1:
             negatives = hardest_noise(table.detach(), centres, negatives, self.walks_config.noise_candidates)
         return sgns_table_loss(table, centres, contexts, negatives)
