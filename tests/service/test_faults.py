@@ -75,7 +75,11 @@ def test_locked_log_keeps_reads_fast_and_answers_writes_503(make_client, tmp_pat
         thread.join(timeout=10)
     finally:
         _release(holder)
-    assert max(latencies) < 0.05, latencies  # ~2 ms each here; before the writer thread, one read took the 5 s wait
+    # ~2 ms each here. A read that waited for the lock would take the 2 s busy timeout (before the writer thread,
+    # one read took the whole wait); a loaded 2-core CI box has shown one 0.27 s outlier, so the bound on the
+    # slowest read sits between the two, and the typical read is held to the tight figure.
+    latencies.sort()
+    assert latencies[len(latencies) // 2] < 0.05 and latencies[-1] < 1.0, latencies
     response = write["response"]
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/json"
