@@ -103,6 +103,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from graphrec.report import write_report
+
+    if args.users < 0:
+        raise ConfigError(f"--users must be ≥ 0, got {args.users}; e.g. --users 5")
+    path = write_report(
+        args.run_dirs, args.out, args.split, args.k, args.data, args.catalogue, args.users, args.seed, args.resamples
+    )
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from graphrec.runs import export_run
 
@@ -273,6 +285,7 @@ _COMMANDS = {
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
     "compare": _cmd_compare,
+    "report": _cmd_report,
     "export": _cmd_export,
     "embed": _cmd_embed,
     "recommend": _cmd_recommend,

@@ -84,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-beyond", action="store_true", help="leave out the beyond-accuracy metrics")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown tables")
 
+    p = sub.add_parser("report", help="one self-contained HTML report of runs: CIs, curves, buckets, example users")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run directories trained on the same data")
+    p.add_argument("--out", required=True, help="the HTML file to write, e.g. report.html")
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="the split to score (default test)")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20, 50], help="table cut-offs (default 10 20 50)")
+    p.add_argument("--data", help="data directory (default: the one the runs were trained on)")
+    p.add_argument("--catalogue", help="items file with titles (default: the run's features.catalogue)")
+    p.add_argument("--users", type=int, default=5, help="example users shown (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the example users (default 0)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+
     p = sub.add_parser("export", help="write final embeddings and id lists")
     p.add_argument("run_dir")
     p.add_argument("--out", required=True, help="directory for user/item_embeddings.npy and user/item_ids.json")

@@ -41,6 +41,7 @@ RUN_FILES = (
     "train_timestamps.npy",
     "metrics.jsonl",
     "training_curve.png",
+    "report.html",
     "selection.json",
     "index",  # graphrec index's default: built from the earlier model
 )

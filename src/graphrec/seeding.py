@@ -37,6 +37,8 @@ class Stream(IntEnum):
     DISTANCE_WEIGHTED = 43  # training.item_pairs: distance-weighted negatives of a step
     RANKER_PAIRS = 51  # ranking.rankers: the sampled training pairs of a learned ranker
     BOOTSTRAP_USERS = 61  # evaluation.compare: the bootstrap resamples of the evaluated users
+    REPORT_USERS = 62  # report.collect: the users whose histories and lists the report shows
+    RELATED_SAMPLE = 63  # evaluation.related: the item pool of the sampled related-item protocol
     TEST_SPLIT = 101  # data.loading: the test split
     VALID_SPLIT = 102  # data.loading: the validation carve
     HOLDOUT_ITEMS = 103  # data.loading: the items withheld for inductive evaluation

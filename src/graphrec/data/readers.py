@@ -170,14 +170,15 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _spelling(column: str) -> str:
+def column_spelling(column: str) -> str:
+    """`column` as detection compares it: lower-cased, without separators and a RecBole type suffix."""
     return re.sub(r"[\s_-]", "", column.split(":", 1)[0]).lower()
 
 
 def _detect(available: list[str], key: str, taken: set[str], name: str) -> str | None:
     """The one column of `available` spelled as a `key` column (first spelling that matches), None when none is."""
     for spelling in SPELLINGS[key]:
-        found = list(dict.fromkeys(c for c in available if c not in taken and _spelling(c) == _spelling(spelling)))
+        found = list(dict.fromkeys(c for c in available if c not in taken and column_spelling(c) == column_spelling(spelling)))
         if len(found) > 1:
             setting = f"{key.removesuffix('_id')}_col"
             raise DataError(

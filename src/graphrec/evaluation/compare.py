@@ -133,16 +133,36 @@ def compare(
             f"compare: expected at least two runs, the baseline among them, got {len(runs)} run(s) and baseline "
             f"'{baseline}'; pass two or more run directories"
         )
+    labels = [baseline, *(label for label in runs if label != baseline)]
+    result, values, means = _described(runs, labels, resamples, seed, confidence)
+    result["tests"] = _tests(labels, result["metrics"], values, means, confidence)
+    return result
+
+
+def describe(
+    runs: Mapping[str, UserValues], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE
+) -> dict[str, Any]:
+    """:func:`compare` without the tests (one run or more, in their order): ``runs[label][metric] = {"mean",
+    "ci"}``, ``metrics``, ``num_users``, ``bootstrap``, and ``baseline`` (the first run)."""
+    if not runs:
+        raise ConfigError("describe: expected at least one run, got none; pass a run directory")
+    return _described(runs, list(runs), resamples, seed, confidence)[0]
+
+
+def _described(
+    runs: Mapping[str, UserValues], labels: list[str], resamples: int, seed: int, confidence: float
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The result dict with ``runs`` filled (and ``tests`` empty), the values (runs × metrics × users) and the
+    bootstrap means (runs × metrics × resamples)."""
     if resamples < 1:
         raise ConfigError(f"compare: bootstrap resamples must be ≥ 1, got {resamples}; e.g. 1000")
     check_same_users(runs)
-    labels = [baseline, *(label for label in runs if label != baseline)]
-    metrics = list(runs[baseline].per_user)
+    metrics = list(runs[labels[0]].per_user)
     values = np.stack([np.stack([runs[label].vector(m) for m in metrics]) for label in labels])  # runs × metrics × n
     n = values.shape[2]
     means = bootstrap_means(values.reshape(-1, n), resamples, seed).reshape(len(labels), len(metrics), resamples)
     result: dict[str, Any] = {
-        "baseline": baseline,
+        "baseline": labels[0],
         "metrics": metrics,
         "num_users": n,
         "bootstrap": {"resamples": resamples, "seed": seed, "confidence": confidence},
@@ -155,8 +175,7 @@ def compare(
         result["runs"][label] = {
             m: {"mean": float(sums[m].sum() / n), "ci": ci[j].tolist()} for j, m in enumerate(metrics)
         }
-    result["tests"] = _tests(labels, metrics, values, means, confidence)
-    return result
+    return result, values, means
 
 
 def _tests(

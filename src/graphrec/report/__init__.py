@@ -1,0 +1,54 @@
+"""`graphrec report`: one self-contained HTML file per comparison of runs (tables with confidence intervals,
+curves, buckets, popularity bias, example users, configuration), and the short report every training run leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from graphrec.config import RunConfig
+from graphrec.evaluation.compare import BOOTSTRAP_RESAMPLES
+from graphrec.io import atomic_write_text
+from graphrec.report.collect import RunSection, gather, read_history
+from graphrec.report.page import render, render_run
+
+RUN_REPORT = "report.html"
+
+
+def write_report(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    split: str = "test",
+    ks: Sequence[int] = (10, 20, 50),
+    data_path: str | None = None,
+    catalogue: str | Path | None = None,
+    num_examples: int = 5,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> Path:
+    """Score `run_dirs` on `split` and write the report to `out` (written whole or not at all); returns its path."""
+    data = gather(run_dirs, split, ks, data_path, catalogue, num_examples, seed, resamples)
+    out = Path(out)
+    if out.parent != Path(""):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, render(data))
+    return out
+
+
+def write_run_report(run_dir: Path, config: RunConfig, summary: dict) -> Path:
+    """The short report of one finished training run, as `run_dir`/report.html."""
+    section = RunSection(
+        label=str(run_dir),
+        model=config.model.name,
+        config_toml=(run_dir / "config.toml").read_text() if (run_dir / "config.toml").is_file() else "",
+        summary=summary,
+        history=read_history(run_dir),
+        metric=str(getattr(config.train, "metric", "")),
+    )
+    path = run_dir / RUN_REPORT
+    atomic_write_text(path, render_run(section))
+    return path
+
+
+__all__ = ["RUN_REPORT", "write_report", "write_run_report"]
