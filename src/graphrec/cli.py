@@ -243,8 +243,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from graphrec.data.synthetic_features import FeatureSpec
     from graphrec.data.synthetic_large import generate_large
 
+    features = (
+        FeatureSpec(noise=args.feature_noise, signal=args.feature_signal, dim=args.feature_dim)
+        if args.item_features
+        else None
+    )
     summary = generate_large(
         args.out,
         args.edges,
@@ -255,6 +261,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         num_communities=args.communities,
         test_ratio=args.test_ratio,
         chunk_users=args.chunk_users,
+        item_features=features,
     )
     print(json.dumps(summary, indent=2))
     return EXIT_OK

@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-ratio", type=float, default=0.2, help="share of each user's items held out for test")
     p.add_argument("--format", choices=["lightgcn", "parquet"], default="lightgcn")
     p.add_argument("--chunk-users", type=int, default=16384, help="users generated at once (bounds the memory)")
+    p.add_argument(
+        "--item-features", action="store_true", help="also items.parquet: title, genres, embedding with planted signal"
+    )
+    p.add_argument("--feature-noise", type=float, default=0.3, help="share of tokens / genres off-community (0.3)")
+    p.add_argument("--feature-signal", type=float, default=1.0, help="embedding signal-to-noise ratio of norms (1.0)")
+    p.add_argument("--feature-dim", type=int, default=32, help="embedding length (32)")
 
     p = sub.add_parser("demo", help="train and evaluate on built-in synthetic data")
     p.add_argument("--out", default="demo_run")

@@ -24,6 +24,7 @@ class Stream(IntEnum):
     SYNTH_CATALOGUE = 5  # data.synthetic: the demo item catalogue
     SYNTH_LARGE_GLOBAL = 6  # data.synthetic_large: communities and degree parameters
     SYNTH_LARGE_BLOCKS = 7  # data.synthetic_large: each block of users (key: block)
+    SYNTH_LARGE_FEATURES = 8  # data.synthetic_features: the planted item catalogue of a large graph
     SPECTRAL_SVD = 11  # linalg.randomized_svd (spectral starts, features): the randomized SVD's test matrix
     SPECTRAL_NOISE = 12  # graph.spectral: the noise that completes a rank-deficient start
     ITEM_INFERENCE_NEIGHBOURS = 31  # models.itemgraph: the fixed inference neighbourhoods

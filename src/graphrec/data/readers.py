@@ -178,7 +178,9 @@ def column_spelling(column: str) -> str:
 def _detect(available: list[str], key: str, taken: set[str], name: str) -> str | None:
     """The one column of `available` spelled as a `key` column (first spelling that matches), None when none is."""
     for spelling in SPELLINGS[key]:
-        found = list(dict.fromkeys(c for c in available if c not in taken and column_spelling(c) == column_spelling(spelling)))
+        found = list(
+            dict.fromkeys(c for c in available if c not in taken and column_spelling(c) == column_spelling(spelling))
+        )
         if len(found) > 1:
             setting = f"{key.removesuffix('_id')}_col"
             raise DataError(

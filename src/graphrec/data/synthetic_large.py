@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from graphrec.data.synthetic_features import CATALOGUE, FeatureSpec, write_planted_catalogue
 from graphrec.errors import ConfigError
 from graphrec.io import atomic_write, atomic_write_text
 from graphrec.seeding import Stream, numpy_rng
@@ -271,19 +272,26 @@ def _chunks(graph: _Graph, config: ResolvedSynthConfig, chunk_users: int) -> Ite
 
 
 def write_synthetic_graph(
-    out_dir: str | Path, config: SynthConfig, fmt: str = "lightgcn", chunk_users: int = 4 * RNG_BLOCK_USERS
+    out_dir: str | Path,
+    config: SynthConfig,
+    fmt: str = "lightgcn",
+    chunk_users: int = 4 * RNG_BLOCK_USERS,
+    item_features: FeatureSpec | None = None,
 ) -> dict[str, Any]:
     """Generate the graph of `config` into `out_dir` and return its summary (also written to ``synth.json``).
 
     Files: ``train.txt`` + ``test.txt`` (LightGCN format, users ascending, items ascending) or, with
     ``fmt="parquet"``, ``train.parquet`` + ``test.parquet`` (int64 columns ``user_id``, ``item_id``); plus
-    ``user_community.npy`` / ``item_community.npy`` (the planted labels) and ``synth.json``. Each data file appears
-    atomically once complete. Deterministic for ``config.seed``, whatever `chunk_users`.
+    ``user_community.npy`` / ``item_community.npy`` (the planted labels) and ``synth.json``; with `item_features`, the
+    planted catalogue ``items.parquet`` (:mod:`graphrec.data.synthetic_features`). Each data file appears atomically
+    once complete. Deterministic for ``config.seed``, whatever `chunk_users`.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if chunk_users < 1:
         raise ConfigError(f"chunk_users: expected a positive integer, got {chunk_users}")
+    if item_features is not None:
+        item_features.check()  # before anything is drawn or written
     started = time.perf_counter()
     config = config.resolved()
     out = Path(out_dir)
@@ -308,7 +316,11 @@ def write_synthetic_graph(
     )
     for name, labels in (("user_community", graph.user_comm), ("item_community", graph.item_comm)):
         atomic_write(out / f"{name}.npy", functools.partial(_save_npy, array=labels.astype(np.int32)))
+    if item_features is not None:
+        write_planted_catalogue(graph.item_comm, out, config.seed, item_features)
     summary = _summary(config, graph, fmt, counts, time.perf_counter() - started)
+    if item_features is not None:
+        summary["item_features"] = {"catalogue": CATALOGUE, **asdict(item_features)}
     atomic_write_text(out / "synth.json", json.dumps(summary, indent=2) + "\n")
     logger.info(
         "wrote %d train + %d test edges (%d users, %d items) to %s in %.1fs",
@@ -355,9 +367,10 @@ def generate_large(
 ) -> dict[str, Any]:
     """`write_synthetic_graph` with a `SynthConfig` built from the arguments (`options`: its other fields)."""
     chunk_users = int(options.pop("chunk_users", 4 * RNG_BLOCK_USERS))
+    item_features = options.pop("item_features", None)
     unknown = sorted(set(options) - set(SynthConfig.__dataclass_fields__))
     if unknown:
         valid = ", ".join(SynthConfig.__dataclass_fields__)
         raise ConfigError(f"unknown option {unknown[0]!r}; valid options: {valid}")
     config = SynthConfig(num_edges=num_edges, num_users=num_users, num_items=num_items, seed=seed, **options)
-    return write_synthetic_graph(out_dir, config, fmt, chunk_users)
+    return write_synthetic_graph(out_dir, config, fmt, chunk_users, item_features)
