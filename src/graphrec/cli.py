@@ -104,13 +104,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from graphrec.report import write_report
+    from graphrec.report import gather, write_report
 
     if args.users < 0:
         raise ConfigError(f"--users must be ≥ 0, got {args.users}; e.g. --users 5")
-    path = write_report(
-        args.run_dirs, args.out, args.split, args.k, args.data, args.catalogue, args.users, args.seed, args.resamples
-    )
+    data = gather(args.run_dirs, args.split, args.k, args.data, args.catalogue, args.users, args.seed, args.resamples)
+    path = write_report(data, args.out)
     print(f"wrote {path}")
     return EXIT_OK
 

@@ -73,9 +73,8 @@ def runs(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 def test_report_is_self_contained_with_every_section(runs: dict[str, Path], planted_dir: Path, tmp_path: Path) -> None:
-    out = write_report(
-        [runs["mf"], runs["popularity"]], tmp_path / "sub" / "r.html", ks=[10, 20], catalogue=planted_dir / "items.csv"
-    )
+    data = gather([runs["mf"], runs["popularity"]], ks=[10, 20], catalogue=planted_dir / "items.csv")
+    out = write_report(data, tmp_path / "sub" / "r.html")
     page = _parse(out)
     assert page.sections == [
         "metrics", "curves", "training", "beyond-accuracy", "popularity-bias", "example-users",
@@ -99,7 +98,7 @@ def test_report_is_self_contained_with_every_section(runs: dict[str, Path], plan
 
 
 def test_one_run_gets_intervals_and_no_tests(runs: dict[str, Path], tmp_path: Path) -> None:
-    page = _parse(write_report([runs["mf"]], tmp_path / "one.html", split="valid", ks=[5]))
+    page = _parse(write_report(gather([runs["mf"]], split="valid", ks=[5]), tmp_path / "one.html"))
     assert "recall@5" in page.cells and "p (paired t, Holm)" not in page.cells
     assert len(_images(page)) == 4
 
@@ -156,7 +155,7 @@ def test_report_refuses_runs_of_different_data(runs: dict[str, Path], tmp_path: 
     generate_demo_dir(tmp_path / "other", seed=1)
     train(tiny_config(tmp_path / "other", "popularity", epochs=0), tmp_path / "other_run")
     with pytest.raises(DataError, match="same data"):
-        write_report([runs["mf"], tmp_path / "other_run"], tmp_path / "x.html")
+        write_report(gather([runs["mf"], tmp_path / "other_run"]), tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
 
 

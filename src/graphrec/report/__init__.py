@@ -4,31 +4,18 @@ curves, buckets, popularity bias, example users, configuration), and the short r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from graphrec.config import RunConfig
-from graphrec.evaluation.compare import BOOTSTRAP_RESAMPLES
 from graphrec.io import atomic_write_text
-from graphrec.report.collect import RunSection, gather, read_history
+from graphrec.report.collect import ReportData, RunSection, gather, read_history
 from graphrec.report.page import render, render_run
 
 RUN_REPORT = "report.html"
 
 
-def write_report(
-    run_dirs: Sequence[str | Path],
-    out: str | Path,
-    split: str = "test",
-    ks: Sequence[int] = (10, 20, 50),
-    data_path: str | None = None,
-    catalogue: str | Path | None = None,
-    num_examples: int = 5,
-    seed: int = 0,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-) -> Path:
-    """Score `run_dirs` on `split` and write the report to `out` (written whole or not at all); returns its path."""
-    data = gather(run_dirs, split, ks, data_path, catalogue, num_examples, seed, resamples)
+def write_report(data: ReportData, out: str | Path) -> Path:
+    """Write the report of `data` (:func:`gather`: scoring the runs) to `out`, whole or not at all; its path."""
     out = Path(out)
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -51,4 +38,4 @@ def write_run_report(run_dir: Path, config: RunConfig, summary: dict) -> Path:
     return path
 
 
-__all__ = ["RUN_REPORT", "write_report", "write_run_report"]
+__all__ = ["RUN_REPORT", "ReportData", "gather", "write_report", "write_run_report"]
