@@ -211,6 +211,9 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _p(value: float) -> str:
+    """A p-value as printed; one below the smallest normal float prints as a bound, not as 0."""
+    if value < 1e-300:
+        return "< 1e-300"
     return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
 
 

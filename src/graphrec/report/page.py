@@ -160,6 +160,9 @@ def _tests_table(data: ReportData) -> str:
 
 
 def _p(value: float) -> str:
+    """A p-value as printed; one below the smallest normal float prints as a bound, not as 0."""
+    if value < 1e-300:
+        return "< 1e-300"
     return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
 
 
