@@ -210,7 +210,7 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
     """A p-value as printed; one below the smallest normal float prints as a bound, not as 0."""
     if value < 1e-300:
         return "< 1e-300"
@@ -229,7 +229,7 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
         "|---|" + "---|" * len(labels),
     ]
     for m in result["metrics"]:
-        cells = [_mean_ci(result["runs"][label][m]) for label in labels]
+        cells = [format_mean_ci(result["runs"][label][m]) for label in labels]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -240,16 +240,22 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
     ]
     for m in result["metrics"]:
         for label, tests in result["tests"].items():
-            t = tests[m]
-            d = "–" if t["cohens_d"] is None else f"{t['cohens_d']:+.3f}"
-            delta = f"{t['mean_diff']:+.4f} [{t['diff_ci'][0]:+.4f}, {t['diff_ci'][1]:+.4f}]"
-            lines.append(f"| {m} | {label} | {delta} | {d} | {_p(t['t_p_holm'])} | {_p(t['wilcoxon_p_holm'])} |")
+            cells = test_cells(tests[m])
+            lines.append(f"| {m} | {label} | " + " | ".join(cells) + " |")
     if result.get("beyond"):
         lines += ["", *_beyond_table(result["beyond"])]
     return "\n".join(lines) + "\n"
 
 
-def _mean_ci(entry: Mapping[str, Any]) -> str:
+def test_cells(t: Mapping[str, Any]) -> list[str]:
+    """One paired test as printed: Δ mean [CI], Cohen's d, Holm-corrected t-test and Wilcoxon p-values."""
+    d = "–" if t["cohens_d"] is None else f"{t['cohens_d']:+.3f}"
+    delta = f"{t['mean_diff']:+.4f} [{t['diff_ci'][0]:+.4f}, {t['diff_ci'][1]:+.4f}]"
+    return [delta, d, format_p(t["t_p_holm"]), format_p(t["wilcoxon_p_holm"])]
+
+
+def format_mean_ci(entry: Mapping[str, Any]) -> str:
+    """A mean with its interval, as printed: ``0.1234 [0.1200, 0.1270]``."""
     return f"{entry['mean']:.4f} [{entry['ci'][0]:.4f}, {entry['ci'][1]:.4f}]"
 
 

@@ -72,22 +72,22 @@ def related_item_ranks(
         raise DataError("no held-out related pairs to evaluate; the split has no held-out items for known users")
     ranks = np.empty(len(pairs), dtype=np.int64)
     chunk_size = capped_chunk_size(chunk_size, item_emb.shape[0])
-    candidates = item_emb if pool is None else item_emb[torch.from_numpy(pool)]
+    pool_t = None if pool is None else torch.from_numpy(pool)
+    candidates = item_emb if pool_t is None else item_emb[pool_t]
     for start in range(0, len(pairs), chunk_size):
         q = torch.from_numpy(pairs[start : start + chunk_size, 0])
         i = torch.from_numpy(pairs[start : start + chunk_size, 1])
         rows = torch.arange(len(q))
         scores = item_emb[q] @ candidates.T
-        if pool is None:  # the target's score from the same product as its competitors': ties stay exact
+        if pool_t is None:  # the target's score from the same product as its competitors': ties stay exact
             target = scores[rows, i].unsqueeze(1)
         else:
             target = (item_emb[q] @ item_emb[i].T).diagonal().unsqueeze(1)
         at_least = scores >= target
-        if pool is None:
+        if pool_t is None:
             at_least[rows, q] = False
             at_least[rows, i] = False
         else:  # q and i are not competitors even when the pool holds them
-            pool_t = torch.from_numpy(pool)
             at_least &= (pool_t[None, :] != q[:, None]) & (pool_t[None, :] != i[:, None])
         ranks[start : start + len(q)] = (1 + at_least.sum(dim=1)).numpy()
     return ranks

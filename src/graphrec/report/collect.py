@@ -103,12 +103,20 @@ def gather(
     all_ks = sorted(set(curve_ks) | set(ks))
     popularity = item_popularity(loaded[0].train)
     bins = _popularity_bins(popularity)
-    sections, tables, rows = [], {}, np.zeros(0, np.int64)
+    sections, tables, tops = [], {}, []
     for label, run in zip(labels, loaded, strict=True):
-        section, tables[label], rows = _score_run(label, run, dataset, split, ks, all_ks, curve_ks, bins)
+        section, tables[label], top = _score_run(label, run, dataset, split, ks, all_ks, curve_ks, bins)
         sections.append(section)
+        tops.append(top)
     stat = compare(tables, labels[0], resamples, seed) if len(labels) > 1 else describe(tables, resamples, seed)
-    examples = _examples(loaded[0], dataset, split, rows, num_examples, seed, sections)
+    rows = tables[labels[0]].rows  # the same users for every run (compare / describe checked)
+    examples = _examples(loaded[0], dataset, split, rows, num_examples, seed)
+    positions = [int(np.flatnonzero(rows == user.user_idx)[0]) for user in examples]
+    for section, top in zip(sections, tops, strict=True):
+        section.lists = {
+            user.user_idx: [int(i) for i in top[p, :SHOWN_K] if i >= 0]
+            for user, p in zip(examples, positions, strict=True)
+        }
     return ReportData(
         split=split,
         ks=ks,
@@ -135,14 +143,14 @@ def _score_run(
     curve_ks: list[int],
     bins: list[np.ndarray],
 ) -> tuple[RunSection, UserValues, np.ndarray]:
-    """One scoring pass of `run`: its section, its per-user values at `ks` (for the table) and the evaluated rows."""
+    """One scoring pass of `run`: its section, its per-user values at `ks` (for the table) and its users' ranked
+    lists (rows of ``table.rows``)."""
     scores = score_split(run, dataset, split, all_ks, top_k=max(*ks, SHOWN_K))
     assert scores.top is not None
     values = scores.values
     means = mean_metrics(values.per_user, values.zeros)
     table_metrics = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "precision", "hit_rate", "mrr")]
     table = UserValues(values.rows, {m: values.per_user[m] for m in table_metrics}, values.zeros)
-    table_per_user = {m: values.per_user[m] for m in table_metrics}
     section = RunSection(
         label=label,
         model=run.config.model.name,
@@ -151,15 +159,12 @@ def _score_run(
         history=read_history(run.run_dir),
         metric=str(getattr(run.config.train, "metric", "")),
         curves={m: [means[f"{m}@{k}"] for k in curve_ks] for m in ("recall", "ndcg")},
-        beyond=beyond_metrics(scores.top, values.rows, run.train, scores.target, ks, table_per_user),
+        beyond=beyond_metrics(scores.top, values.rows, run.train, scores.target, ks, table.per_user),
     )
     k = _popularity_k(ks)
     counts = recommendation_counts(scores.top, k, run.train.shape[1])
     section.recommended_share = [float(counts[b].sum() / max(counts.sum(), 1)) for b in bins]
-    section.lists = {
-        int(u): [int(i) for i in top[:SHOWN_K] if i >= 0] for u, top in zip(values.rows, scores.top, strict=True)
-    }
-    return section, table, values.rows
+    return section, table, scores.top
 
 
 def _popularity_k(ks: list[int]) -> int:
@@ -180,9 +185,8 @@ def _examples(
     rows: np.ndarray,
     count: int,
     seed: int,
-    sections: list[RunSection],
 ) -> list[ExampleUser]:
-    """`count` evaluated users known to training, drawn with `seed`; each run's lists are trimmed to them."""
+    """`count` of the evaluated users `rows` (known to training), drawn with `seed`, with their histories."""
     chosen = np.sort(numpy_rng(seed, Stream.REPORT_USERS).permutation(rows)[:count]) if len(rows) else rows
     held = dataset.split(split)
     out = []
@@ -200,9 +204,6 @@ def _examples(
                 held_out={str(dataset.item_ids.id_of(int(i))) for i in targets},
             )
         )
-    keep = {int(u) for u in chosen}
-    for section in sections:
-        section.lists = {u: items for u, items in section.lists.items() if u in keep}
     return out
 
 

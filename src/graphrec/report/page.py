@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from graphrec.evaluation.beyond import ACTIVITY_BUCKETS, ITEM_BUCKETS
+from graphrec.evaluation.compare import format_mean_ci, test_cells
 from graphrec.report import figures
 from graphrec.report.collect import ExampleUser, ReportData, RunSection
 
@@ -124,7 +125,7 @@ def _metric_table(data: ReportData) -> str:
         for metric in TABLE_METRICS:
             name = f"{metric}@{k}"
             cells = [table["runs"][r.label][name] for r in data.runs]
-            rows.append([name, *(f"\x00{c['mean']:.4f} [{c['ci'][0]:.4f}, {c['ci'][1]:.4f}]" for c in cells)])
+            rows.append([name, *("\x00" + format_mean_ci(c) for c in cells)])
     note = (
         f"Mean [{level}% percentile-bootstrap CI over users, {table['bootstrap']['resamples']} resamples, seed "
         f"{table['bootstrap']['seed']}]; the means equal <code>graphrec evaluate</code>'s."
@@ -136,34 +137,14 @@ def _tests_table(data: ReportData) -> str:
     tests: Mapping[str, Any] = data.table.get("tests") or {}
     if not tests:
         return ""
-    rows = []
-    for k in data.ks:
-        for metric in ("recall", "ndcg"):
-            name = f"{metric}@{k}"
-            for label, by_metric in tests.items():
-                t = by_metric[name]
-                d = "–" if t["cohens_d"] is None else f"{t['cohens_d']:+.3f}"
-                delta = f"{t['mean_diff']:+.4f} [{t['diff_ci'][0]:+.4f}, {t['diff_ci'][1]:+.4f}]"
-                rows.append(
-                    [
-                        name,
-                        html.escape(label),
-                        "\x00" + delta,
-                        "\x00" + d,
-                        "\x00" + _p(t["t_p_holm"]),
-                        "\x00" + _p(t["wilcoxon_p_holm"]),
-                    ]
-                )
+    rows = [
+        [name, html.escape(label), *("\x00" + html.escape(c) for c in test_cells(by_metric[name]))]
+        for name in (f"{metric}@{k}" for k in data.ks for metric in ("recall", "ndcg"))
+        for label, by_metric in tests.items()
+    ]
     header = ["metric", "run", "Δ mean [CI]", "Cohen's d", "p (paired t, Holm)", "p (Wilcoxon, Holm)"]
     title = f"Paired tests against the baseline {html.escape(data.table['baseline'])}"
     return f"<h3>{title}</h3>" + _table(header, rows)
-
-
-def _p(value: float) -> str:
-    """A p-value as printed; one below the smallest normal float prints as a bound, not as 0."""
-    if value < 1e-300:
-        return "< 1e-300"
-    return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
 
 
 def _training(runs: Sequence[RunSection]) -> str:
