@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -73,8 +74,11 @@ def base_overrides(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
             "extract_numeric": {},
             "text_encoder": "tfidf",
         }
-        config, data = config_from_dict(values), []
-    return config, [*data, "data.seed=2020", f"train.epochs={args.epochs}", "train.show_progress=false"]
+        # 10⁵ items: the hard-negative PageRank as the sparse one-step walk, its window in the ranks that walk
+        # reaches (ranks 200–1000 of 100k items), and a fresh sample of the ~4M pairs each epoch
+        data = ["train.hard_ppr_steps=1", "train.hard_window=[0.002, 0.01]", f"train.pairs_per_epoch={args.pairs}"]
+        config = config_from_dict(values)
+    return config, [*data, "data.seed=2020", f"train.epochs={args.epochs}", "train.show_progress=false", *args.set]
 
 
 def slug(name: str) -> str:
@@ -167,7 +171,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--pairs", type=int, default=200_000, help="synthetic: training pairs per epoch")
+    parser.add_argument("--set", action="append", default=[], help="extra config override, e.g. train.lr=0.002")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if BASELINE not in args.rows:
         args.rows = [BASELINE, *args.rows]
     started = time.perf_counter()

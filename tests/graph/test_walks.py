@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from graphrec.errors import ConfigError, DataError
-from graphrec.graph.ppr import ItemPageRank, rank_window, window_bounds
+from graphrec.graph.ppr import ItemPageRank, rank_window, sparse_rank_window, window_bounds
 from graphrec.graph.walks import ItemGraph, NodeGraph, top_neighbours
 from graphrec.seeding import numpy_rng
 
@@ -125,6 +125,24 @@ def test_rank_window_equals_slow_ranking() -> None:
         ranked = sorted(allowed, key=lambda j: (-scores[row, j], j))
         want = (ranked[2:6] + [-1] * 4)[:4]
         assert got[row].tolist() == want
+
+
+def test_one_step_is_the_walk_transition_and_its_window_ranks_only_reached_items() -> None:
+    train = tiny_train(5)
+    items = np.arange(train.shape[1])
+    one_step = ItemPageRank(train).one_step(items).toarray()
+    connected = np.asarray(train.sum(axis=0)).ravel() > 0  # isolated items: an empty row (the reference stays put)
+    np.testing.assert_allclose(one_step[connected], transition(train)[connected], atol=1e-12)
+    assert not one_step[~connected].any()
+    rng = np.random.default_rng(3)
+    scores = sp.csr_matrix(rng.random((6, 15)).round(1) * (rng.random((6, 15)) < 0.5))  # ties and gaps
+    sources = np.array([0, 3, 3, 14, 7, 1])
+    got = sparse_rank_window(scores, sources, 1, 5)
+    dense = scores.toarray()
+    for row, s in enumerate(sources):
+        reached = [j for j in range(15) if j != s and dense[row, j] > 0]
+        ranked = sorted(reached, key=lambda j: (-dense[row, j], j))
+        assert got[row].tolist() == (ranked[1:5] + [-1] * 4)[:4]
 
 
 def test_window_bounds_scale_with_catalogue_and_reject_bad_windows() -> None:

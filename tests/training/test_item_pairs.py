@@ -80,6 +80,29 @@ def test_hard_negatives_come_from_the_ppr_rank_window() -> None:
         assert set(pool[item][pool[item] >= 0]) <= allowed
 
 
+def test_one_step_hard_pool_draws_from_the_one_step_window() -> None:
+    dataset = make_dataset(2)
+    pool = hard_negative_pool(dataset.train, [0.05, 0.2], pool=16, seed=0, ppr_steps=1)
+    low, high = window_bounds(dataset.num_items, (0.05, 0.2))
+    step = ItemPageRank(dataset.train).one_step(np.arange(dataset.num_items)).toarray()
+    for item in range(dataset.num_items):
+        reached = [j for j in range(dataset.num_items) if j != item and step[item, j] > 0]
+        allowed = set(sorted(reached, key=lambda j: (-step[item, j], j))[low:high])
+        assert set(pool[item][pool[item] >= 0]) <= allowed
+    assert (pool >= 0).any()
+
+
+def test_pairs_per_epoch_draws_a_fresh_subset_each_epoch() -> None:
+    dataset = make_dataset()
+    objective = make_objective(dataset, pairs_per_epoch=40)
+    assert objective.num_batches == 2 and len(objective.producer(0)) == 2
+    seen = [np.concatenate([b.queries * 1000 + b.items for b in objective.epoch(e)]) for e in range(2)]
+    assert [len(s) for s in seen] == [40, 40]
+    every = {int(q) * 1000 + int(i) for q, i in objective.pairs}
+    assert set(seen[0]) <= every and set(seen[0]) != set(seen[1])
+    assert make_objective(dataset).num_batches == -(-len(objective.pairs) // 32)
+
+
 def test_shared_negatives_have_one_set_per_batch_and_the_loss_sees_them_all() -> None:
     objective = make_objective(make_dataset(), hard_negatives=1, hard_pool=8, hard_window=[0.1, 0.3])
     batch = objective.producer(1)[0]

@@ -120,6 +120,10 @@ class ItemPairTrainConfig(TrainConfig):
     # rank window of q's personalised PageRank (values ≤ 1: fractions of the catalogue, larger: ranks)
     hard_window: list[float] = param([0.02, 0.05], Each(Interval(float, 0, None)), Length(exact=2))  # noqa: RUF009
     hard_pool: int = param(64, POSITIVE)  # hard candidates kept per item (sampled from its window once)
+    # power-iteration steps of that PageRank; 1: the one-step walk, sparse (fast on 10⁵ items; ranks only items
+    # sharing a user with q, the rest of the window falls back to shared negatives)
+    hard_ppr_steps: int = param(20, POSITIVE)
+    pairs_per_epoch: int | None = param(None, POSITIVE)  # None: every pair each epoch; n: a fresh random n per epoch
     distance_weighted: int = param(0, NON_NEGATIVE)  # > 0: per query, this many shared negatives by distance weighting
     num_workers: int = param(0, NON_NEGATIVE)  # background processes sampling neighbourhoods; 0: in-process
 

@@ -30,7 +30,7 @@ from graphrec.config.train import ItemPairTrainConfig
 from graphrec.data.dataset import Dataset
 from graphrec.errors import ConfigError
 from graphrec.graph.blocks import ComputationGraph, build_computation_graph, pair_keys
-from graphrec.graph.ppr import ItemPageRank, rank_window, window_bounds
+from graphrec.graph.ppr import ItemPageRank, rank_window, sparse_rank_window, window_bounds
 from graphrec.models.itemgraph import ItemGraphModel
 from graphrec.seeding import Stream, numpy_rng, torch_generator
 
@@ -40,6 +40,7 @@ BATCH_STREAM = Stream.PAIR_BATCHES
 HARD_POOL_STREAM = Stream.HARD_POOL
 DISTANCE_STREAM = Stream.DISTANCE_WEIGHTED
 PPR_CHUNK = 512
+SPARSE_PPR_CHUNK = 2048
 
 
 @dataclass
@@ -66,19 +67,37 @@ def co_engagement_pairs(train: sp.csr_matrix, timestamps: np.ndarray | None, see
     return pairs[pairs[:, 0] != pairs[:, 1]]
 
 
-def hard_negative_pool(train: sp.csr_matrix, window: list[float], pool: int, seed: int) -> np.ndarray:
-    """(num_items, pool) items drawn once per query from its PPR rank window (-1 where the window is empty)."""
+def hard_negative_pool(
+    train: sp.csr_matrix, window: list[float], pool: int, seed: int, ppr_steps: int = 20
+) -> np.ndarray:
+    """(num_items, pool) items drawn once per query from its PPR rank window (-1 where the window is empty).
+
+    `ppr_steps` > 1: power iteration (dense batches, up to that many steps); 1: the one-step walk, sparse, where
+    only items sharing a user with the query are ranked (the cheap choice for catalogues of 10⁵ items).
+    """
     num_items = train.shape[1]
     low, high = window_bounds(num_items, (window[0], window[1]))
     ppr = ItemPageRank(train)
     rng = numpy_rng(seed, HARD_POOL_STREAM)
     out = np.full((num_items, pool), -1, dtype=np.int64)
-    for start in range(0, num_items, PPR_CHUNK):
-        sources = np.arange(start, min(start + PPR_CHUNK, num_items))
-        ranked = rank_window(ppr.scores(sources, num_iters=20, tol=1e-4), sources, low, high)
+    chunk = PPR_CHUNK if ppr_steps > 1 else SPARSE_PPR_CHUNK
+    for start in range(0, num_items, chunk):
+        sources = np.arange(start, min(start + chunk, num_items))
+        if ppr_steps > 1:
+            ranked = rank_window(ppr.scores(sources, num_iters=ppr_steps, tol=1e-4), sources, low, high)
+        else:
+            ranked = sparse_rank_window(ppr.one_step(sources), sources, low, high)
         picks = rng.integers(0, ranked.shape[1], size=(len(sources), pool))
         out[sources] = np.take_along_axis(ranked, picks, axis=1)
-    logger.info("hard-negative pool: ranks [%d, %d) of each item's PPR, %d per item", low, high, pool)
+    filled = float((out >= 0).mean()) if out.size else 0.0
+    logger.info(
+        "hard-negative pool: ranks [%d, %d) of each item's PPR (%d steps), %d per item, %.0f%% filled",
+        low,
+        high,
+        ppr_steps,
+        pool,
+        100 * filled,
+    )
     return out
 
 
@@ -104,10 +123,11 @@ class _Producer(TorchDataset):
         self.sampler_factory = model.training_neighbours
         self.pairs, self.hard_pool, self.epoch, self.num_hard = pairs, hard_pool, epoch, num_hard
         self.seed, self.train = seed, train
-        self.order = _rng(self.seed, epoch, -1).permutation(len(pairs))
+        # a fresh random subset of the pairs each epoch when train.pairs_per_epoch caps them
+        self.order = _rng(self.seed, epoch, -1).permutation(len(pairs))[: train.pairs_per_epoch]
 
     def __len__(self) -> int:
-        return (len(self.pairs) + self.train.batch_size - 1) // self.train.batch_size  # ceil
+        return (len(self.order) + self.train.batch_size - 1) // self.train.batch_size  # ceil
 
     def __getitem__(self, b: int) -> PairBatch:
         rng = _rng(self.seed, self.epoch, b)
@@ -145,11 +165,11 @@ class ItemPairObjective:
         if len(self.pairs) == 0:
             raise ConfigError("no co-engagement pairs: every user has a single training item")
         self.hard_pool = (
-            hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, seed)
+            hard_negative_pool(dataset.train, train.hard_window, train.hard_pool, seed, train.hard_ppr_steps)
             if train.hard_negatives > 0
             else None
         )
-        self.num_batches = -(-len(self.pairs) // train.batch_size)
+        self.num_batches = -(-min(len(self.pairs), train.pairs_per_epoch or len(self.pairs)) // train.batch_size)
         logger.info("item-pair objective: %d pairs, %d batches per epoch", len(self.pairs), self.num_batches)
 
     def producer(self, epoch: int) -> _Producer:
