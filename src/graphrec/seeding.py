@@ -36,6 +36,7 @@ class Stream(IntEnum):
     PAIR_BATCHES = 41  # training.item_pairs: co-engagement tie-breaks and each batch (keys: epoch, batch)
     HARD_POOL = 42  # training.item_pairs: the hard-negative pool
     DISTANCE_WEIGHTED = 43  # training.item_pairs: distance-weighted negatives of a step
+    PARTITIONED_INIT = 45  # training.partitioned: the layer-0 rows of each block of nodes (key: block)
     RANKER_PAIRS = 51  # ranking.rankers: the sampled training pairs of a learned ranker
     BOOTSTRAP_USERS = 61  # evaluation.compare: the bootstrap resamples of the evaluated users
     REPORT_USERS = 62  # report.collect: the users whose histories and lists the report shows

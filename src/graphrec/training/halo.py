@@ -1,0 +1,138 @@
+"""Fetching rows of a node-partitioned matrix from their owners, differentiably: the halo exchange.
+
+A rank holds only its own nodes' rows (its slice of E^{(k)} at each layer). :class:`RowExchange` is a plan, built
+once collectively from the global nodes each rank needs: which of its local rows every rank sends to every other,
+and how many it receives. :meth:`RowExchange.fetch` then moves the rows with one ``all_to_all_single`` (the
+requested rows come back in the requested order); its backward runs the same exchange in reverse, and each owner
+adds the gradients arriving for its rows (a row sent to several ranks sums their gradients), so a loss computed
+from fetched rows trains the owner's table as if the rows had been local.
+
+Every rank must call ``fetch`` on the same plans in the same order, forward and backward: callers make every
+fetched tensor part of the loss (a rank with nothing to fetch still joins the collective with zero rows).
+
+:func:`exchange_plan` is the single-process form used when world_size is 1 (no process group; requested rows are
+all local) so the partitioned code path runs, and is tested, without torch.distributed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from graphrec.graph.partition import Partition
+
+
+@dataclasses.dataclass
+class ExchangeStats:
+    """Bytes this rank sent and received through exchanges (forward and backward), and seconds spent in them."""
+
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+    calls: int = 0
+
+    def reset(self) -> None:
+        self.bytes_sent = self.bytes_received = self.calls = 0
+        self.seconds = 0.0
+
+
+@dataclasses.dataclass
+class RowExchange:
+    """One fetch pattern: `send_index` (this rank's local rows to send, grouped by destination rank),
+    `send_counts[s]` rows to rank s, `recv_counts[s]` rows from rank s, and `restore`: position in the requested
+    order of each received row (received rows arrive grouped by source rank)."""
+
+    send_index: torch.Tensor
+    send_counts: list[int]
+    recv_counts: list[int]
+    restore: torch.Tensor
+    world_size: int
+    stats: ExchangeStats
+
+    @property
+    def num_requested(self) -> int:
+        return int(self.restore.numel())
+
+    def fetch(self, local: torch.Tensor) -> torch.Tensor:
+        """Rows of the requested nodes (requested order), from this rank's `local` rows and every other rank's."""
+        out: torch.Tensor = _Fetch.apply(local, self)
+        return out
+
+
+def exchange_plan(
+    partition: Partition, rank: int, requested: np.ndarray, stats: ExchangeStats | None = None
+) -> RowExchange:
+    """The plan fetching global nodes `requested` (any owners, repeats allowed) to `rank`. Collective: every rank
+    calls it with its own request, in the same order of calls."""
+    world = partition.world_size
+    requested = np.asarray(requested, dtype=np.int64)
+    owners = partition.owner[requested]
+    order = np.argsort(owners, kind="stable")  # received rows come grouped by source rank
+    recv_counts = np.bincount(owners, minlength=world).astype(np.int64)
+    wanted = torch.from_numpy(partition.local_index[requested[order]])  # owner-local rows, grouped by owner
+    if world == 1:
+        send_index, send_counts = wanted, recv_counts
+    else:
+        send_counts_t = torch.empty(world, dtype=torch.int64)
+        dist.all_to_all_single(send_counts_t, torch.from_numpy(recv_counts))
+        send_counts = send_counts_t.numpy()
+        send_index = torch.empty(int(send_counts.sum()), dtype=torch.int64)
+        dist.all_to_all_single(send_index, wanted, send_counts.tolist(), recv_counts.tolist())
+    restore = torch.from_numpy(order)
+    return RowExchange(
+        send_index, [int(c) for c in send_counts], [int(c) for c in recv_counts], restore, world,
+        stats if stats is not None else ExchangeStats(),
+    )  # fmt: skip
+
+
+def _all_to_all(rows: torch.Tensor, out_counts: list[int], in_counts: list[int], plan: RowExchange) -> torch.Tensor:
+    """Rows grouped by destination (in_counts per rank) → rows grouped by source (out_counts per rank)."""
+    started = time.perf_counter()
+    width = rows.shape[1:]
+    if plan.world_size == 1:
+        out = rows.clone()
+    else:
+        out = rows.new_empty((sum(out_counts), *width))
+        dist.all_to_all_single(out, rows.contiguous(), out_counts, in_counts)
+    row_bytes = rows.element_size() * int(np.prod(width, dtype=np.int64))
+    own = dist.get_rank() if plan.world_size > 1 else 0
+    plan.stats.bytes_sent += row_bytes * (sum(in_counts) - in_counts[own])
+    plan.stats.bytes_received += row_bytes * (sum(out_counts) - out_counts[own])
+    plan.stats.seconds += time.perf_counter() - started
+    plan.stats.calls += 1
+    return out
+
+
+def send_rows(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
+    """The requested rows (requested order) gathered from every rank's `local` rows; no autograd."""
+    received = _all_to_all(local[plan.send_index], plan.recv_counts, plan.send_counts, plan)
+    out = torch.empty_like(received)
+    out[plan.restore] = received
+    return out
+
+
+def return_rows(plan: RowExchange, rows: torch.Tensor, num_local: int) -> torch.Tensor:
+    """The reverse of :func:`send_rows`: each requested row's values sent back to its owner and added into a
+    (num_local × …) array of the owner's rows (the gradient of `send_rows`)."""
+    returned = _all_to_all(rows[plan.restore].contiguous(), plan.send_counts, plan.recv_counts, plan)
+    local = rows.new_zeros((num_local, *rows.shape[1:]))
+    local.index_add_(0, plan.send_index, returned)
+    return local
+
+
+class _Fetch(torch.autograd.Function):
+    """Forward: :func:`send_rows`; backward: :func:`return_rows` of the gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, local: torch.Tensor, plan: RowExchange) -> torch.Tensor:
+        ctx.plan, ctx.num_local = plan, local.shape[0]
+        return send_rows(plan, local)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return return_rows(ctx.plan, grad, ctx.num_local), None

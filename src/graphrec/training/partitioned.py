@@ -1,0 +1,222 @@
+"""LightGCN trained with the graph and the tables partitioned across ranks (issue 18).
+
+Rank r owns the nodes of a :class:`~graphrec.graph.partition.Partition`: their rows of Ã (columns renumbered to
+[own nodes; halo nodes]), their layer-0 embedding rows and, through the optimizer, those rows' Adam state. Nothing
+else is held: no rank has all of Ã, all of a table or all of any layer.
+
+**A layer.** E^{(k+1)}[own] = Ã[own, own ∪ halo] · [E^{(k)}[own]; E^{(k)}[halo]], the halo rows fetched from their
+owners with one all-to-all (:mod:`graphrec.training.halo`). The backward needs Ãᵀ g, and because Ã is symmetric
+(Ãᵀ g)[own] = Ã[own, :] g: the same local rows times [g[own]; g[halo]], the gradient's halo fetched with the same
+plan. So a layer's backward is another forward-direction exchange and another local product, and no rank stores a
+transposed block.
+
+**A batch.** Every rank draws the same global batch (same seed, as in data-parallel training); rank r keeps the
+(user, positive, candidates) rows whose user it owns and fetches, with one differentiable exchange, the final and
+layer-0 rows of the items those rows name. Its loss is its rows' share of the global loss (mean over the local rows
+× local rows / batch rows), and the L2 penalty is on its rows' layer-0 embeddings / batch rows, so the ranks'
+losses add up to the one-process loss and the gradients the exchanges carry back to the owners add up to the
+one-process gradient. Adam is elementwise, so Adam on each rank's rows is Adam on the whole table.
+
+**Initialisation** does not depend on the partition: node v's layer-0 row is drawn N(0, init_std²) from the
+generator of v's block of INIT_BLOCK nodes, so any world size starts from the same tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from graphrec.config.models import PropagationConfig
+from graphrec.errors import ConfigError
+from graphrec.graph.adjacency import csr_tensor
+from graphrec.graph.partition import Partition
+from graphrec.losses import get_loss
+from graphrec.models.lightgcn import resolve_layer_weights
+from graphrec.samplers.dynamic import select_hardest
+from graphrec.seeding import Stream, torch_generator
+from graphrec.training.halo import ExchangeStats, RowExchange, exchange_plan, send_rows
+
+logger = logging.getLogger(__name__)
+
+INIT_BLOCK = 65536  # nodes per initialisation generator: any partition draws the same rows
+
+
+def normalised_degrees(train: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """R with duplicates summed (float32), and 1/sqrt(degree) of every node of A = [[0, R], [Rᵀ, 0]] (0 where
+    isolated): the two things every rank needs to build its rows of Ã = D^-1/2 A D^-1/2."""
+    csr = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    degree = np.concatenate([np.asarray(csr.sum(axis=1), dtype=np.float64).ravel(),
+                             np.asarray(csr.sum(axis=0), dtype=np.float64).ravel()])  # fmt: skip
+    inv_sqrt = np.zeros_like(degree)
+    inv_sqrt[degree > 0] = degree[degree > 0] ** -0.5
+    return csr, inv_sqrt
+
+
+def local_adjacency(train: sp.spmatrix, partition: Partition, rank: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Rank's rows of Ã as a torch CSR matrix over local columns [own nodes; halo nodes], and the halo's global
+    node ids (ascending). Values are computed as `normalized_adjacency` computes them."""
+    csr, inv_sqrt = normalised_degrees(train)
+    num_users = csr.shape[0]
+    own = partition.nodes(rank)
+    own_users, own_items = own[own < num_users], own[own >= num_users] - num_users
+    user_rows = csr[own_users]
+    item_rows = sp.csr_matrix(csr[:, own_items].T)
+    item_rows.sort_indices()
+    width_all = partition.num_nodes
+    user_part = sp.csr_matrix(
+        (user_rows.data, user_rows.indices + num_users, user_rows.indptr), (len(own_users), width_all)
+    )
+    item_part = sp.csr_matrix((item_rows.data, item_rows.indices, item_rows.indptr), (len(own_items), width_all))
+    rows = sp.csr_matrix(sp.vstack([user_part, item_part], format="csr"))
+    row_of = own[np.repeat(np.arange(len(own)), np.diff(rows.indptr))]
+    values = (rows.data.astype(np.float64) * inv_sqrt[row_of] * inv_sqrt[rows.indices]).astype(np.float32)
+    remote = partition.owner[rows.indices] != rank
+    halo = np.unique(rows.indices[remote])
+    local_col = partition.local_index[rows.indices].copy()
+    local_col[remote] = len(own) + np.searchsorted(halo, rows.indices[remote])
+    width = len(own) + len(halo)
+    index = torch.int32 if max(width, rows.nnz) < 2**31 else torch.int64
+    adj = csr_tensor(
+        torch.from_numpy(rows.indptr.astype(np.int64)).to(index),
+        torch.from_numpy(local_col.astype(np.int64)).to(index),
+        torch.from_numpy(values),
+        (len(own), width),
+    )
+    return adj, halo.astype(np.int64)
+
+
+def initial_rows(nodes: np.ndarray, dim: int, std: float, seed: int) -> torch.Tensor:
+    """Layer-0 rows of the given global nodes, each drawn from its INIT_BLOCK's generator (partition-free)."""
+    out = torch.empty((len(nodes), dim))
+    blocks = nodes // INIT_BLOCK
+    for block in np.unique(blocks):
+        mine = np.flatnonzero(blocks == block)
+        table = torch.empty((INIT_BLOCK, dim)).normal_(
+            0.0, std, generator=torch_generator(seed, Stream.PARTITIONED_INIT, int(block))
+        )
+        out[torch.from_numpy(mine)] = table[torch.from_numpy(nodes[mine] - block * INIT_BLOCK)]
+    return out
+
+
+class _HaloPropagate(torch.autograd.Function):
+    """y = Ã[own, own ∪ halo] [x; x_halo]; backward: g_x = Ã[own, own ∪ halo] [g; g_halo] (Ã symmetric)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, adj: torch.Tensor, plan: RowExchange) -> torch.Tensor:
+        ctx.adj, ctx.plan = adj, plan
+        return _local_product(adj, plan, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return _local_product(ctx.adj, ctx.plan, grad.contiguous()), None, None
+
+
+def _local_product(adj: torch.Tensor, plan: RowExchange, x: torch.Tensor) -> torch.Tensor:
+    """adj @ [x; halo rows of x] (no autograd: both passes of a layer call it)."""
+    with torch.no_grad():
+        return torch.sparse.mm(adj, torch.cat([x, send_rows(plan, x)]))
+
+
+class PartitionedLightGCN(nn.Module):
+    """This rank's part of a LightGCN: its rows of Ã and of the layer-0 table (`embedding`, own nodes × d, in
+    `partition.nodes(rank)` order).
+
+    Args:
+        train: U × I interaction matrix (every rank reads it to build its rows; it is not kept).
+        config: embedding_dim, num_layers, layer_weights, init_std (of model.name = "lightgcn").
+        partition: the owner of every node. rank: this process's rank.
+        seed: the run's seed (initialisation). stats: where the exchanges count bytes and seconds.
+    """
+
+    def __init__(
+        self,
+        train: sp.spmatrix,
+        config: PropagationConfig,
+        partition: Partition,
+        rank: int,
+        seed: int,
+        stats: ExchangeStats | None = None,
+    ) -> None:
+        super().__init__()
+        self.partition, self.rank, self.num_users = partition, rank, partition.num_users
+        self.alpha = resolve_layer_weights(config)
+        self.num_layers = config.num_layers
+        self.stats = stats if stats is not None else ExchangeStats()
+        self.nodes = partition.nodes(rank)
+        self.adj, self.halo = local_adjacency(train, partition, rank)
+        self.halo_plan = exchange_plan(partition, rank, self.halo, self.stats)
+        self.embedding = nn.Parameter(initial_rows(self.nodes, config.embedding_dim, config.init_std, seed))
+
+    def held_bytes(self) -> dict[str, int]:
+        """Bytes of this rank's graph rows (CSR arrays) and layer-0 table (Adam's two moments double the latter)."""
+        adj = self.adj
+        graph = sum(t.numel() * t.element_size() for t in (adj.crow_indices(), adj.col_indices(), adj.values()))
+        table = self.embedding.numel() * self.embedding.element_size()
+        return {"graph": graph, "table": table, "optimizer": 2 * table}
+
+    def forward(self) -> torch.Tensor:
+        """Σ_k α_k E^{(k)} on this rank's nodes (own nodes × d)."""
+        x = self.embedding
+        out = self.alpha[0] * x
+        for k in range(1, self.num_layers + 1):
+            x = _HaloPropagate.apply(x, self.adj, self.halo_plan)
+            out = out + self.alpha[k] * x
+        return out
+
+    def batch_loss(
+        self, users: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor, loss: str, l2_reg: float
+    ) -> torch.Tensor:
+        """This rank's share of the global batch's loss (user_idx, positive item_idx, candidates (B, N, M)):
+        the rows whose user it owns. Collective: every rank calls it with the same global batch."""
+        owner, local_index = self.partition.owner, self.partition.local_index
+        user_nodes = users.numpy()
+        mine = torch.from_numpy(np.flatnonzero(owner[user_nodes] == self.rank))
+        users, positives, candidates = users[mine], positives[mine], candidates[mine]
+        wanted, position = np.unique(
+            np.concatenate([positives.numpy(), candidates.reshape(-1).numpy()]) + self.num_users, return_inverse=True
+        )
+        final = self()
+        fetched = exchange_plan(self.partition, self.rank, wanted, self.stats).fetch(
+            torch.cat([final, self.embedding], dim=1)
+        )
+        dim = final.shape[1]
+        item_final, item_ego = fetched[:, :dim], fetched[:, dim:]
+        position_t = torch.from_numpy(position.astype(np.int64))
+        pos_at = position_t[: len(positives)]
+        cand_at = position_t[len(positives) :].reshape(candidates.shape)
+        local_users = torch.from_numpy(local_index[users.numpy()])
+        user_final, user_ego = final[local_users], self.embedding[local_users]
+        if cand_at.shape[2] == 1:
+            neg_at = cand_at[:, :, 0]
+        else:
+            neg_at = select_hardest(cand_at, user_final.detach(), item_final.detach())
+        batch_size = len(user_nodes)
+        share = len(users) / batch_size
+        # fetched.sum() * 0 keeps the exchange in the graph on a rank with no rows (its backward is collective)
+        total = fetched.sum() * 0.0
+        if len(users):
+            total = total + share * get_loss(loss)(user_final, item_final[pos_at], item_final[neg_at])
+            squares = user_ego.pow(2).sum() + item_ego[pos_at].pow(2).sum() + item_ego[neg_at].pow(2).sum()
+            total = total + l2_reg * 0.5 * squares / batch_size
+        return total
+
+
+def check_partitioned(model_name: str, config: Any) -> None:
+    """Partitioned training is LightGCN's full propagation (no sampling, no dropout): refuse anything else."""
+    if model_name != "lightgcn":
+        raise ConfigError(
+            f"train.partitioned: supported for model.name = 'lightgcn' only, got {model_name!r}; "
+            "set train.partitioned = false for data-parallel training of other models"
+        )
+    if getattr(config, "fanouts", None):
+        raise ConfigError(
+            f"train.partitioned: model.fanouts = {config.fanouts} is sampled propagation, which partitioned "
+            "training does not run yet; remove model.fanouts or set train.partitioned = false"
+        )
