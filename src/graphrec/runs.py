@@ -34,7 +34,7 @@ import numpy as np
 
 from graphrec.assessment import compare_runs, evaluate_run
 from graphrec.config import RunConfig, config_to_dict, config_to_toml, with_absolute_paths
-from graphrec.config.train import TrainConfig
+from graphrec.config.train import EdgeTrainConfig, TrainConfig
 from graphrec.data import Dataset, load_dataset
 from graphrec.data.features import build_item_features, with_log_degree
 from graphrec.errors import ConfigError, UnsupportedError
@@ -47,7 +47,7 @@ from graphrec.runlock import check_run_target, clear_run, training_lock
 from graphrec.seeding import seed_everything
 from graphrec.training.distributed import Distributed, distributed_from_env
 from graphrec.training.plots import plot_training_curve
-from graphrec.training.trainer import Callback, Trainer, check_stopping
+from graphrec.training.trainer import Callback, Trainer, TrainResult, check_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ def _train(
     writes = distributed is None or distributed.is_main
     dataset = load_dataset(config.data, seed=data_seed(config))
     load_seconds = time.perf_counter() - started
+    if isinstance(config.train, EdgeTrainConfig) and config.train.partitioned:
+        return _train_partitioned(config, dataset, run_dir, resume, callbacks, distributed, started, load_seconds)
     inputs = model_inputs(config, dataset)
     seed_everything(config.seed)
     # built before anything is written: a model that refuses the data (EASE over its item budget) leaves no run
@@ -126,9 +128,48 @@ def _train(
         metadata=config_to_dict(config),
     )
     result = trainer.fit(resume=resume)
+    return _finish(config, dataset, run_dir, distributed, result, trainer.state.history, started, load_seconds)
+
+
+def _train_partitioned(
+    config: RunConfig,
+    dataset: Dataset,
+    run_dir: Path,
+    resume: bool,
+    callbacks: Sequence[Callback],
+    distributed: Distributed | None,
+    started: float,
+    load_seconds: float,
+) -> dict[str, Any]:
+    """train.partitioned: LightGCN with Ã, tables and Adam state split across the ranks (no full model is built)."""
+    from graphrec.training.partitioned_fit import PartitionedFit
+
+    assert isinstance(config.train, EdgeTrainConfig)  # _train routes only these here
+    check_stopping(config.train, dataset)
+    fit = PartitionedFit(config, dataset, run_dir, distributed, list(callbacks))
+    if distributed is None or distributed.is_main:
+        _write_run_inputs(run_dir, config, dataset)
+    if distributed is not None:
+        distributed.barrier()
+    result = fit.fit(resume)
+    return _finish(config, dataset, run_dir, distributed, result, fit.state.history, started, load_seconds)
+
+
+def _finish(
+    config: RunConfig,
+    dataset: Dataset,
+    run_dir: Path,
+    distributed: Distributed | None,
+    result: TrainResult,
+    history: list[dict[str, Any]],
+    started: float,
+    load_seconds: float,
+) -> dict[str, Any]:
+    """The training curve, summary.json and the run report (rank 0), once training has stopped."""
+    writes = distributed is None or distributed.is_main
     if writes:
         plot_training_curve(
-            trainer.state.history,
+            history,
             config.train.metric,
             run_dir / "training_curve.png",
             title=f"{config.model.name} on {config.data.path or config.data.interactions}",

@@ -27,7 +27,7 @@ from graphrec.losses import get_loss, l2_penalty
 from graphrec.models.lightgcn import LightGCN
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.training.halo import ExchangeStats, exchange_plan
-from graphrec.training.partitioned import PartitionedLightGCN, check_partitioned, initial_rows, local_adjacency
+from graphrec.training.partitioned import PartitionedLightGCN, initial_rows, local_adjacency
 from tests.training.test_distributed import spawn_world
 
 NUM_USERS, NUM_ITEMS, DIM, STEPS, BATCH = 60, 45, 8, 4, 32
@@ -244,10 +244,12 @@ def test_two_gloo_ranks_equal_one_process(tmp_path: Path) -> None:
             assert_same_metrics(info["metrics"], reference_metrics(train, expected))  # rank 1's: both hold the means
 
 
-def test_partitioned_training_refuses_other_models_and_sampled_propagation() -> None:
-    with pytest.raises(ConfigError, match=r"supported for model.name = 'lightgcn' only, got 'ngcf'"):
-        check_partitioned("ngcf", CONFIG)
-    with pytest.raises(ConfigError, match=r"model.fanouts = \[5, 5\] is sampled propagation"):
-        check_partitioned("lightgcn", LightGCNConfig(num_layers=2, fanouts=[5, 5]))
+def test_partitioned_training_is_refused_for_other_models_and_sampled_propagation() -> None:
+    from graphrec.config import RunConfig, apply_overrides
+
+    with pytest.raises(ConfigError, match=r'partitioned training runs LightGCN only \(model.name = "ngcf"\), got true'):
+        apply_overrides(RunConfig(), ["model.name=ngcf", "train.partitioned=true"])
+    with pytest.raises(ConfigError, match=r"false while model.fanouts is set"):
+        apply_overrides(RunConfig(), ["train.partitioned=true", "model.fanouts=[5, 5, 5]"])
     with pytest.raises(ConfigError, match=r"unknown method 'hash'; choose one of edge-balanced, min-cut"):
         make_partition(community_graph(), 2, "hash")

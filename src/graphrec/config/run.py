@@ -92,6 +92,18 @@ def _sparse_updates(config: RunConfig) -> str | None:
     return None
 
 
+def _partitioned(config: RunConfig) -> str | None:
+    if not (isinstance(config.train, EdgeTrainConfig) and config.train.partitioned):
+        return None
+    if config.model.name != "lightgcn":
+        return f'false: partitioned training runs LightGCN only (model.name = "{config.model.name}")'
+    if getattr(config.model, "fanouts", None) is not None:
+        return "false while model.fanouts is set (partitioned training runs full propagation)"
+    if config.train.sparse_updates:
+        return "false while train.sparse_updates is set (each rank already updates only its own rows)"
+    return None
+
+
 def _catalogue(config: RunConfig) -> str | None:
     model = config.model
     if (
@@ -117,6 +129,9 @@ class RunConfig(Section):
     rules = (
         Rule("train.metric", _metric, lambda c: f"ndcg@{c.eval.ks[-1]}", {"train.metric": "ndcg@7"}),
         Rule("train.sparse_updates", _sparse_updates, lambda c: False, {"train.sparse_updates": True}),
+        Rule(
+            "train.partitioned", _partitioned, lambda c: False, {"train.partitioned": True, "model.fanouts": [5, 5, 5]}
+        ),
         Rule("features.catalogue", _catalogue, lambda c: "movies.csv", {"model.name": "pinsage"}),
         Rule("model.runs", _blend_runs, lambda c: BLEND_RUNS_EXAMPLE, {"model.name": "blend"}),
     )

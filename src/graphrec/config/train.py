@@ -15,6 +15,7 @@ POSITIVE = Interval(int, 1, None)
 NON_NEGATIVE = Interval(int, 0, None)
 EDGE_LOSSES = ("bpr", "bce")
 PAIR_LOSSES = ("margin", "bce", "bpr")
+PARTITIONERS = ("edge-balanced", "min-cut")  # node partitions of partitioned training (graphrec.graph.partition)
 
 
 @dataclass
@@ -94,6 +95,10 @@ class EdgeTrainConfig(TrainConfig):
     # Sampled training (model.fanouts) only: sparse embedding-table gradients and a lazy Adam that updates only the
     # rows a step touched (graphrec.training.lazy_adam), so a step's cost does not grow with users + items.
     sparse_updates: bool = False
+    # torchrun: split Ã, the embedding tables and Adam's state across the ranks (LightGCN with full propagation;
+    # graphrec.training.partitioned) instead of replicating them on every rank
+    partitioned: bool = False
+    partitioner: str = param("edge-balanced", Options(PARTITIONERS))  # min-cut: METIS, fewer exchanged rows
 
 
 def _window_order(config: ItemPairTrainConfig) -> str | None:

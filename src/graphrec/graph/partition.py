@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec.config.train import PARTITIONERS
 from graphrec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-PARTITIONERS = ("edge-balanced", "min-cut")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,6 @@ import torch
 from torch import nn
 
 from graphrec.config.models import PropagationConfig
-from graphrec.errors import ConfigError
 from graphrec.graph.adjacency import csr_tensor
 from graphrec.graph.partition import Partition
 from graphrec.losses import get_loss
@@ -206,17 +205,3 @@ class PartitionedLightGCN(nn.Module):
             squares = user_ego.pow(2).sum() + item_ego[pos_at].pow(2).sum() + item_ego[neg_at].pow(2).sum()
             total = total + l2_reg * 0.5 * squares / batch_size
         return total
-
-
-def check_partitioned(model_name: str, config: Any) -> None:
-    """Partitioned training is LightGCN's full propagation (no sampling, no dropout): refuse anything else."""
-    if model_name != "lightgcn":
-        raise ConfigError(
-            f"train.partitioned: supported for model.name = 'lightgcn' only, got {model_name!r}; "
-            "set train.partitioned = false for data-parallel training of other models"
-        )
-    if getattr(config, "fanouts", None):
-        raise ConfigError(
-            f"train.partitioned: model.fanouts = {config.fanouts} is sampled propagation, which partitioned "
-            "training does not run yet; remove model.fanouts or set train.partitioned = false"
-        )

@@ -1,0 +1,267 @@
+"""`graphrec train` with ``train.partitioned = true``: LightGCN with Ã, the tables and Adam's state split by rank.
+
+The loop is the Trainer's (epochs of the same edge batches and negatives as a one-process run, validation every
+`train.eval_every` epochs, the best model kept, early stopping, the time budget), over a
+:class:`~graphrec.training.partitioned.PartitionedLightGCN`; validation is
+:func:`~graphrec.evaluation.partitioned.evaluate_partitioned`. What is written:
+
+* ``model.safetensors``: the best layer-0 tables in the usual layout (``graphrec evaluate``, ``serve``, ``compare``
+  read it as any LightGCN run), written *by every rank into its own rows* of one file rank 0 lays out: no rank
+  holds the whole table at any point;
+* ``checkpoint-rank-RRRRR-of-WWWWW.safetensors``: each rank's rows, Adam state, and the loop's state (``--resume``
+  with the same world size continues exactly);
+* ``partition.npy`` (the owner of every node), ``metrics.jsonl`` as the Trainer writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from graphrec.config import RunConfig
+from graphrec.config.models import PropagationConfig
+from graphrec.config.train import EdgeTrainConfig
+from graphrec.data import Dataset
+from graphrec.errors import RunDirError, TrainingError
+from graphrec.evaluation.partitioned import evaluate_partitioned
+from graphrec.graph.partition import Partition, make_partition
+from graphrec.io import atomic_save_npy, atomic_write_text
+from graphrec.samplers.uniform import EdgeBatcher, UniformNegativeSampler
+from graphrec.seeding import Stream
+from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.distributed import Distributed
+from graphrec.training.partitioned import PartitionedLightGCN
+from graphrec.training.trainer import BEST_MODEL_FILE, METRICS_FILE, Callback, EpochReport, TrainResult, TrainState
+
+logger = logging.getLogger(__name__)
+
+
+def shard_checkpoint(run_dir: Path, rank: int, world: int) -> Path:
+    return run_dir / f"checkpoint-rank-{rank:05d}-of-{world:05d}.safetensors"
+
+
+class PartitionedFit:
+    """One rank's partitioned training of `config` on `dataset` into `run_dir` (rank 0 writes the shared files)."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        dataset: Dataset,
+        run_dir: Path,
+        distributed: Distributed | None,
+        callbacks: list[Callback],
+    ) -> None:
+        train = config.train
+        # runs.train routes only these here; RunConfig's rule allows them for LightGCN's full propagation only
+        assert isinstance(train, EdgeTrainConfig) and train.partitioned and config.model.name == "lightgcn"
+        assert isinstance(config.model, PropagationConfig)
+        self.config, self.train, self.dataset, self.run_dir = config, train, dataset, run_dir
+        self.distributed, self.callbacks = distributed, callbacks
+        self.rank, self.world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
+        started = time.perf_counter()
+        self.partition = make_partition(dataset.train, self.world, train.partitioner, seed=config.seed)
+        self.model = PartitionedLightGCN(dataset.train, config.model, self.partition, self.rank, config.seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr)
+        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=config.seed, stream=Stream.EDGE_BATCHES)
+        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed, stream=Stream.NEGATIVES)
+        self.state = TrainState()
+        logger.info(
+            "partitioned (%s) over %d ranks: rank %d holds %d nodes, %d halo rows, %.1f MB of graph + table + Adam "
+            "(%.1f s)",
+            train.partitioner, self.world, self.rank, len(self.model.nodes), len(self.model.halo),
+            sum(self.model.held_bytes().values()) / 2**20, time.perf_counter() - started,
+        )  # fmt: skip
+
+    @property
+    def writes(self) -> bool:
+        return self.rank == 0
+
+    def fit(self, resume: bool) -> TrainResult:
+        if resume:
+            self._resume()
+        elif self.writes:
+            atomic_save_npy(self.run_dir / "partition.npy", self.partition.owner)
+        while (reason := self._stop_reason()) is None:
+            started = time.perf_counter()
+            loss = self._epoch()
+            self.state.epoch += 1
+            self.state.elapsed_seconds = self._from_main(self.state.elapsed_seconds + time.perf_counter() - started)
+            report = self._end_epoch(loss, time.perf_counter() - started)
+            for callback in self.callbacks:
+                callback(report)
+        state = self.state
+        logger.info("stopped after epoch %d (%s); best epoch %d", state.epoch, reason, state.best_epoch)
+        return TrainResult(state.best_epoch, state.best_valid, state.epoch, state.elapsed_seconds, reason)
+
+    def _stop_reason(self) -> str | None:
+        train, state = self.train, self.state
+        if train.epochs is not None and state.epoch >= train.epochs:
+            return "epochs"
+        if train.patience and state.bad_evals >= train.patience:
+            return "early_stopping"
+        if train.time_budget_s is not None and state.elapsed_seconds >= train.time_budget_s:
+            return "time_budget"
+        return None
+
+    def _epoch(self) -> float:
+        train, total, steps = self.train, 0.0, self.batcher.num_batches
+        for step, (users, positives) in enumerate(self.batcher.epoch()):
+            self._set_lr(self.state.epoch * steps + step)
+            shape = (len(users), train.num_negatives, train.negative_candidates)
+            candidates = self.sampler.sample(users, shape[1] * shape[2]).reshape(shape)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.model.batch_loss(
+                torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates),
+                train.loss, train.l2_reg,
+            )  # fmt: skip
+            loss.backward()
+            value = self._sum_over_ranks(float(loss.detach()))
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"training diverged: the loss of epoch {self.state.epoch + 1}, step {step + 1} (of {steps}) is "
+                    f"{value}; lower train.lr (now {train.lr}) or check the data"
+                )
+            self.optimizer.step()
+            total += value
+        return total / max(steps, 1)
+
+    def _set_lr(self, global_step: int) -> None:
+        train = self.train
+        if train.lr_final is None or train.epochs is None:
+            return
+        progress = min(global_step / max(train.epochs * self.batcher.num_batches - 1, 1), 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = train.lr + (train.lr_final - train.lr) * progress
+
+    def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
+        train, state = self.train, self.state
+        report = EpochReport(state.epoch, loss, seconds, state.elapsed_seconds)
+        at_eval_point = state.epoch % train.eval_every == 0 or state.epoch == train.epochs
+        if self.dataset.valid.nnz == 0:
+            state.best_epoch = state.epoch
+            self._write_best()
+        elif at_eval_point:
+            with torch.no_grad():
+                final = self.model()
+            report.valid = evaluate_partitioned(
+                final, self.partition, self.rank, self.dataset.valid, self.dataset.train,
+                self.config.eval.ks, self.config.eval.chunk_size,
+            )  # fmt: skip
+            value = report.valid[train.metric]
+            report.is_best = value > state.best_value
+            if report.is_best:
+                state.best_value, state.best_epoch, state.best_valid, state.bad_evals = (
+                    value,
+                    state.epoch,
+                    report.valid,
+                    0,
+                )
+                self._write_best()
+            else:
+                state.bad_evals += 1
+        state.history.append(asdict(report))
+        valid = f", valid {train.metric} {report.valid[train.metric]:.5f}" if report.valid else ""
+        logger.info("epoch %d: loss %.4f (%.1fs)%s", state.epoch, loss, seconds, valid)
+        self._write_progress()
+        return report
+
+    def _write_best(self) -> None:
+        meta = {"config": self.config_dict(), "epoch": self.state.epoch, "valid": self.state.best_valid}
+        write_partitioned_tables(self.run_dir / BEST_MODEL_FILE, self.model, self.partition, meta, self._barrier)
+
+    def _write_progress(self) -> None:
+        meta = {
+            "config": self.config_dict(),
+            "state": asdict(self.state),
+            "objective": {"batcher": self.batcher.state_dict(), "sampler": self.sampler.state_dict()},
+            "world_size": self.world,
+        }
+        save_checkpoint(shard_checkpoint(self.run_dir, self.rank, self.world), self.model, self.optimizer, meta)
+        if self.writes:
+            lines = "".join(json.dumps(entry) + "\n" for entry in self.state.history)
+            atomic_write_text(self.run_dir / METRICS_FILE, lines)
+        self._barrier()
+
+    def _resume(self) -> None:
+        path = shard_checkpoint(self.run_dir, self.rank, self.world)
+        if not path.is_file():
+            found = sorted(p.name for p in self.run_dir.glob("checkpoint-rank-*.safetensors"))
+            raise RunDirError(
+                f"--resume: {self.run_dir} has no {path.name} for rank {self.rank} of {self.world}, got "
+                f"{found or 'no partitioned checkpoints'}; resume with the world size the run was trained with"
+            )
+        saved = np.load(self.run_dir / "partition.npy")
+        if not np.array_equal(saved, self.partition.owner):
+            raise RunDirError(
+                f"--resume: partition.npy of {self.run_dir} differs from the partition this config makes; resume "
+                "with the same data, train.partitioner and world size"
+            )
+        meta = load_checkpoint(path, self.model, self.optimizer, built_from="this rank's partition")
+        self.state = TrainState(**meta["state"])
+        self.batcher.load_state_dict(meta["objective"]["batcher"])
+        self.sampler.load_state_dict(meta["objective"]["sampler"])
+        logger.info("resumed from %s at epoch %d", path, self.state.epoch)
+
+    def config_dict(self) -> dict[str, Any]:
+        from graphrec.config import config_to_dict
+
+        return config_to_dict(self.config)
+
+    def _barrier(self) -> None:
+        if self.distributed is not None:
+            self.distributed.barrier()
+
+    def _from_main(self, value: float) -> float:
+        return self.distributed.from_main(value) if self.distributed is not None else value
+
+    def _sum_over_ranks(self, value: float) -> float:
+        if self.distributed is None:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor.item())
+
+
+def write_partitioned_tables(
+    path: Path, model: PartitionedLightGCN, partition: Partition, meta: dict[str, Any], barrier: Any
+) -> None:
+    """A LightGCN ``model.safetensors`` (user and item tables) that every rank fills with its own rows: rank 0
+    writes the header and sizes the file, each rank writes its rows through a memory map, rank 0 renames the
+    finished file into place. Collective."""
+    num_users, dim = partition.num_users, model.embedding.shape[1]
+    num_items = partition.num_nodes - num_users
+    user_bytes, item_bytes = num_users * dim * 4, num_items * dim * 4
+    header = {
+        "model.user_embedding.weight": {"dtype": "F32", "shape": [num_users, dim], "data_offsets": [0, user_bytes]},
+        "model.item_embedding.weight": {
+            "dtype": "F32", "shape": [num_items, dim], "data_offsets": [user_bytes, user_bytes + item_bytes],
+        },
+        "__metadata__": {"graphrec": json.dumps(meta)},
+    }  # fmt: skip
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    partial = path.with_name(path.name + ".partial")
+    if model.rank == 0:
+        with open(partial, "wb") as handle:
+            handle.write(struct.pack("<Q", len(encoded)) + encoded)
+            handle.truncate(8 + len(encoded) + user_bytes + item_bytes)
+    barrier()
+    rows = np.memmap(partial, dtype=np.float32, mode="r+", offset=8 + len(encoded), shape=(partition.num_nodes, dim))
+    rows[model.nodes] = model.embedding.detach().numpy()
+    rows.flush()
+    del rows
+    barrier()
+    if model.rank == 0:
+        os.replace(partial, path)
+    barrier()
