@@ -25,17 +25,20 @@ import json
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
+from graphrec.config.train import EdgeTrainConfig
 from graphrec.errors import RunDirError, UnsupportedError
 from graphrec.graph.shards import shard_range
 from graphrec.io import atomic_save_npy, atomic_write, atomic_write_text
 from graphrec.models.base import EmbeddingRecommender, Gather, Recommender, ShardedInference
-from graphrec.rundir import load_run
+from graphrec.rundir import load_run, read_ids, read_run_config, read_train_edges
 from graphrec.training.distributed import distributed_from_env
+from graphrec.training.partitioned_io import embed_partitioned
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ def embed_run(run_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
         rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
         out_dir = Path(out_dir)
         started = time.perf_counter()
+        if is_partitioned_run(Path(run_dir)):
+            barrier = distributed.barrier if distributed is not None else (lambda: None)
+            return embed_partitioned(run_inputs(Path(run_dir)), out_dir, rank, world, barrier)
         run = load_run(run_dir)
         loaded = time.perf_counter()
         gather = distributed.gather_rows if distributed is not None else (lambda rows: rows)
@@ -81,6 +87,22 @@ def embed_run(run_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
         if distributed is not None:
             distributed.barrier()  # the merged files exist once any rank returns
         return summary
+
+
+def is_partitioned_run(run_dir: Path) -> bool:
+    """Whether the run was trained with train.partitioned (its embeddings are then computed the same way)."""
+    if not (run_dir / "config.json").is_file():
+        return False  # load_run says what is missing
+    config = read_run_config(run_dir)
+    return isinstance(config.train, EdgeTrainConfig) and config.train.partitioned
+
+
+def run_inputs(run_dir: Path) -> SimpleNamespace:
+    """What a partitioned embed reads of a run: its config, ids and training edges (no model is built)."""
+    config = read_run_config(run_dir)
+    user_ids, item_ids = read_ids(run_dir / "user_ids.json", "user"), read_ids(run_dir / "item_ids.json", "item")
+    train = read_train_edges(run_dir, len(user_ids), len(item_ids))
+    return SimpleNamespace(config=config, train=train, user_ids=user_ids, item_ids=item_ids, run_dir=run_dir)
 
 
 @torch.no_grad()

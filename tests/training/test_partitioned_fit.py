@@ -24,10 +24,12 @@ def partitioned_config(planted_dir: Path, epochs: int = 4, partitioner: str = "e
     return apply_overrides(config, ["train.partitioned=true", f"train.partitioner={partitioner}"])
 
 
-def _two_rank_train(config, run_dir: str) -> None:
+def _two_rank_train(config, run_dir: str, embed_dir: str) -> None:
+    from graphrec.embed import embed_run
     from graphrec.runs import train
 
     train(config, run_dir)
+    embed_run(run_dir, embed_dir)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,8 @@ def runs(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("partitioned")
     train(partitioned_config(planted_dir), root / "one")
-    spawn_world(_two_rank_train, 2, partitioned_config(planted_dir, partitioner="min-cut"), str(root / "two"))
+    config = partitioned_config(planted_dir, partitioner="min-cut")
+    spawn_world(_two_rank_train, 2, config, str(root / "two"), str(root / "embed-two"))
     return root
 
 
@@ -84,3 +87,19 @@ def test_resume_continues_a_partitioned_run_exactly(planted_dir: Path, tmp_path:
     a, b = _tables(tmp_path / "straight"), _tables(tmp_path / "resumed")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_embed_of_a_partitioned_run_writes_the_lightgcn_embeddings(runs: Path, world: int, tmp_path: Path) -> None:
+    from graphrec.embed import embed_run
+    from graphrec.runs import load_run
+
+    out = runs / "embed-two" if world == 2 else tmp_path / "embed"
+    if world == 1:
+        embed_run(runs / "two", out)
+    users, items = load_run(runs / "two").embeddings()
+    np.testing.assert_allclose(np.load(out / "user_embeddings.npy"), users.numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "item_embeddings.npy"), items.numpy(), atol=1e-5)
+    summary = json.loads((out / "embed_summary.json").read_text())
+    assert summary["world_size"] == world and summary["method"] == "partitioned (min-cut)"
+    assert json.loads((out / "item_ids.json").read_text()) == json.loads((runs / "two" / "item_ids.json").read_text())

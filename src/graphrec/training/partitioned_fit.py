@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import struct
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -35,13 +33,14 @@ from graphrec.config.train import EdgeTrainConfig
 from graphrec.data import Dataset
 from graphrec.errors import RunDirError, TrainingError
 from graphrec.evaluation.partitioned import evaluate_partitioned
-from graphrec.graph.partition import Partition, make_partition
+from graphrec.graph.partition import make_partition
 from graphrec.io import atomic_save_npy, atomic_write_text
 from graphrec.samplers.uniform import EdgeBatcher, UniformNegativeSampler
 from graphrec.seeding import Stream
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.partitioned import PartitionedLightGCN
+from graphrec.training.partitioned_io import write_partitioned_tables
 from graphrec.training.trainer import BEST_MODEL_FILE, METRICS_FILE, Callback, EpochReport, TrainResult, TrainState
 
 logger = logging.getLogger(__name__)
@@ -231,37 +230,3 @@ class PartitionedFit:
         tensor = torch.tensor([value], dtype=torch.float64)
         dist.all_reduce(tensor)
         return float(tensor.item())
-
-
-def write_partitioned_tables(
-    path: Path, model: PartitionedLightGCN, partition: Partition, meta: dict[str, Any], barrier: Any
-) -> None:
-    """A LightGCN ``model.safetensors`` (user and item tables) that every rank fills with its own rows: rank 0
-    writes the header and sizes the file, each rank writes its rows through a memory map, rank 0 renames the
-    finished file into place. Collective."""
-    num_users, dim = partition.num_users, model.embedding.shape[1]
-    num_items = partition.num_nodes - num_users
-    user_bytes, item_bytes = num_users * dim * 4, num_items * dim * 4
-    header = {
-        "model.user_embedding.weight": {"dtype": "F32", "shape": [num_users, dim], "data_offsets": [0, user_bytes]},
-        "model.item_embedding.weight": {
-            "dtype": "F32", "shape": [num_items, dim], "data_offsets": [user_bytes, user_bytes + item_bytes],
-        },
-        "__metadata__": {"graphrec": json.dumps(meta)},
-    }  # fmt: skip
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    partial = path.with_name(path.name + ".partial")
-    if model.rank == 0:
-        with open(partial, "wb") as handle:
-            handle.write(struct.pack("<Q", len(encoded)) + encoded)
-            handle.truncate(8 + len(encoded) + user_bytes + item_bytes)
-    barrier()
-    rows = np.memmap(partial, dtype=np.float32, mode="r+", offset=8 + len(encoded), shape=(partition.num_nodes, dim))
-    rows[model.nodes] = model.embedding.detach().numpy()
-    rows.flush()
-    del rows
-    barrier()
-    if model.rank == 0:
-        os.replace(partial, path)
-    barrier()
