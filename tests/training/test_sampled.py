@@ -118,3 +118,23 @@ def test_sparse_table_gradients_touch_only_the_computation_graph(planted_dir: Pa
 def test_sparse_updates_need_fanouts(planted_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"train.sparse_updates: expected false while model.fanouts is unset"):
         tiny_config(planted_dir, "lightgcn", epochs=1, sparse_updates=True)
+
+
+@pytest.mark.parametrize("candidates", [1, 4])
+def test_background_sampling_workers_train_the_model_in_process_sampling_trains(
+    candidates: int, planted_dir: Path, tmp_path: Path
+) -> None:
+    """train.num_workers > 0 draws the same graphs in other processes (each a function of seed, epoch, step)."""
+    for workers in (0, 2):
+        config = _sampled_config(planted_dir, epochs=2, negative_candidates=candidates, num_workers=workers)
+        train(config, tmp_path / str(workers))
+    a, b = load_run(tmp_path / "0").embeddings(), load_run(tmp_path / "2").embeddings()
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_background_sampling_needs_fanouts_and_epoch_fixed_negatives(planted_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"train.num_workers: expected 0 while model.fanouts is unset"):
+        tiny_config(planted_dir, "lightgcn", epochs=1, num_workers=1)
+    with pytest.raises(ConfigError, match=r"train.num_workers: expected 0 with train.score_refresh_steps > 0"):
+        _sampled_config(planted_dir, epochs=1, negative_candidates=4, score_refresh_steps=2, num_workers=1)

@@ -92,6 +92,20 @@ def _sparse_updates(config: RunConfig) -> str | None:
     return None
 
 
+def _num_workers(config: RunConfig) -> str | None:
+    train = config.train
+    if not (isinstance(train, EdgeTrainConfig) and train.num_workers > 0):
+        return None
+    if getattr(config.model, "fanouts", None) is None:
+        return "0 while model.fanouts is unset (the workers draw sampled computation graphs)"
+    if train.negative_candidates > 1 and train.score_refresh_steps > 0:
+        return (
+            "0 with train.score_refresh_steps > 0 (the negatives, hence the graphs, depend on the model mid-epoch; "
+            "keep train.score_refresh_steps = 0 to sample in the background)"
+        )
+    return None
+
+
 def _partitioned(config: RunConfig) -> str | None:
     if not (isinstance(config.train, EdgeTrainConfig) and config.train.partitioned):
         return None
@@ -129,6 +143,7 @@ class RunConfig(Section):
     rules = (
         Rule("train.metric", _metric, lambda c: f"ndcg@{c.eval.ks[-1]}", {"train.metric": "ndcg@7"}),
         Rule("train.sparse_updates", _sparse_updates, lambda c: False, {"train.sparse_updates": True}),
+        Rule("train.num_workers", _num_workers, lambda c: 0, {"train.num_workers": 1}),
         Rule(
             "train.partitioned", _partitioned, lambda c: False, {"train.partitioned": True, "model.fanouts": [5, 5, 5]}
         ),

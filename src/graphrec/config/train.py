@@ -95,6 +95,9 @@ class EdgeTrainConfig(TrainConfig):
     # Sampled training (model.fanouts) only: sparse embedding-table gradients and a lazy Adam that updates only the
     # rows a step touched (graphrec.training.lazy_adam), so a step's cost does not grow with users + items.
     sparse_updates: bool = False
+    # model.fanouts only: background processes drawing each batch's computation graph while the model trains
+    # (PinSAGE's producer-consumer); 0: in-process. The graphs are the same for any number of workers.
+    num_workers: int = param(0, NON_NEGATIVE)
     # torchrun: split Ã, the embedding tables and Adam's state across the ranks (LightGCN with full propagation;
     # graphrec.training.partitioned) instead of replicating them on every rank
     partitioned: bool = False

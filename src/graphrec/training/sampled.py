@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 
 from graphrec.config.train import EdgeTrainConfig
 from graphrec.data.dataset import Dataset
@@ -45,6 +48,33 @@ class SampledBatch:
     graph: SampledGraph
 
 
+def _identity(batch: Any) -> Any:
+    """DataLoader's collate step with batch_size=None: each item is already a whole SampledBatch."""
+    return batch
+
+
+class _GraphProducer(TorchDataset):
+    """Step → SampledBatch: the step's computation graph drawn with numpy_rng(seed, SAMPLED_STREAM, epoch, step),
+    so any worker draws what the trainer's process would."""
+
+    def __init__(self, neighbours: NeighbourSampler, seed: int, epoch: int, num_users: int) -> None:
+        self.neighbours, self.seed, self.epoch, self.num_users = neighbours, seed, epoch, num_users
+        self.items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, step: int) -> SampledBatch:
+        return self.batch(step, *self.items[step])
+
+    def batch(self, step: int, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> SampledBatch:
+        seeds = np.concatenate(
+            [users.numpy(), self.num_users + positives.numpy(), self.num_users + negatives.numpy().ravel()]
+        )
+        graph = self.neighbours.sample(seeds, numpy_rng(self.seed, SAMPLED_STREAM, self.epoch, step))
+        return SampledBatch(users, positives, negatives, graph)
+
+
 class SampledEdgeObjective(EdgeObjective):
     """EdgeObjective with the forward restricted to each batch's sampled computation graph."""
 
@@ -64,21 +94,33 @@ class SampledEdgeObjective(EdgeObjective):
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def epoch(self, epoch: int) -> Iterator[SampledBatch]:  # type: ignore[override]  # own batch type; batches are opaque to the trainer
-        """Batches of the epoch, each with its negatives chosen and its computation graph drawn."""
+        """Batches of the epoch, each with its negatives chosen and its computation graph drawn (in background
+        processes with train.num_workers > 0: the same graphs, each a function of (seed, epoch, step))."""
+        edges = self._edges(epoch)
+        graphs = _GraphProducer(self.neighbours, self.seed, epoch, self.num_users)
+        if self.train.num_workers == 0:
+            for step, (users, positives, negatives) in enumerate(edges):
+                yield graphs.batch(step, users, positives, negatives)
+            return
+        # the negatives of the whole epoch first (a config rule keeps them independent of the epoch's updates),
+        # then the workers draw the graphs while the model trains on the ones already drawn
+        graphs.items = list(edges)
+        yield from DataLoader(
+            graphs, batch_size=None, shuffle=False, num_workers=self.train.num_workers, collate_fn=_identity,
+            prefetch_factor=4,
+        )  # fmt: skip
+
+    def _edges(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(users, positives, negatives) of each step: the hardest candidates by the score cache with DNS."""
         dns, refresh = self.train.negative_candidates > 1, self.train.score_refresh_steps
         for step, (users, positives, candidates) in enumerate(super().epoch(epoch)):
             if dns and (step == 0 or (refresh and step % refresh == 0)):
                 self._cache = self._score_cache()  # the model after `step` updates of this epoch
             if candidates.shape[2] == 1:
-                negatives = candidates[:, :, 0]
+                yield users, positives, candidates[:, :, 0]
             else:
                 assert self._cache is not None  # filled at step 0 whenever dns
-                negatives = select_hardest(candidates, self._cache[0][users], self._cache[1])
-            seeds = np.concatenate(
-                [users.numpy(), self.num_users + positives.numpy(), self.num_users + negatives.numpy().ravel()]
-            )
-            graph = self.neighbours.sample(seeds, numpy_rng(self.seed, SAMPLED_STREAM, epoch, step))
-            yield SampledBatch(users, positives, negatives, graph)
+                yield users, positives, select_hardest(candidates, self._cache[0][users], self._cache[1])
 
     @torch.no_grad()
     def _score_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
