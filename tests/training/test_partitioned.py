@@ -106,6 +106,25 @@ def reference_metrics(train: sp.csr_matrix, rows: np.ndarray) -> dict[str, float
     return evaluate_embeddings(users, items, held_out(train), train, [5, 20], chunk_size=7)
 
 
+def sampled_training(train: sp.csr_matrix, partition: Partition, rank: int, fanouts: list[int]) -> tuple:
+    """One rank's sampled (model.fanouts) training with uniform negatives: (losses, its nodes, its layer-0 rows)."""
+    from graphrec.seeding import numpy_rng
+
+    model = PartitionedLightGCN(train, CONFIG, partition, rank, seed=11)
+    sampler = model.sampler(fanouts)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for step, (users, positives, cands) in enumerate(batches(train, 1)):
+        optimizer.zero_grad()
+        value = model.sampled_batch_loss(
+            users, positives, cands[:, :, 0], "bpr", 1e-2, sampler, numpy_rng(3, 0, rank, step)
+        )
+        value.backward()
+        optimizer.step()
+        losses.append(float(value.detach()))
+    return losses, model.nodes, model.embedding.detach().numpy()
+
+
 def partitioned_training(train: sp.csr_matrix, partition: Partition, rank: int, candidates: int, loss: str):
     """One rank's part: (its per-step losses, its nodes, its final layer-0 rows, its exchange stats, and the
     partitioned evaluation of the trained model)."""
@@ -218,6 +237,13 @@ def _two_rank_worker(root: str) -> None:
                 "losses": losses, "nodes": nodes.tolist(), "bytes_received": stats.bytes_received, "halo": halo,
                 "metrics": metrics,
             }))  # fmt: skip
+        # sampled propagation with fan-outs above every degree: nothing is drawn, it is full propagation
+        losses, nodes, rows = sampled_training(train, partition, rank, [1000, 1000])
+        np.save(Path(root) / f"{method}-sampled-rank{rank}.npy", rows)
+        (Path(root) / f"{method}-sampled-rank{rank}.json").write_text(
+            json.dumps({"losses": losses, "nodes": nodes.tolist()})
+        )
+        sampled_training(train, partition, rank, [3, 2])  # drawn: runs collectively (values checked on one rank)
         # an empty request still joins the collective, and rows come back in the requested order
         wanted = np.array([5, 2, 5, 100]) if rank == 0 else np.array([], dtype=np.int64)
         local = torch.from_numpy(partition.nodes(rank).astype(np.float32))[:, None]
@@ -225,8 +251,16 @@ def _two_rank_worker(root: str) -> None:
         assert got[:, 0].tolist() == [float(v) for v in wanted], got
 
 
-def test_two_gloo_ranks_equal_one_process(tmp_path: Path) -> None:
-    spawn_world(_two_rank_worker, 2, str(tmp_path))
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What each of 2 gloo ranks trained, for both partitioners (one spawn for all: starting processes costs most)."""
+    root = tmp_path_factory.mktemp("two-ranks")
+    spawn_world(_two_rank_worker, 2, str(root))
+    return root
+
+
+def test_two_gloo_ranks_equal_one_process(two_ranks: Path) -> None:
+    tmp_path = two_ranks
     train = community_graph()
     for method in ("edge-balanced", "min-cut"):
         for candidates, loss in ((1, "bpr"), (4, "bpr")):
@@ -244,12 +278,53 @@ def test_two_gloo_ranks_equal_one_process(tmp_path: Path) -> None:
             assert_same_metrics(info["metrics"], reference_metrics(train, expected))  # rank 1's: both hold the means
 
 
+def test_two_gloo_ranks_sampling_with_fanouts_above_every_degree_equal_one_process(two_ranks: Path) -> None:
+    tmp_path = two_ranks
+    train = community_graph()
+    expected_losses, expected = reference_training(train, 1, "bpr")
+    for method in ("edge-balanced", "min-cut"):
+        total = np.zeros(STEPS)
+        for rank in range(2):
+            info = json.loads((tmp_path / f"{method}-sampled-rank{rank}.json").read_text())
+            rows = np.load(tmp_path / f"{method}-sampled-rank{rank}.npy")
+            np.testing.assert_allclose(rows, expected[info["nodes"]], atol=1e-5)
+            total += np.array(info["losses"])
+        np.testing.assert_allclose(total, expected_losses, rtol=1e-6)
+
+
+def test_one_rank_sampled_layers_are_the_one_process_sampler_s_and_unbiased() -> None:
+    from graphrec.graph.sampled import NeighbourSampler
+    from graphrec.seeding import numpy_rng
+
+    train = community_graph()
+    partition = Partition(np.zeros(NUM_USERS + NUM_ITEMS, dtype=np.int32), 1, "edge-balanced", NUM_USERS)
+    model = PartitionedLightGCN(train, CONFIG, partition, 0, seed=11)
+    seeds = np.array([1, 5, 7, NUM_USERS + 2, NUM_USERS + 9])
+    exact = NeighbourSampler(LightGCN(NUM_USERS, NUM_ITEMS, CONFIG, train).adj, [1000, 1000])
+    a, b = model.sampler([1000, 1000]).sample(seeds, numpy_rng(1)), exact.sample(seeds, numpy_rng(1))
+    np.testing.assert_array_equal(a.input_nodes, b.input_nodes)
+    for x, y in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(x.crow, y.crow)
+        np.testing.assert_array_equal(x.col, y.col)
+        np.testing.assert_allclose(x.weight, y.weight, rtol=1e-6)
+    # drawn (fan-out 2 < most degrees): the mean of many one-layer aggregations is the exact row of Ã·x
+    sampler, x = model.sampler([2]), torch.from_numpy(np.random.default_rng(0).normal(size=(NUM_USERS + NUM_ITEMS, 3)))
+    adj = normalized_adjacency(train).toarray()
+    draws = []
+    for i in range(3000):
+        graph = sampler.sample(seeds, numpy_rng(2, 0, i))
+        draws.append(graph.layers[0].aggregate(x[torch.from_numpy(graph.input_nodes)].float()).numpy())
+    np.testing.assert_allclose(np.mean(draws, axis=0), adj[seeds] @ x.numpy(), atol=0.03)
+
+
 def test_partitioned_training_is_refused_for_other_models_and_sampled_propagation() -> None:
     from graphrec.config import RunConfig, apply_overrides
 
     with pytest.raises(ConfigError, match=r'partitioned training runs LightGCN only \(model.name = "ngcf"\), got true'):
         apply_overrides(RunConfig(), ["model.name=ngcf", "train.partitioned=true"])
-    with pytest.raises(ConfigError, match=r"false while model.fanouts is set"):
-        apply_overrides(RunConfig(), ["train.partitioned=true", "model.fanouts=[5, 5, 5]"])
+    with pytest.raises(ConfigError, match=r"false with model.fanouts and train.negative_candidates > 1"):
+        apply_overrides(
+            RunConfig(), ["train.partitioned=true", "model.fanouts=[5, 5, 5]", "train.negative_candidates=4"]
+        )
     with pytest.raises(ConfigError, match=r"unknown method 'hash'; choose one of edge-balanced, min-cut"):
         make_partition(community_graph(), 2, "hash")

@@ -24,12 +24,19 @@ def partitioned_config(planted_dir: Path, epochs: int = 4, partitioner: str = "e
     return apply_overrides(config, ["train.partitioned=true", f"train.partitioner={partitioner}"])
 
 
-def _two_rank_train(config, run_dir: str, embed_dir: str) -> None:
+def _two_rank_train(config, run_dir: str, embed_dir: str, sampled_config, sampled_dir: str) -> None:
     from graphrec.embed import embed_run
     from graphrec.runs import train
 
     train(config, run_dir)
     embed_run(run_dir, embed_dir)
+    train(sampled_config, sampled_dir)
+
+
+def sampled_partitioned_config(planted_dir: Path):
+    """Partitioned sampled propagation (model.fanouts) with uniform negatives."""
+    config = tiny_config(planted_dir, "lightgcn", epochs=8, model_options={"fanouts": [4, 4]})
+    return apply_overrides(config, ["train.partitioned=true"])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,8 @@ def runs(planted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("partitioned")
     train(partitioned_config(planted_dir), root / "one")
     config = partitioned_config(planted_dir, partitioner="min-cut")
-    spawn_world(_two_rank_train, 2, config, str(root / "two"), str(root / "embed-two"))
+    sampled = sampled_partitioned_config(planted_dir)
+    spawn_world(_two_rank_train, 2, config, str(root / "two"), str(root / "embed-two"), sampled, str(root / "sampled"))
     return root
 
 
@@ -103,3 +111,17 @@ def test_embed_of_a_partitioned_run_writes_the_lightgcn_embeddings(runs: Path, w
     summary = json.loads((out / "embed_summary.json").read_text())
     assert summary["world_size"] == world and summary["method"] == "partitioned (min-cut)"
     assert json.loads((out / "item_ids.json").read_text()) == json.loads((runs / "two" / "item_ids.json").read_text())
+
+
+def test_partitioned_sampled_training_learns_the_planted_communities(
+    runs: Path, planted_dir: Path, tmp_path: Path
+) -> None:
+    """model.fanouts across 2 ranks (each rank's neighbours drawn by their owner) against popularity on test."""
+    from graphrec.assessment import evaluate_run
+    from graphrec.runs import train
+
+    train(tiny_config(planted_dir, "popularity", epochs=0), tmp_path / "popularity")
+    popularity = evaluate_run(tmp_path / "popularity", "test", [20])["recall@20"]
+    sampled = evaluate_run(runs / "sampled", "test", [20])["recall@20"]
+    assert json.loads((runs / "sampled" / "summary.json").read_text())["world_size"] == 2
+    assert sampled > 1.3 * popularity, (sampled, popularity)

@@ -111,8 +111,8 @@ def _partitioned(config: RunConfig) -> str | None:
         return None
     if config.model.name != "lightgcn":
         return f'false: partitioned training runs LightGCN only (model.name = "{config.model.name}")'
-    if getattr(config.model, "fanouts", None) is not None:
-        return "false while model.fanouts is set (partitioned training runs full propagation)"
+    if getattr(config.model, "fanouts", None) is not None and config.train.negative_candidates > 1:
+        return "false with model.fanouts and train.negative_candidates > 1 (partitioned sampling: uniform negatives)"
     if config.train.sparse_updates:
         return "false while train.sparse_updates is set (each rank already updates only its own rows)"
     return None
@@ -144,9 +144,7 @@ class RunConfig(Section):
         Rule("train.metric", _metric, lambda c: f"ndcg@{c.eval.ks[-1]}", {"train.metric": "ndcg@7"}),
         Rule("train.sparse_updates", _sparse_updates, lambda c: False, {"train.sparse_updates": True}),
         Rule("train.num_workers", _num_workers, lambda c: 0, {"train.num_workers": 1}),
-        Rule(
-            "train.partitioned", _partitioned, lambda c: False, {"train.partitioned": True, "model.fanouts": [5, 5, 5]}
-        ),
+        Rule("train.partitioned", _partitioned, lambda c: False, {"train.partitioned": True, "model.name": "mf"}),
         Rule("features.catalogue", _catalogue, lambda c: "movies.csv", {"model.name": "pinsage"}),
         Rule("model.runs", _blend_runs, lambda c: BLEND_RUNS_EXAMPLE, {"model.name": "blend"}),
     )

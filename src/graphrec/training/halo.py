@@ -83,6 +83,8 @@ def exchange_plan(
         send_counts = send_counts_t.numpy()
         send_index = torch.empty(int(send_counts.sum()), dtype=torch.int64)
         dist.all_to_all_single(send_index, wanted, send_counts.tolist(), recv_counts.tolist())
+        if stats is not None:  # the requests themselves: one int64 per row asked of another rank, and the counts
+            stats.bytes_received += 8 * (int(send_counts.sum()) - int(send_counts[rank]) + world)
     restore = torch.from_numpy(order)
     return RowExchange(
         send_index, [int(c) for c in send_counts], [int(c) for c in recv_counts], restore, world,

@@ -39,6 +39,7 @@ from graphrec.models.lightgcn import resolve_layer_weights
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.seeding import Stream, torch_generator
 from graphrec.training.halo import ExchangeStats, RowExchange, exchange_plan, send_rows
+from graphrec.training.partitioned_sampling import PartitionedNeighbourSampler
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ class PartitionedLightGCN(nn.Module):
         self.halo_plan = exchange_plan(partition, rank, self.halo, self.stats)
         self.embedding = nn.Parameter(initial_rows(self.nodes, config.embedding_dim, config.init_std, seed))
 
+    def sampler(self, fanouts: list[int]) -> PartitionedNeighbourSampler:
+        """A neighbour sampler over this rank's rows of Ã (for model.fanouts training)."""
+        columns = np.concatenate([self.nodes, self.halo])
+        return PartitionedNeighbourSampler(self.adj, columns, self.partition, self.rank, fanouts, self.stats)
+
     def held_bytes(self) -> dict[str, int]:
         """Bytes of this rank's graph rows (CSR arrays) and layer-0 table (Adam's two moments double the latter)."""
         adj = self.adj
@@ -196,12 +202,54 @@ class PartitionedLightGCN(nn.Module):
             neg_at = cand_at[:, :, 0]
         else:
             neg_at = select_hardest(cand_at, user_final.detach(), item_final.detach())
-        batch_size = len(user_nodes)
-        share = len(users) / batch_size
-        # fetched.sum() * 0 keeps the exchange in the graph on a rank with no rows (its backward is collective)
-        total = fetched.sum() * 0.0
-        if len(users):
-            total = total + share * get_loss(loss)(user_final, item_final[pos_at], item_final[neg_at])
-            squares = user_ego.pow(2).sum() + item_ego[pos_at].pow(2).sum() + item_ego[neg_at].pow(2).sum()
-            total = total + l2_reg * 0.5 * squares / batch_size
-        return total
+        anchor = fetched.sum() * 0.0  # keeps the exchange in the graph on a rank with no rows (backward is collective)
+        finals = (user_final, item_final[pos_at], item_final[neg_at])
+        egos = (user_ego, item_ego[pos_at], item_ego[neg_at])
+        return anchor + _share_of_loss(finals, egos, loss, l2_reg, len(user_nodes))
+
+    def sampled_batch_loss(
+        self,
+        users: torch.Tensor,
+        positives: torch.Tensor,
+        negatives: torch.Tensor,
+        loss: str,
+        l2_reg: float,
+        sampler: PartitionedNeighbourSampler,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """:meth:`batch_loss` (negatives (B, N) already chosen) over this rank's rows' sampled computation graph
+        instead of full propagation: only the graph's input rows are fetched. Collective."""
+        user_nodes = users.numpy()
+        mine = torch.from_numpy(np.flatnonzero(self.partition.owner[user_nodes] == self.rank))
+        users, positives, negatives = users[mine], positives[mine], negatives[mine]
+        u = self.num_users
+        seeds = np.concatenate([users.numpy(), u + positives.numpy(), u + negatives.numpy().ravel()])
+        graph = sampler.sample(seeds, rng)
+        x = exchange_plan(self.partition, self.rank, graph.input_nodes, self.stats).fetch(self.embedding)
+        n = graph.num_seeds
+        ego, out = x[:n], self.alpha[0] * x[:n]
+        for k, layer in enumerate(graph.layers, start=1):
+            x = layer.aggregate(x)
+            out = out + self.alpha[k] * x[:n]
+        at = [graph.positions(users.numpy()), graph.positions(u + positives.numpy())]
+        at.append(graph.positions(u + negatives.numpy().ravel()))
+        shape = (*negatives.shape, -1)
+        finals = (out[at[0]], out[at[1]], out[at[2]].reshape(shape))
+        egos = (ego[at[0]], ego[at[1]], ego[at[2]])
+        return ego.sum() * 0.0 + _share_of_loss(finals, egos, loss, l2_reg, len(user_nodes))
+
+
+def _share_of_loss(
+    finals: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    egos: tuple[torch.Tensor, ...],
+    loss: str,
+    l2_reg: float,
+    batch_size: int,
+) -> torch.Tensor:
+    """This rank's rows' part of the global batch loss: their mean loss × their share of the batch, plus l2_reg ×
+    0.5 × their layer-0 rows' squared norms / batch size (EdgeObjective's loss, summed over ranks)."""
+    rows = finals[0].shape[0]
+    if rows == 0:
+        return finals[0].new_zeros(())
+    squares = sum(e.pow(2).sum() for e in egos)
+    return rows / batch_size * get_loss(loss)(*finals) + l2_reg * 0.5 * squares / batch_size

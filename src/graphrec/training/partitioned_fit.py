@@ -36,7 +36,7 @@ from graphrec.evaluation.partitioned import evaluate_partitioned
 from graphrec.graph.partition import make_partition
 from graphrec.io import atomic_save_npy, atomic_write_text
 from graphrec.samplers.uniform import EdgeBatcher, UniformNegativeSampler
-from graphrec.seeding import Stream
+from graphrec.seeding import Stream, numpy_rng
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.partitioned import PartitionedLightGCN
@@ -72,6 +72,8 @@ class PartitionedFit:
         self.partition = make_partition(dataset.train, self.world, train.partitioner, seed=config.seed)
         self.model = PartitionedLightGCN(dataset.train, config.model, self.partition, self.rank, config.seed)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr)
+        fanouts = getattr(config.model, "fanouts", None)
+        self.neighbours = self.model.sampler(fanouts) if fanouts else None
         self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=config.seed, stream=Stream.EDGE_BATCHES)
         self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed, stream=Stream.NEGATIVES)
         self.state = TrainState()
@@ -120,10 +122,7 @@ class PartitionedFit:
             shape = (len(users), train.num_negatives, train.negative_candidates)
             candidates = self.sampler.sample(users, shape[1] * shape[2]).reshape(shape)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.model.batch_loss(
-                torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates),
-                train.loss, train.l2_reg,
-            )  # fmt: skip
+            loss = self._loss(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates), step)
             loss.backward()
             value = self._sum_over_ranks(float(loss.detach()))
             if not math.isfinite(value):
@@ -134,6 +133,18 @@ class PartitionedFit:
             self.optimizer.step()
             total += value
         return total / max(steps, 1)
+
+    def _loss(self, users: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor, step: int) -> torch.Tensor:
+        """This rank's share of the step's loss: full propagation, or (model.fanouts) the rows' sampled graph drawn
+        with the rank's generator of (seed, epoch, step)."""
+        train = self.train
+        if self.neighbours is None:
+            return self.model.batch_loss(users, positives, candidates, train.loss, train.l2_reg)
+        rng = numpy_rng(self.config.seed, Stream.SAMPLED_NEIGHBOURS, self.state.epoch, step, self.rank)
+        negatives = candidates[:, :, 0]  # uniform (a config rule)
+        return self.model.sampled_batch_loss(
+            users, positives, negatives, train.loss, train.l2_reg, self.neighbours, rng
+        )
 
     def _set_lr(self, global_step: int) -> None:
         train = self.train
