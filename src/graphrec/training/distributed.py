@@ -27,6 +27,10 @@ to the tables. But full-graph propagation (LightGCN/NGCF) reads every row at eve
 need an all-gather of every layer anyway, and graphrec's tables are small (Gowalla: 70,839 × 64 floats = 18 MB), so
 replication is simpler and keeps training identical to one process.
 
+**Partitioned instead.** ``train.partitioned = true`` (LightGCN) does not replicate: Ã, the tables and Adam's state
+are split by node owner and layers exchange halo rows (:mod:`graphrec.training.partitioned`); this module's process
+group and hooks (barrier, rank 0's clock) are reused.
+
 **Limits.** With full propagation each rank still propagates the whole graph (the loss and its gradient are what
 the ranks split); for sampled (``model.fanouts``) and item-pair (PinSAGE/GraphSAGE) batches the computation graph
 is drawn for the global batch, so the split is over the loss rows too. Data parallelism therefore pays off most
