@@ -72,7 +72,8 @@ def partitioned_steps(args: argparse.Namespace, rank: int, world: int) -> dict:
     report = partition_report(train, partition) if rank == 0 else None
     stats = ExchangeStats()
     config = LightGCNConfig(embedding_dim=args.dim, num_layers=args.layers)
-    model = PartitionedLightGCN(train, config, partition, rank, seed=2020, stats=stats)
+    model = PartitionedLightGCN(train, config, partition, rank, seed=2020, stats=stats, halo_exchange=args.halo)
+    halo_mode = "all_gather" if model.halo_plan.gather_positions is not None else "all_to_all"
     batches = global_batches(train, args.steps, args.batch, args.candidates, seed=2020)
     del dataset, train  # a rank keeps its rows, not the interactions
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
@@ -100,6 +101,7 @@ def partitioned_steps(args: argparse.Namespace, rank: int, world: int) -> dict:
         "rss_mb": round(current, 1),
         "peak_rss_mb": round(peak, 1),
         "partition_s": round(partition_s, 2),
+        "halo_exchange": halo_mode,
         "report": report,
     }
 
@@ -201,6 +203,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=1, help="negative candidates (1 = uniform, >1 = dynamic)")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--halo", nargs="+", default=["auto"], choices=["auto", "all_to_all", "all_gather"])
     parser.add_argument("--replicated", action="store_true", help="also time graphrec's replicated LightGCN step")
     parser.add_argument("--model-ranks", type=int, nargs="*", default=[8, 64], help="worlds of the modelled table")
     parser.add_argument("--out", type=Path, default=Path("/tmp/partitioned.json"))
@@ -214,16 +217,18 @@ def main() -> None:
     if args.replicated:
         result["replicated"] = replicated_steps(args)
         print("replicated:", result["replicated"], flush=True)
+    halos = args.halo
     for partitioner in args.partitioners:
         for world in args.worlds:
             if world == 1 and partitioner != args.partitioners[0]:
                 continue  # a world of one has nothing to partition
-            args.partitioner = partitioner
-            ranks = run_world(args, world)
-            row = {"world": world, "partitioner": partitioner, "ranks": ranks}
-            result["runs"].append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "ranks"}), json.dumps(ranks), flush=True)
-            args.out.write_text(json.dumps(result, indent=2))
+            for halo in halos if world > 1 else ["all_to_all"]:
+                args.partitioner, args.halo = partitioner, halo
+                ranks = run_world(args, world)
+                row = {"world": world, "partitioner": partitioner, "halo": halo, "ranks": ranks}
+                result["runs"].append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "ranks"}), json.dumps(ranks), flush=True)
+                args.out.write_text(json.dumps(result, indent=2))
     if args.model_ranks:
         result["modelled"] = modelled_ranks(args, result)
     args.out.write_text(json.dumps(result, indent=2))

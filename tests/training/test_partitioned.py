@@ -244,6 +244,16 @@ def _two_rank_worker(root: str) -> None:
             json.dumps({"losses": losses, "nodes": nodes.tolist()})
         )
         sampled_training(train, partition, rank, [3, 2])  # drawn: runs collectively (values checked on one rank)
+        # the all-gather form of the halo exchange fetches the same rows (and "auto" picks one of the two)
+        from graphrec.training.halo import gather_plan, send_rows
+
+        model = PartitionedLightGCN(train, CONFIG, partition, rank, seed=11, halo_exchange="auto")
+        halo = model.halo
+        local = torch.randn(len(partition.nodes(rank)), 3)
+        a2a = send_rows(exchange_plan(partition, rank, halo), local)
+        gathered = send_rows(gather_plan(partition, rank, halo, ExchangeStats()), local)
+        assert torch.equal(a2a, gathered) and a2a.shape == (len(halo), 3)
+        assert model.halo_plan.gather_positions is not None or model.halo_plan.send_index.numel() > 0
         # an empty request still joins the collective, and rows come back in the requested order
         wanted = np.array([5, 2, 5, 100]) if rank == 0 else np.array([], dtype=np.int64)
         local = torch.from_numpy(partition.nodes(rank).astype(np.float32))[:, None]

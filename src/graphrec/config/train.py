@@ -102,6 +102,9 @@ class EdgeTrainConfig(TrainConfig):
     # graphrec.training.partitioned) instead of replicating them on every rank
     partitioned: bool = False
     partitioner: str = param("edge-balanced", Options(PARTITIONERS))  # min-cut: METIS, fewer exchanged rows
+    # how a layer's halo rows move: all_to_all (only those rows), all_gather (every rank's rows), or auto (whichever
+    # measures faster when training starts)
+    halo_exchange: str = param("auto", Options(("auto", "all_to_all", "all_gather")))
 
 
 def _window_order(config: ItemPairTrainConfig) -> str | None:

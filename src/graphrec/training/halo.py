@@ -17,6 +17,7 @@ all local) so the partitioned code path runs, and is tested, without torch.distr
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any
 
@@ -25,6 +26,8 @@ import torch
 import torch.distributed as dist
 
 from graphrec.graph.partition import Partition
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -53,6 +56,9 @@ class RowExchange:
     restore: torch.Tensor
     world_size: int
     stats: ExchangeStats
+    # all-gather form (halo only): every rank's row count, and each requested row's place in the gathered rows
+    gather_sizes: list[int] | None = None
+    gather_positions: torch.Tensor | None = None
 
     @property
     def num_requested(self) -> int:
@@ -110,17 +116,82 @@ def _all_to_all(rows: torch.Tensor, out_counts: list[int], in_counts: list[int],
     return out
 
 
+def gather_plan(partition: Partition, rank: int, requested: np.ndarray, stats: ExchangeStats) -> RowExchange:
+    """The all-gather form of :func:`exchange_plan`: every rank receives every other rank's rows and keeps the
+    requested ones. More bytes (all rows, not the halo) but one collective without per-destination packing; the
+    better choice when the halo is most of the other ranks' rows. Only :func:`send_rows` takes it."""
+    sizes = partition.sizes().astype(np.int64)
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    requested = np.asarray(requested, dtype=np.int64)
+    positions = offsets[partition.owner[requested]] + partition.local_index[requested]
+    empty = torch.zeros(0, dtype=torch.int64)
+    return RowExchange(
+        empty, [0] * partition.world_size, [0] * partition.world_size, empty, partition.world_size, stats,
+        [int(n) for n in sizes], torch.from_numpy(positions),
+    )  # fmt: skip
+
+
+def choose_halo_plan(
+    partition: Partition, rank: int, halo: np.ndarray, stats: ExchangeStats, width: int, trials: int = 3
+) -> RowExchange:
+    """The all-to-all or the all-gather plan for the halo, whichever moves a (own rows × width) float32 layer
+    faster here: each timed `trials` times, the slowest rank's best time decides, so every rank picks the same."""
+    plans = {
+        "all_to_all": exchange_plan(partition, rank, halo, stats),
+        "all_gather": gather_plan(partition, rank, halo, stats),
+    }
+    if partition.world_size == 1:
+        return plans["all_to_all"]
+    probe = torch.zeros((int(partition.sizes()[rank]), width))
+    timings = []
+    for plan in plans.values():
+        best = float("inf")
+        for _ in range(trials):
+            started = time.perf_counter()
+            send_rows(plan, probe)
+            best = min(best, time.perf_counter() - started)
+        timings.append(best)
+    slowest = torch.tensor(timings, dtype=torch.float64)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    stats.reset()  # the probes are not training traffic
+    name = list(plans)[int(torch.argmin(slowest))]
+    logger.info("halo exchange: %s (all_to_all %.4f s, all_gather %.4f s per layer)", name, *slowest.tolist())
+    return plans[name]
+
+
 def send_rows(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
     """The requested rows (requested order) gathered from every rank's `local` rows; no autograd."""
+    if plan.gather_positions is not None:
+        return _all_gather(plan, local)[plan.gather_positions]
     received = _all_to_all(local[plan.send_index], plan.recv_counts, plan.send_counts, plan)
     out = torch.empty_like(received)
     out[plan.restore] = received
     return out
 
 
+def _all_gather(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows, concatenated in rank order."""
+    assert plan.gather_sizes is not None
+    started = time.perf_counter()
+    if plan.world_size == 1:
+        return local
+    longest = max(plan.gather_sizes)
+    padded = local.new_zeros((longest, *local.shape[1:]))
+    padded[: local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(plan.world_size)]
+    dist.all_gather(parts, padded)
+    row_bytes = local.element_size() * int(np.prod(local.shape[1:], dtype=np.int64))
+    plan.stats.bytes_received += row_bytes * longest * (plan.world_size - 1)
+    plan.stats.bytes_sent += row_bytes * longest * (plan.world_size - 1)
+    plan.stats.seconds += time.perf_counter() - started
+    plan.stats.calls += 1
+    return torch.cat([p[:n] for p, n in zip(parts, plan.gather_sizes, strict=True)])
+
+
 def return_rows(plan: RowExchange, rows: torch.Tensor, num_local: int) -> torch.Tensor:
     """The reverse of :func:`send_rows`: each requested row's values sent back to its owner and added into a
     (num_local × …) array of the owner's rows (the gradient of `send_rows`)."""
+    assert plan.gather_positions is None, "the all-gather form is forward-only (the halo of a symmetric Ã)"
     returned = _all_to_all(rows[plan.restore].contiguous(), plan.send_counts, plan.recv_counts, plan)
     local = rows.new_zeros((num_local, *rows.shape[1:]))
     local.index_add_(0, plan.send_index, returned)

@@ -38,7 +38,7 @@ from graphrec.losses import get_loss
 from graphrec.models.lightgcn import resolve_layer_weights
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.seeding import Stream, torch_generator
-from graphrec.training.halo import ExchangeStats, RowExchange, exchange_plan, send_rows
+from graphrec.training.halo import ExchangeStats, RowExchange, choose_halo_plan, exchange_plan, gather_plan, send_rows
 from graphrec.training.partitioned_sampling import PartitionedNeighbourSampler
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ class PartitionedLightGCN(nn.Module):
         config: embedding_dim, num_layers, layer_weights, init_std (of model.name = "lightgcn").
         partition: the owner of every node. rank: this process's rank.
         seed: the run's seed (initialisation). stats: where the exchanges count bytes and seconds.
+        halo_exchange: "all_to_all" (only the halo rows), "all_gather" (every rank's rows), or "auto" (whichever
+            measures faster at construction; every rank agrees).
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class PartitionedLightGCN(nn.Module):
         rank: int,
         seed: int,
         stats: ExchangeStats | None = None,
+        halo_exchange: str = "auto",
     ) -> None:
         super().__init__()
         self.partition, self.rank, self.num_users = partition, rank, partition.num_users
@@ -151,7 +154,13 @@ class PartitionedLightGCN(nn.Module):
         self.stats = stats if stats is not None else ExchangeStats()
         self.nodes = partition.nodes(rank)
         self.adj, self.halo = local_adjacency(train, partition, rank)
-        self.halo_plan = exchange_plan(partition, rank, self.halo, self.stats)
+        self.halo_plan = (
+            choose_halo_plan(partition, rank, self.halo, self.stats, config.embedding_dim)
+            if halo_exchange == "auto"
+            else (gather_plan if halo_exchange == "all_gather" else exchange_plan)(
+                partition, rank, self.halo, self.stats
+            )
+        )
         self.embedding = nn.Parameter(initial_rows(self.nodes, config.embedding_dim, config.init_std, seed))
 
     def sampler(self, fanouts: list[int]) -> PartitionedNeighbourSampler:

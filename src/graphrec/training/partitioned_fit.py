@@ -70,7 +70,9 @@ class PartitionedFit:
         self.rank, self.world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
         started = time.perf_counter()
         self.partition = make_partition(dataset.train, self.world, train.partitioner, seed=config.seed)
-        self.model = PartitionedLightGCN(dataset.train, config.model, self.partition, self.rank, config.seed)
+        self.model = PartitionedLightGCN(
+            dataset.train, config.model, self.partition, self.rank, config.seed, halo_exchange=train.halo_exchange
+        )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr)
         fanouts = getattr(config.model, "fanouts", None)
         self.neighbours = self.model.sampler(fanouts) if fanouts else None
