@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +30,7 @@ from graphrec.config import RunConfig
 from graphrec.config.models import PropagationConfig
 from graphrec.config.train import EdgeTrainConfig
 from graphrec.data import Dataset
-from graphrec.errors import RunDirError, TrainingError
+from graphrec.errors import RunDirError
 from graphrec.evaluation.partitioned import evaluate_partitioned
 from graphrec.graph.partition import make_partition
 from graphrec.io import atomic_save_npy, atomic_write_text
@@ -41,7 +40,17 @@ from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.distributed import Distributed
 from graphrec.training.partitioned import PartitionedLightGCN
 from graphrec.training.partitioned_io import write_partitioned_tables
-from graphrec.training.trainer import BEST_MODEL_FILE, METRICS_FILE, Callback, EpochReport, TrainResult, TrainState
+from graphrec.training.trainer import (
+    BEST_MODEL_FILE,
+    METRICS_FILE,
+    Callback,
+    EpochReport,
+    TrainResult,
+    TrainState,
+    check_finite_loss,
+    set_scheduled_lr,
+    stop_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +104,7 @@ class PartitionedFit:
             self._resume()
         elif self.writes:
             atomic_save_npy(self.run_dir / "partition.npy", self.partition.owner)
-        while (reason := self._stop_reason()) is None:
+        while (reason := stop_reason(self.train, self.state)) is None:
             started = time.perf_counter()
             loss = self._epoch()
             self.state.epoch += 1
@@ -107,31 +116,17 @@ class PartitionedFit:
         logger.info("stopped after epoch %d (%s); best epoch %d", state.epoch, reason, state.best_epoch)
         return TrainResult(state.best_epoch, state.best_valid, state.epoch, state.elapsed_seconds, reason)
 
-    def _stop_reason(self) -> str | None:
-        train, state = self.train, self.state
-        if train.epochs is not None and state.epoch >= train.epochs:
-            return "epochs"
-        if train.patience and state.bad_evals >= train.patience:
-            return "early_stopping"
-        if train.time_budget_s is not None and state.elapsed_seconds >= train.time_budget_s:
-            return "time_budget"
-        return None
-
     def _epoch(self) -> float:
         train, total, steps = self.train, 0.0, self.batcher.num_batches
         for step, (users, positives) in enumerate(self.batcher.epoch()):
-            self._set_lr(self.state.epoch * steps + step)
+            set_scheduled_lr(self.optimizer, train, self.state.epoch * steps + step, steps)
             shape = (len(users), train.num_negatives, train.negative_candidates)
             candidates = self.sampler.sample(users, shape[1] * shape[2]).reshape(shape)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._loss(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates), step)
             loss.backward()
             value = self._sum_over_ranks(float(loss.detach()))
-            if not math.isfinite(value):
-                raise TrainingError(
-                    f"training diverged: the loss of epoch {self.state.epoch + 1}, step {step + 1} (of {steps}) is "
-                    f"{value}; lower train.lr (now {train.lr}) or check the data"
-                )
+            check_finite_loss(value, self.state.epoch, step, steps, train.lr)
             self.optimizer.step()
             total += value
         return total / max(steps, 1)
@@ -147,14 +142,6 @@ class PartitionedFit:
         return self.model.sampled_batch_loss(
             users, positives, negatives, train.loss, train.l2_reg, self.neighbours, rng
         )
-
-    def _set_lr(self, global_step: int) -> None:
-        train = self.train
-        if train.lr_final is None or train.epochs is None:
-            return
-        progress = min(global_step / max(train.epochs * self.batcher.num_batches - 1, 1), 1.0)
-        for group in self.optimizer.param_groups:
-            group["lr"] = train.lr + (train.lr_final - train.lr) * progress
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self.train, self.state

@@ -169,14 +169,7 @@ class Trainer:
             )
 
     def _stop_reason(self) -> str | None:
-        train, state = self._fit_config, self.state
-        if train.epochs is not None and state.epoch >= train.epochs:
-            return "epochs"
-        if train.patience and state.bad_evals >= train.patience:
-            return "early_stopping"
-        if self._budget_spent():
-            return "time_budget"
-        return None
+        return stop_reason(self._fit_config, self.state)
 
     def _add_elapsed(self, seconds: float) -> None:
         """Count `seconds` against train.time_budget_s (training and validation passes alike)."""
@@ -204,11 +197,7 @@ class Trainer:
             self._set_lr(self.state.epoch * objective.num_batches + step)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._backward(batch)
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"training diverged: the loss of epoch {self.state.epoch + 1}, step {step + 1} (of "
-                    f"{objective.num_batches}) is {loss}; lower train.lr (now {train.lr}) or check the data"
-                )
+            check_finite_loss(loss, self.state.epoch, step, objective.num_batches, train.lr)
             self.optimizer.step()
             total += loss
             bar.set_postfix(loss=f"{loss:.4f}")
@@ -257,14 +246,8 @@ class Trainer:
 
     def _set_lr(self, global_step: int) -> None:
         """Linear decay from train.lr to train.lr_final over epochs × batches (a function of the step: resumable)."""
-        train = self._fit_config
-        if train.lr_final is None:
-            return
         assert self.objective is not None and self.optimizer is not None
-        assert train.epochs is not None  # a config rule: lr_final needs train.epochs
-        progress = min(global_step / max(train.epochs * self.objective.num_batches - 1, 1), 1.0)
-        for group in self.optimizer.param_groups:
-            group["lr"] = train.lr + (train.lr_final - train.lr) * progress
+        set_scheduled_lr(self.optimizer, self._fit_config, global_step, self.objective.num_batches)
 
     def _end_epoch(self, loss: float, seconds: float) -> EpochReport:
         train, state = self._fit_config, self.state
@@ -377,6 +360,37 @@ class Trainer:
         except (KeyError, TypeError, ValueError) as exc:
             raise damaged(path, f"expected the training state of this run, got metadata without it ({exc!r})") from None
         self.state = state
+
+
+def stop_reason(train: TrainConfig, state: TrainState) -> str | None:
+    """Why training stops after `state.epoch` epochs (epochs, early_stopping, time_budget), or None."""
+    if train.epochs is not None and state.epoch >= train.epochs:
+        return "epochs"
+    if train.patience and state.bad_evals >= train.patience:
+        return "early_stopping"
+    if train.time_budget_s is not None and state.elapsed_seconds >= train.time_budget_s:
+        return "time_budget"
+    return None
+
+
+def check_finite_loss(loss: float, epoch: int, step: int, steps: int, lr: float) -> None:
+    """TrainingError naming the step when a batch's loss is nan or inf."""
+    if not math.isfinite(loss):
+        raise TrainingError(
+            f"training diverged: the loss of epoch {epoch + 1}, step {step + 1} (of {steps}) is {loss}; lower "
+            f"train.lr (now {lr}) or check the data"
+        )
+
+
+def set_scheduled_lr(optimizer: torch.optim.Optimizer, train: TrainConfig, global_step: int, steps: int) -> None:
+    """Linear decay from train.lr to train.lr_final over epochs × `steps` batches (a function of the step:
+    resumable); nothing without train.lr_final."""
+    if train.lr_final is None:
+        return
+    assert train.epochs is not None  # a config rule: lr_final needs train.epochs
+    progress = min(global_step / max(train.epochs * steps - 1, 1), 1.0)
+    for group in optimizer.param_groups:
+        group["lr"] = train.lr + (train.lr_final - train.lr) * progress
 
 
 def check_stopping(train: TrainConfig, dataset: Dataset) -> None:
