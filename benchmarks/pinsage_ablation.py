@@ -100,13 +100,16 @@ def train_rows(args: argparse.Namespace) -> dict[str, dict[int, Path]]:
     return dirs
 
 
-def seed_averaged(dirs: dict[str, dict[int, Path]]) -> tuple[dict, dict, dict]:
+def seed_averaged(
+    dirs: dict[str, dict[int, Path]], max_users: int | None = None, max_pairs: int | None = None
+) -> tuple[dict, dict, dict]:
     """Per row: the user task's per-user values and the related task's per-pair values, averaged over seeds; and
-    each seed's means (for the spread)."""
+    each seed's means (for the spread). `max_users` / `max_pairs`: a fixed random sample of the test users and of
+    the related pairs (the same for every row), for catalogues where scoring all of them takes too long."""
     users: dict[str, UserValues] = {}
     pairs_values: dict[str, UserValues] = {}
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
-    dataset, pairs = None, None
+    dataset, pairs, users_sample = None, None, None
     for name, by_seed in dirs.items():
         stacks: dict[str, list[np.ndarray]] = {}
         related: list[np.ndarray] = []
@@ -116,7 +119,14 @@ def seed_averaged(dirs: dict[str, dict[int, Path]]) -> tuple[dict, dict, dict]:
             if dataset is None:
                 dataset = run_dataset(run, None)
                 pairs = last_item_pairs(dataset.train, dataset.test, dataset.train_timestamps)
-            scores = score_split(run, dataset, "test", KS)
+                sample = np.random.default_rng(2020)  # the same users and pairs for every row and seed
+                if max_pairs and len(pairs) > max_pairs:
+                    pairs = pairs[np.sort(sample.choice(len(pairs), max_pairs, replace=False))]
+                if max_users:
+                    with_target = np.flatnonzero(np.diff(dataset.test.indptr) > 0)
+                    if len(with_target) > max_users:
+                        users_sample = np.sort(sample.choice(with_target, max_users, replace=False))
+            scores = score_split(run, dataset, "test", KS, users=users_sample)
             assert rows is None or np.array_equal(rows, scores.values.rows), "same users in every seed"
             rows, zeros = scores.values.rows, scores.values.zeros
             for metric in (f"{m}@{k}" for k in KS for m in ("recall", "ndcg")):
@@ -172,6 +182,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--pairs", type=int, default=200_000, help="synthetic: training pairs per epoch")
+    parser.add_argument("--max-users", type=int, help="user task on a fixed random sample of this many test users")
+    parser.add_argument("--max-pairs", type=int, help="related task on a fixed random sample of this many pairs")
     parser.add_argument("--set", action="append", default=[], help="extra config override, e.g. train.lr=0.002")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -179,13 +191,15 @@ def main() -> None:
         args.rows = [BASELINE, *args.rows]
     started = time.perf_counter()
     dirs = train_rows(args)
-    users, pairs, per_seed = seed_averaged(dirs)
+    users, pairs, per_seed = seed_averaged(dirs, args.max_users, args.max_pairs)
     result = {
         "date": date.today().isoformat(),
         "machine": f"{platform.node()} ({os.cpu_count()} cores)",
         "command": "python " + " ".join(sys.argv),
         "seeds": args.seeds,
         "epochs": args.epochs,
+        "max_users": args.max_users,
+        "max_pairs": args.max_pairs,
         "user": compare(users, BASELINE),
         "related": compare(pairs, BASELINE),
         "related_protocol": "Related-item task (" + protocol_label({"protocol": "full"}) + ")",

@@ -104,10 +104,13 @@ class SplitScores:
     top: np.ndarray | None  # int64 (len(values.rows), top_k), -1 padded; None unless asked for
 
 
-def score_split(run: LoadedRun, dataset: Dataset, split: str, ks: list[int], top_k: int = 0) -> SplitScores:
+def score_split(
+    run: LoadedRun, dataset: Dataset, split: str, ks: list[int], top_k: int = 0, users: np.ndarray | None = None
+) -> SplitScores:
     """Per-user metric values of `run` on `split` of `dataset` (users unknown to training as zeros under
     ``unseen_policy = "miss"``), the counts ``unseen_interactions`` and ``unseen_users``, and with `top_k` > 0 the
-    evaluated users' top-`top_k` lists (one more scoring pass)."""
+    evaluated users' top-`top_k` lists (one more scoring pass). `users`: only these user_idx (each with a target; a
+    sample for a large benchmark), and no unseen users counted."""
     pairs = dataset.unseen.get(split) if dataset.unseen is not None else None
     target, unseen = _remap(dataset.split(split), dataset, run, pairs)
     exclude = [run.train] + ([_remap(dataset.valid, dataset, run)[0]] if split == "test" else [])
@@ -124,7 +127,9 @@ def score_split(run: LoadedRun, dataset: Dataset, split: str, ks: list[int], top
                 "%d held-out interactions name users or items this run never saw; dropped", unseen.interactions
             )
         unseen = UnseenTargets.none(len(run.user_ids))
-    rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size, unseen=unseen)
+    if users is not None:
+        unseen = UnseenTargets.none(len(run.user_ids))
+    rows, per_user = evaluate_scorer_users(run.scorer(), target, exclude, ks, chunk_size, rows=users, unseen=unseen)
     top = top_k_items(run.scorer(), rows, min(top_k, run.train.shape[1]), exclude, chunk_size)[0] if top_k else None
     return SplitScores(UserValues(rows, per_user, unseen.users), counts, target, exclude, top)
 

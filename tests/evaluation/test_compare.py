@@ -182,3 +182,18 @@ def test_cli_compare_refuses_different_data_with_one_line(
     assert main(["-q", "compare", str(runs["mf"]), str(runs["other"]), "--split", "test"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "same data" in err and "different data config" in err
+
+
+def test_score_split_on_a_sample_of_users_is_those_users_values(runs: dict[str, Path]) -> None:
+    from graphrec.assessment import run_dataset, score_split
+    from graphrec.runs import load_run
+
+    run = load_run(runs["mf"])
+    dataset = run_dataset(run, None)
+    everyone = score_split(run, dataset, "test", [10])
+    sample = everyone.values.rows[::3]
+    some = score_split(run, dataset, "test", [10], users=sample)
+    np.testing.assert_array_equal(some.values.rows, sample)
+    assert some.values.zeros == 0
+    for name, values in some.values.per_user.items():
+        np.testing.assert_array_equal(values, everyone.values.per_user[name][::3])
