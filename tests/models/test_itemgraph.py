@@ -128,3 +128,18 @@ def test_pixie_training_neighbourhoods_are_visited_items_with_importance_weights
         assert kept.sum() <= 4 and node not in row[kept] and reach[node, row[kept]].all()
         assert not kept.any() or np.isclose(weight[kept].sum(), 1.0)
         assert np.all(np.diff(weight[kept]) <= 1e-9), "top-T by visit count, heaviest first"
+
+
+def test_walk_inference_neighbourhoods_are_fixed_sampled_walks_close_to_the_exact_ones() -> None:
+    """model.inference_neighbourhoods = "walks": the same table on every call (fixed seed), its top items mostly the
+    exact expected-visit top items (many walks approach the expectation)."""
+    train, features = graph_and_features(2)
+    config = model_config(name="pinsage", num_layers=2, embedding_dim=8, hidden_dim=8, num_neighbours=4)
+    walks = model_config(**{**vars(config), "inference_neighbourhoods": "walks", "num_walks": 400})
+    exact_model = build_model(config, 40, 25, train, item_features=features)
+    walk_model = build_model(walks, 40, 25, train, item_features=features)
+    again = build_model(walks, 40, 25, train, item_features=features)
+    table, exact = walk_model.inference_table, exact_model.inference_table
+    np.testing.assert_array_equal(table.index, again.inference_table.index)
+    overlap = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(table.index, exact.index, strict=True)])
+    assert overlap > 0.7, overlap

@@ -70,5 +70,9 @@ class PinSAGE(ItemGraphModel):
         return RandomWalkNeighbours(graph, c.num_neighbours, c.num_walks, c.walk_length, rng)
 
     def inference_neighbours(self, graph: ItemGraph) -> NeighbourFn:
-        """Expected visit counts instead of sampled ones: deterministic, and independent of item order."""
-        return ExactNeighbours(graph, self.config.num_neighbours, self.config.walk_length)
+        """Expected visit counts instead of sampled ones: deterministic, and independent of item order; or, with
+        model.inference_neighbourhoods = "walks", the training sampler's walks from the fixed inference seed."""
+        c = self.config
+        if c.inference_neighbourhoods == "walks":
+            return super().inference_neighbours(graph)
+        return ExactNeighbours(graph, c.num_neighbours, c.walk_length)

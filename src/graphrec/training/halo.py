@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -161,31 +162,69 @@ def choose_halo_plan(
 
 def send_rows(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
     """The requested rows (requested order) gathered from every rank's `local` rows; no autograd."""
+    return start_send_rows(plan, local).wait()
+
+
+@dataclasses.dataclass
+class PendingRows:
+    """Rows in flight (:func:`start_send_rows`): `wait()` returns them in the requested order. Between the two,
+    the caller computes what does not need them, so the exchange overlaps that work."""
+
+    plan: RowExchange
+    work: Any
+    finish: Callable[[], torch.Tensor]
+
+    def wait(self) -> torch.Tensor:
+        started = time.perf_counter()
+        if self.work is not None:
+            self.work.wait()
+        out = self.finish()
+        self.plan.stats.seconds += time.perf_counter() - started  # the exposed (not overlapped) exchange time
+        return out
+
+
+def start_send_rows(plan: RowExchange, local: torch.Tensor) -> PendingRows:
+    """Start :func:`send_rows` without waiting for it (an asynchronous all-to-all or all-gather)."""
+    started = time.perf_counter()
+    row_bytes = local.element_size() * int(np.prod(local.shape[1:], dtype=np.int64))
+    plan.stats.calls += 1
     if plan.gather_positions is not None:
-        return _all_gather(plan, local)[plan.gather_positions]
-    received = _all_to_all(local[plan.send_index], plan.recv_counts, plan.send_counts, plan)
+        pending = _start_all_gather(plan, local, row_bytes)
+    elif plan.world_size == 1:
+        rows = local[plan.send_index]
+        pending = PendingRows(plan, None, lambda: _restored(plan, rows))
+    else:
+        rows = local[plan.send_index].contiguous()
+        out = rows.new_empty((sum(plan.recv_counts), *rows.shape[1:]))
+        work = dist.all_to_all_single(out, rows, plan.recv_counts, plan.send_counts, async_op=True)
+        own = dist.get_rank()
+        plan.stats.bytes_sent += row_bytes * (sum(plan.send_counts) - plan.send_counts[own])
+        plan.stats.bytes_received += row_bytes * (sum(plan.recv_counts) - plan.recv_counts[own])
+        pending = PendingRows(plan, work, lambda: _restored(plan, out))
+    plan.stats.seconds += time.perf_counter() - started
+    return pending
+
+
+def _restored(plan: RowExchange, received: torch.Tensor) -> torch.Tensor:
     out = torch.empty_like(received)
     out[plan.restore] = received
     return out
 
 
-def _all_gather(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
-    """Every rank's rows, concatenated in rank order."""
-    assert plan.gather_sizes is not None
-    started = time.perf_counter()
+def _start_all_gather(plan: RowExchange, local: torch.Tensor, row_bytes: int) -> PendingRows:
+    """Every rank's rows, concatenated in rank order, then the requested ones picked."""
+    assert plan.gather_sizes is not None and plan.gather_positions is not None
+    positions, sizes = plan.gather_positions, plan.gather_sizes
     if plan.world_size == 1:
-        return local
-    longest = max(plan.gather_sizes)
+        return PendingRows(plan, None, lambda: local[positions])
+    longest = max(sizes)
     padded = local.new_zeros((longest, *local.shape[1:]))
     padded[: local.shape[0]] = local
     parts = [torch.empty_like(padded) for _ in range(plan.world_size)]
-    dist.all_gather(parts, padded)
-    row_bytes = local.element_size() * int(np.prod(local.shape[1:], dtype=np.int64))
+    work = dist.all_gather(parts, padded, async_op=True)
     plan.stats.bytes_received += row_bytes * longest * (plan.world_size - 1)
     plan.stats.bytes_sent += row_bytes * longest * (plan.world_size - 1)
-    plan.stats.seconds += time.perf_counter() - started
-    plan.stats.calls += 1
-    return torch.cat([p[:n] for p, n in zip(parts, plan.gather_sizes, strict=True)])
+    return PendingRows(plan, work, lambda: torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])[positions])
 
 
 def return_rows(plan: RowExchange, rows: torch.Tensor, num_local: int) -> torch.Tensor:

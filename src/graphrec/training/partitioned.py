@@ -38,7 +38,14 @@ from graphrec.losses import get_loss
 from graphrec.models.lightgcn import resolve_layer_weights
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.seeding import Stream, torch_generator
-from graphrec.training.halo import ExchangeStats, RowExchange, choose_halo_plan, exchange_plan, gather_plan, send_rows
+from graphrec.training.halo import (
+    ExchangeStats,
+    RowExchange,
+    choose_halo_plan,
+    exchange_plan,
+    gather_plan,
+    start_send_rows,
+)
 from graphrec.training.partitioned_sampling import PartitionedNeighbourSampler
 
 logger = logging.getLogger(__name__)
@@ -106,22 +113,58 @@ def initial_rows(nodes: np.ndarray, dim: int, std: float, seed: int) -> torch.Te
 
 
 class _HaloPropagate(torch.autograd.Function):
-    """y = Ã[own, own ∪ halo] [x; x_halo]; backward: g_x = Ã[own, own ∪ halo] [g; g_halo] (Ã symmetric)."""
+    """y = Ã[own, own] x + Ã[own, halo] x_halo; backward: the same with g (Ã symmetric)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, adj: torch.Tensor, plan: RowExchange) -> torch.Tensor:
-        ctx.adj, ctx.plan = adj, plan
-        return _local_product(adj, plan, x)
+    def forward(ctx: Any, x: torch.Tensor, blocks: LocalBlocks, plan: RowExchange) -> torch.Tensor:
+        ctx.blocks, ctx.plan = blocks, plan
+        return blocks.product(plan, x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        return _local_product(ctx.adj, ctx.plan, grad.contiguous()), None, None
+        return ctx.blocks.product(ctx.plan, grad.contiguous()), None, None
 
 
-def _local_product(adj: torch.Tensor, plan: RowExchange, x: torch.Tensor) -> torch.Tensor:
-    """adj @ [x; halo rows of x] (no autograd: both passes of a layer call it)."""
-    with torch.no_grad():
-        return torch.sparse.mm(adj, torch.cat([x, send_rows(plan, x)]))
+class LocalBlocks:
+    """A rank's rows of Ã split by column: `inner` (own columns) and `boundary` (halo columns), so the product with
+    the own rows runs while the halo rows are still in flight."""
+
+    def __init__(self, adj: torch.Tensor, num_own: int) -> None:
+        rows = _scipy(adj)
+        self.inner, self.boundary = (_torch_csr(sp.csr_matrix(part)) for part in (rows[:, :num_own], rows[:, num_own:]))
+
+    def product(self, plan: RowExchange, x: torch.Tensor) -> torch.Tensor:
+        """inner @ x + boundary @ (halo rows of x), the exchange overlapping the first product (no autograd)."""
+        with torch.no_grad():
+            pending = start_send_rows(plan, x)
+            y = torch.sparse.mm(self.inner, x)
+            halo = pending.wait()
+            if self.boundary.values().numel():
+                y = y + torch.sparse.mm(self.boundary, halo)
+            return y
+
+    def nbytes(self) -> int:
+        return sum(
+            t.numel() * t.element_size()
+            for m in (self.inner, self.boundary)
+            for t in (m.crow_indices(), m.col_indices(), m.values())
+        )
+
+
+def _scipy(adj: torch.Tensor) -> sp.csr_matrix:
+    crow, col, values = adj.crow_indices().numpy(), adj.col_indices().numpy(), adj.values().numpy()
+    return sp.csr_matrix((values, col, crow), shape=tuple(adj.shape))
+
+
+def _torch_csr(rows: sp.csr_matrix) -> torch.Tensor:
+    rows.sort_indices()
+    index = torch.int32 if max(*rows.shape, rows.nnz) < 2**31 else torch.int64
+    return csr_tensor(
+        torch.from_numpy(rows.indptr.astype(np.int64)).to(index),
+        torch.from_numpy(rows.indices.astype(np.int64)).to(index),
+        torch.from_numpy(rows.data.astype(np.float32)),
+        rows.shape,
+    )
 
 
 class PartitionedLightGCN(nn.Module):
@@ -153,7 +196,9 @@ class PartitionedLightGCN(nn.Module):
         self.num_layers = config.num_layers
         self.stats = stats if stats is not None else ExchangeStats()
         self.nodes = partition.nodes(rank)
-        self.adj, self.halo = local_adjacency(train, partition, rank)
+        adj, self.halo = local_adjacency(train, partition, rank)
+        self.blocks = LocalBlocks(adj, len(self.nodes))
+        del adj  # the two blocks hold the same nonzeros
         self.halo_plan = (
             choose_halo_plan(partition, rank, self.halo, self.stats, config.embedding_dim)
             if halo_exchange == "auto"
@@ -166,12 +211,12 @@ class PartitionedLightGCN(nn.Module):
     def sampler(self, fanouts: list[int]) -> PartitionedNeighbourSampler:
         """A neighbour sampler over this rank's rows of Ã (for model.fanouts training)."""
         columns = np.concatenate([self.nodes, self.halo])
-        return PartitionedNeighbourSampler(self.adj, columns, self.partition, self.rank, fanouts, self.stats)
+        rows = _torch_csr(sp.csr_matrix(sp.hstack([_scipy(self.blocks.inner), _scipy(self.blocks.boundary)])))
+        return PartitionedNeighbourSampler(rows, columns, self.partition, self.rank, fanouts, self.stats)
 
     def held_bytes(self) -> dict[str, int]:
         """Bytes of this rank's graph rows (CSR arrays) and layer-0 table (Adam's two moments double the latter)."""
-        adj = self.adj
-        graph = sum(t.numel() * t.element_size() for t in (adj.crow_indices(), adj.col_indices(), adj.values()))
+        graph = self.blocks.nbytes()
         table = self.embedding.numel() * self.embedding.element_size()
         return {"graph": graph, "table": table, "optimizer": 2 * table}
 
@@ -180,7 +225,7 @@ class PartitionedLightGCN(nn.Module):
         x = self.embedding
         out = self.alpha[0] * x
         for k in range(1, self.num_layers + 1):
-            x = _HaloPropagate.apply(x, self.adj, self.halo_plan)
+            x = _HaloPropagate.apply(x, self.blocks, self.halo_plan)
             out = out + self.alpha[k] * x
         return out
 

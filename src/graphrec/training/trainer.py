@@ -413,8 +413,9 @@ def _make_optimizer(
 ) -> torch.optim.Optimizer:
     """Adam; weight decay only on dense weights (embedding tables get the batch L2 penalty instead).
     `sparse_updates`: LazyAdam, which updates only the table rows a step touched."""
+    # every model's tables are nn.Embedding modules (asking ego_embeddings() would run a whole forward pass on
+    # models without layer-0 tables, such as PinSAGE's inference)
     table_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    table_ids |= {id(t) for t in model.ego_embeddings() if isinstance(t, torch.nn.Parameter)}
     tables = [p for p in model.parameters() if id(p) in table_ids]
     others = [p for p in model.parameters() if id(p) not in table_ids]
     groups = [{"params": tables, "weight_decay": 0.0}]
