@@ -76,7 +76,9 @@ def base_overrides(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
         }
         # 10⁵ items: the hard-negative PageRank as the sparse one-step walk, its window in the ranks that walk
         # reaches (ranks 200–1000 of 100k items), and a fresh sample of the ~4M pairs each epoch
+        # and the fixed inference neighbourhoods from sampled walks (exact expected visits are dense in the catalogue)
         data = ["train.hard_ppr_steps=1", "train.hard_window=[0.002, 0.01]", f"train.pairs_per_epoch={args.pairs}"]
+        data.append("model.inference_neighbourhoods=walks")
         config = config_from_dict(values)
     return config, [*data, "data.seed=2020", f"train.epochs={args.epochs}", "train.show_progress=false", *args.set]
 
@@ -95,7 +97,10 @@ def train_rows(args: argparse.Namespace) -> dict[str, dict[int, Path]]:
             if (run_dir / "summary.json").is_file():
                 continue  # reused: trained by an earlier invocation with the same settings
             started = time.perf_counter()
-            train(apply_overrides(config, [*common, f"seed={seed}", *ROWS[name]]), run_dir)
+            row = ROWS[name]
+            # GraphSAGE's inference neighbourhoods are uniform samples already: PinSAGE's key is not its
+            keep = [o for o in common if not (o.startswith("model.inference_") and "model.name=graphsage" in row)]
+            train(apply_overrides(config, [*keep, f"seed={seed}", *row]), run_dir)
             print(f"{name} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return dirs
 
