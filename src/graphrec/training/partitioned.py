@@ -235,31 +235,46 @@ class PartitionedLightGCN(nn.Module):
         """This rank's share of the global batch's loss (user_idx, positive item_idx, candidates (B, N, M)):
         the rows whose user it owns. Collective: every rank calls it with the same global batch."""
         owner, local_index = self.partition.owner, self.partition.local_index
-        user_nodes = users.numpy()
+        user_nodes, batch_size = users.numpy(), len(users)
+        uniform = candidates.shape[2] == 1
+        # uniform negatives are known to every rank, so each owner can take the L2 term of its own item rows and
+        # only final rows travel; with dynamic negatives only the user's owner knows the chosen one
+        own_items_reg = self._own_item_penalty(positives, candidates[:, :, 0], batch_size) if uniform else None
         mine = torch.from_numpy(np.flatnonzero(owner[user_nodes] == self.rank))
         users, positives, candidates = users[mine], positives[mine], candidates[mine]
         wanted, position = np.unique(
             np.concatenate([positives.numpy(), candidates.reshape(-1).numpy()]) + self.num_users, return_inverse=True
         )
         final = self()
-        fetched = exchange_plan(self.partition, self.rank, wanted, self.stats).fetch(
-            torch.cat([final, self.embedding], dim=1)
-        )
+        sent = final if uniform else torch.cat([final, self.embedding], dim=1)
+        fetched = exchange_plan(self.partition, self.rank, wanted, self.stats).fetch(sent)
         dim = final.shape[1]
-        item_final, item_ego = fetched[:, :dim], fetched[:, dim:]
+        item_final = fetched[:, :dim]
         position_t = torch.from_numpy(position.astype(np.int64))
         pos_at = position_t[: len(positives)]
         cand_at = position_t[len(positives) :].reshape(candidates.shape)
         local_users = torch.from_numpy(local_index[users.numpy()])
         user_final, user_ego = final[local_users], self.embedding[local_users]
-        if cand_at.shape[2] == 1:
-            neg_at = cand_at[:, :, 0]
-        else:
-            neg_at = select_hardest(cand_at, user_final.detach(), item_final.detach())
+        neg_at = cand_at[:, :, 0] if uniform else select_hardest(cand_at, user_final.detach(), item_final.detach())
         anchor = fetched.sum() * 0.0  # keeps the exchange in the graph on a rank with no rows (backward is collective)
         finals = (user_final, item_final[pos_at], item_final[neg_at])
+        if own_items_reg is not None:
+            share = _share_of_loss(finals, (user_ego,), loss, l2_reg, batch_size)
+            return anchor + share + l2_reg * own_items_reg
+        item_ego = fetched[:, dim:]
         egos = (user_ego, item_ego[pos_at], item_ego[neg_at])
-        return anchor + _share_of_loss(finals, egos, loss, l2_reg, len(user_nodes))
+        return anchor + _share_of_loss(finals, egos, loss, l2_reg, batch_size)
+
+    def _own_item_penalty(self, positives: torch.Tensor, negatives: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """0.5 × Σ ||e_v||² / batch size over the global batch's positive and negative items that this rank owns
+        (each counted as often as it occurs, as the one-process penalty counts them)."""
+        items = np.concatenate([positives.numpy(), negatives.numpy().ravel()]) + self.num_users
+        items = items[self.partition.owner[items] == self.rank]
+        counts = np.bincount(self.partition.local_index[items], minlength=len(self.nodes))
+        touched = np.flatnonzero(counts)
+        rows = self.embedding[torch.from_numpy(touched)]
+        weights = torch.from_numpy(counts[touched].astype(np.float32))
+        return 0.5 * (weights * rows.pow(2).sum(dim=1)).sum() / batch_size
 
     def sampled_batch_loss(
         self,
