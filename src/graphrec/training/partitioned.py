@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from graphrec.config.models import PropagationConfig
@@ -44,6 +45,7 @@ from graphrec.training.halo import (
     choose_halo_plan,
     exchange_plan,
     gather_plan,
+    send_rows,
     start_send_rows,
 )
 from graphrec.training.partitioned_sampling import PartitionedNeighbourSampler
@@ -233,37 +235,59 @@ class PartitionedLightGCN(nn.Module):
         self, users: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor, loss: str, l2_reg: float
     ) -> torch.Tensor:
         """This rank's share of the global batch's loss (user_idx, positive item_idx, candidates (B, N, M)):
-        the rows whose user it owns. Collective: every rank calls it with the same global batch."""
-        owner, local_index = self.partition.owner, self.partition.local_index
+        the rows whose user it owns. Collective: every rank calls it with the same global batch.
+
+        With dynamic negatives (M > 1) the candidates' final rows are fetched without gradients to choose the
+        hardest, and the chosen negatives are all-gathered: every owner then knows which of its item rows the
+        batch uses, and takes their L2 term itself (with uniform negatives every rank knows them already). Only
+        the final rows of the positives and chosen negatives travel with gradients."""
         user_nodes, batch_size = users.numpy(), len(users)
-        uniform = candidates.shape[2] == 1
-        # uniform negatives are known to every rank, so each owner can take the L2 term of its own item rows and
-        # only final rows travel; with dynamic negatives only the user's owner knows the chosen one
-        own_items_reg = self._own_item_penalty(positives, candidates[:, :, 0], batch_size) if uniform else None
-        mine = torch.from_numpy(np.flatnonzero(owner[user_nodes] == self.rank))
-        users, positives, candidates = users[mine], positives[mine], candidates[mine]
-        wanted, position = np.unique(
-            np.concatenate([positives.numpy(), candidates.reshape(-1).numpy()]) + self.num_users, return_inverse=True
-        )
+        owners = self.partition.owner[user_nodes]
+        mine = torch.from_numpy(np.flatnonzero(owners == self.rank))
         final = self()
-        sent = final if uniform else torch.cat([final, self.embedding], dim=1)
-        fetched = exchange_plan(self.partition, self.rank, wanted, self.stats).fetch(sent)
-        dim = final.shape[1]
-        item_final = fetched[:, :dim]
-        position_t = torch.from_numpy(position.astype(np.int64))
-        pos_at = position_t[: len(positives)]
-        cand_at = position_t[len(positives) :].reshape(candidates.shape)
-        local_users = torch.from_numpy(local_index[users.numpy()])
+        local_users = torch.from_numpy(self.partition.local_index[user_nodes[mine.numpy()]])
         user_final, user_ego = final[local_users], self.embedding[local_users]
-        neg_at = cand_at[:, :, 0] if uniform else select_hardest(cand_at, user_final.detach(), item_final.detach())
+        if candidates.shape[2] == 1:
+            all_negatives = candidates[:, :, 0]
+        else:
+            chosen = self._hardest(final.detach(), user_final.detach(), candidates[mine])
+            all_negatives = self._gather_rows_by_owner(chosen, owners, candidates.shape[:2])
+        negatives, mine_positives = all_negatives[mine], positives[mine]
+        wanted, position = _unique_positions(
+            np.concatenate([mine_positives.numpy(), negatives.numpy().ravel()]) + self.num_users,
+            self.partition.num_nodes,
+        )
+        fetched = exchange_plan(self.partition, self.rank, wanted, self.stats).fetch(final)
+        at = torch.from_numpy(position)
+        count = len(mine_positives)
+        finals = (user_final, fetched[at[:count]], fetched[at[count:]].reshape(*negatives.shape, -1))
         anchor = fetched.sum() * 0.0  # keeps the exchange in the graph on a rank with no rows (backward is collective)
-        finals = (user_final, item_final[pos_at], item_final[neg_at])
-        if own_items_reg is not None:
-            share = _share_of_loss(finals, (user_ego,), loss, l2_reg, batch_size)
-            return anchor + share + l2_reg * own_items_reg
-        item_ego = fetched[:, dim:]
-        egos = (user_ego, item_ego[pos_at], item_ego[neg_at])
-        return anchor + _share_of_loss(finals, egos, loss, l2_reg, batch_size)
+        share = _share_of_loss(finals, (user_ego,), loss, l2_reg, batch_size)
+        return anchor + share + l2_reg * self._own_item_penalty(positives, all_negatives, batch_size)
+
+    def _hardest(self, final: torch.Tensor, user_vectors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """The highest-scored of each row's candidates (B, N, M) → (B, N) item_idx, scored by the current final
+        rows fetched from their owners without gradients. Collective."""
+        wanted, position = _unique_positions(candidates.numpy().ravel() + self.num_users, self.partition.num_nodes)
+        rows = send_rows(exchange_plan(self.partition, self.rank, wanted, self.stats), final)
+        at = torch.from_numpy(position).reshape(candidates.shape)
+        best = select_hardest(at, user_vectors, rows)
+        return torch.from_numpy(wanted - self.num_users)[best]
+
+    def _gather_rows_by_owner(self, local: torch.Tensor, owners: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+        """The global batch's (B, N) array from each rank's rows (the rows whose user it owns). Collective."""
+        world = self.partition.world_size
+        if world == 1:
+            return local
+        counts = np.bincount(owners, minlength=world)
+        padded = local.new_zeros((int(counts.max()), *local.shape[1:]))
+        padded[: len(local)] = local
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded)
+        out = local.new_empty(shape)
+        for rank, part in enumerate(parts):
+            out[torch.from_numpy(np.flatnonzero(owners == rank))] = part[: counts[rank]]
+        return out
 
     def _own_item_penalty(self, positives: torch.Tensor, negatives: torch.Tensor, batch_size: int) -> torch.Tensor:
         """0.5 × Σ ||e_v||² / batch size over the global batch's positive and negative items that this rank owns
@@ -306,6 +330,15 @@ class PartitionedLightGCN(nn.Module):
         finals = (out[at[0]], out[at[1]], out[at[2]].reshape(shape))
         egos = (ego[at[0]], ego[at[1]], ego[at[2]])
         return ego.sum() * 0.0 + _share_of_loss(finals, egos, loss, l2_reg, len(user_nodes))
+
+
+def _unique_positions(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct ids ascending, each id's position among them) for ids in [0, size): np.unique with
+    return_inverse by marking a table instead of sorting (a step's ids number 10⁵–10⁶)."""
+    mark = np.zeros(size, dtype=bool)
+    mark[ids] = True
+    index = np.cumsum(mark) - 1
+    return np.flatnonzero(mark).astype(np.int64), index[ids].astype(np.int64)
 
 
 def _share_of_loss(
