@@ -4,18 +4,19 @@ Rank r owns the nodes of a :class:`~graphrec.graph.partition.Partition`: their r
 [own nodes; halo nodes]), their layer-0 embedding rows and, through the optimizer, those rows' Adam state. Nothing
 else is held: no rank has all of Ã, all of a table or all of any layer.
 
-**A layer.** E^{(k+1)}[own] = Ã[own, own ∪ halo] · [E^{(k)}[own]; E^{(k)}[halo]], the halo rows fetched from their
-owners with one all-to-all (:mod:`graphrec.training.halo`). The backward needs Ãᵀ g, and because Ã is symmetric
-(Ãᵀ g)[own] = Ã[own, :] g: the same local rows times [g[own]; g[halo]], the gradient's halo fetched with the same
-plan. So a layer's backward is another forward-direction exchange and another local product, and no rank stores a
-transposed block.
+**A layer.** E^{(k+1)}[own] = Ã[own, own] E^{(k)}[own] + Ã[own, halo] E^{(k)}[halo]: the halo rows travel from
+their owners by one asynchronous exchange (:mod:`graphrec.training.halo`) while the own-column product runs. The
+backward needs Ãᵀ g, and because Ã is symmetric (Ãᵀ g)[own] = Ã[own, :] g: the same two blocks times g and the
+gradient's halo, fetched with the same plan. So a layer's backward is another forward-direction exchange and another
+local product, and no rank stores a transposed block.
 
 **A batch.** Every rank draws the same global batch (same seed, as in data-parallel training); rank r keeps the
-(user, positive, candidates) rows whose user it owns and fetches, with one differentiable exchange, the final and
-layer-0 rows of the items those rows name. Its loss is its rows' share of the global loss (mean over the local rows
-× local rows / batch rows), and the L2 penalty is on its rows' layer-0 embeddings / batch rows, so the ranks'
-losses add up to the one-process loss and the gradients the exchanges carry back to the owners add up to the
-one-process gradient. Adam is elementwise, so Adam on each rank's rows is Adam on the whole table.
+rows whose user it owns and fetches, with one differentiable exchange, the final rows of the items they name (the
+backward carries the gradients to the owners). Its loss is its rows' share of the global loss (mean over the local
+rows × local rows / batch rows); the L2 penalty on layer-0 rows is taken by each row's owner (users: the rows'
+rank; items: their owners, who know the global batch's items: uniform negatives are drawn identically everywhere,
+dynamic ones are all-gathered once chosen). So the ranks' losses add up to the one-process loss and their gradients
+to the one-process gradient; Adam is elementwise, so Adam on each rank's rows is Adam on the whole table.
 
 **Initialisation** does not depend on the partition: node v's layer-0 row is drawn N(0, init_std²) from the
 generator of v's block of INIT_BLOCK nodes, so any world size starts from the same tables.
