@@ -36,7 +36,6 @@ import torch.multiprocessing as mp  # noqa: E402
 from graphrec.config.models import LightGCNConfig  # noqa: E402
 from graphrec.data import DataConfig, load_dataset  # noqa: E402
 from graphrec.graph.partition import make_partition, partition_report  # noqa: E402
-from graphrec.seeding import Stream  # noqa: E402
 from graphrec.training.halo import ExchangeStats  # noqa: E402
 from graphrec.training.partitioned import PartitionedLightGCN  # noqa: E402
 
@@ -48,18 +47,14 @@ def rss_mb() -> tuple[float, float]:
 
 
 def global_batches(train, steps: int, batch: int, candidates: int, seed: int) -> list:
-    """steps + 1 global batches (the first a warm-up), the same on every rank."""
-    from graphrec.samplers.uniform import EdgeBatcher, UniformNegativeSampler
+    """steps + 1 global batches (the first a warm-up), the same on every rank: EdgeObjective's stream."""
+    from itertools import islice
 
-    batcher = EdgeBatcher(train, batch, seed=seed, stream=Stream.EDGE_BATCHES)
-    sampler = UniformNegativeSampler(train, seed=seed, stream=Stream.NEGATIVES)
-    out = []
-    for users, positives in batcher.epoch():
-        cands = sampler.sample(users, candidates).reshape(len(users), 1, candidates)
-        out.append((torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(cands)))
-        if len(out) == steps + 1:
-            break
-    return out
+    from graphrec.config.train import EdgeTrainConfig
+    from graphrec.training.objectives import EdgeBatches
+
+    config = EdgeTrainConfig(batch_size=batch, negative_candidates=candidates)
+    return list(islice(EdgeBatches(train, config, seed).epoch(), steps + 1))
 
 
 def partitioned_steps(args: argparse.Namespace, rank: int, world: int) -> dict:

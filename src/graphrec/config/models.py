@@ -492,9 +492,9 @@ class PinSAGEConfig(ItemGraphConfig):
     walk_sampler: str = param("walks", Options(WALK_SAMPLERS))
     pixie_steps: int = param(1000, POSITIVE)
     pooling: str = param("importance", Options(POOLINGS))  # γ: importance (visit-count weighted mean) | mean | max
-    # The fixed inference neighbourhoods: "exact" (top-T by expected visit counts: deterministic, dense in the
-    # catalogue: minutes per 10⁴ items on 2 cores) or "walks" (top-T of num_walks sampled walks with a fixed seed,
-    # linear in the items: for catalogues of 10⁵ items and more)
+    # The fixed inference neighbourhoods: "exact" (top-T by expected visit counts: deterministic, but each item's
+    # walk state is a dense row over the catalogue, so the cost grows with items²) or "walks" (top-T of num_walks
+    # sampled walks with a fixed seed, linear in the items: for catalogues of 10⁵ items and more)
     inference_neighbourhoods: str = param("exact", Options(("exact", "walks")))
 
 

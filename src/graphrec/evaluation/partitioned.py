@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from graphrec.evaluation.metrics import (
+    METRIC_NAMES,
     UnseenTargets,
     canonical_csr,
     hit_matrix,
@@ -73,7 +74,7 @@ def evaluate_partitioned(
         hits = hit_matrix(top_idx, top_val, target, chunk, num_items)
         for name, metric in per_user_metrics(hits, num_targets[chunk], ks).items():
             sums[name] = sums.get(name, 0.0) + float(metric.sum())
-    names = sorted(f"{m}@{k}" for k in ks for m in ("recall", "precision", "ndcg", "hit_rate", "mrr"))
+    names = [f"{m}@{k}" for k in ks for m in METRIC_NAMES]
     totals = torch.tensor([sums.get(name, 0.0) for name in names] + [float(len(mine))], dtype=torch.float64)
     if world > 1:
         dist.all_reduce(totals)

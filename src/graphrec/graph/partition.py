@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from graphrec.config.train import PARTITIONERS
 from graphrec.errors import ConfigError
+from graphrec.graph.adjacency import bipartite_adjacency
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,8 @@ def min_cut(train: sp.spmatrix, world_size: int, seed: int = 0) -> Partition:
     share of Ã's nonzeros), edges unweighted. Needs pymetis (``pip install 'graphrec[partition]'``)."""
     _check_world(world_size)
     pymetis = _pymetis()
-    csr = sp.csr_matrix(train, dtype=np.float32)
-    num_users = csr.shape[0]
-    adj = sp.bmat([[None, csr], [csr.T, None]], format="csr")
-    adj.sum_duplicates()
+    num_users = train.shape[0]
+    adj = bipartite_adjacency(train)
     degree = np.diff(adj.indptr)
     if world_size == 1:
         return Partition(np.zeros(adj.shape[0], dtype=np.int32), 1, "min-cut", num_users)
@@ -133,7 +132,7 @@ def partition_report(train: sp.spmatrix, partition: Partition) -> dict[str, Any]
     users = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
     owner = partition.owner
     cut = float(np.mean(owner[users] != owner[csr.shape[0] + csr.indices])) if csr.nnz else 0.0
-    adj = sp.bmat([[None, csr], [csr.T, None]], format="csr")
+    adj = bipartite_adjacency(csr)
     degree = np.diff(adj.indptr)
     halos = [len(halo_nodes(adj, partition, r)) for r in range(partition.world_size)]
     return {

@@ -61,8 +61,7 @@ class ItemPageRank:
 def sparse_rank_window(scores: sp.csr_matrix, sources: np.ndarray, low: int, high: int) -> np.ndarray:
     """:func:`rank_window` over the stored entries of sparse `scores` only: items without a stored score are not
     ranked (they fill no rank), so a row reaching fewer than `high` items gets -1 beyond its last one."""
-    if not 0 <= low < high:
-        raise ConfigError(f"hard-negative rank window must satisfy 0 <= low < high, got [{low}, {high})")
+    _check_window(low, high)
     scores = sp.csr_matrix(scores)
     rows = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
     keep = (scores.indices != np.asarray(sources)[rows]) & (scores.data > 0)
@@ -87,8 +86,7 @@ def rank_window(
     """Items at ranks [low, high) of each row's scores (rank 0 = highest; the source itself and the items of
     `exclude`'s row for that source are removed before ranking; ties by smaller item index). Shape (B, high − low);
     -1 where a row has fewer ranked items."""
-    if not 0 <= low < high:
-        raise ConfigError(f"hard-negative rank window must satisfy 0 <= low < high, got [{low}, {high})")
+    _check_window(low, high)
     scores = np.array(scores, dtype=np.float64)
     rows = np.arange(scores.shape[0])
     scores[rows, sources] = -np.inf
@@ -102,6 +100,11 @@ def rank_window(
     out = np.full((scores.shape[0], high - low), -1, dtype=np.int64)
     out[:, : order.shape[1]] = np.where(valid, order, -1)
     return out
+
+
+def _check_window(low: int, high: int) -> None:
+    if not 0 <= low < high:
+        raise ConfigError(f"hard-negative rank window must satisfy 0 <= low < high, got [{low}, {high})")
 
 
 def window_bounds(num_items: int, window: tuple[float, float]) -> tuple[int, int]:

@@ -61,10 +61,6 @@ class RowExchange:
     gather_sizes: list[int] | None = None
     gather_positions: torch.Tensor | None = None
 
-    @property
-    def num_requested(self) -> int:
-        return int(self.restore.numel())
-
     def fetch(self, local: torch.Tensor) -> torch.Tensor:
         """Rows of the requested nodes (requested order), from this rank's `local` rows and every other rank's."""
         out: torch.Tensor = _Fetch.apply(local, self)
@@ -97,24 +93,6 @@ def exchange_plan(
         send_index, [int(c) for c in send_counts], [int(c) for c in recv_counts], restore, world,
         stats if stats is not None else ExchangeStats(),
     )  # fmt: skip
-
-
-def _all_to_all(rows: torch.Tensor, out_counts: list[int], in_counts: list[int], plan: RowExchange) -> torch.Tensor:
-    """Rows grouped by destination (in_counts per rank) → rows grouped by source (out_counts per rank)."""
-    started = time.perf_counter()
-    width = rows.shape[1:]
-    if plan.world_size == 1:
-        out = rows.clone()
-    else:
-        out = rows.new_empty((sum(out_counts), *width))
-        dist.all_to_all_single(out, rows.contiguous(), out_counts, in_counts)
-    row_bytes = rows.element_size() * int(np.prod(width, dtype=np.int64))
-    own = dist.get_rank() if plan.world_size > 1 else 0
-    plan.stats.bytes_sent += row_bytes * (sum(in_counts) - in_counts[own])
-    plan.stats.bytes_received += row_bytes * (sum(out_counts) - out_counts[own])
-    plan.stats.seconds += time.perf_counter() - started
-    plan.stats.calls += 1
-    return out
 
 
 def gather_plan(partition: Partition, rank: int, requested: np.ndarray, stats: ExchangeStats) -> RowExchange:
@@ -167,10 +145,10 @@ def send_rows(plan: RowExchange, local: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass
 class PendingRows:
-    """Rows in flight (:func:`start_send_rows`): `wait()` returns them in the requested order. Between the two,
-    the caller computes what does not need them, so the exchange overlaps that work."""
+    """Rows in flight: `wait()` returns them. Between the two, the caller computes what does not need them, so
+    the exchange overlaps that work."""
 
-    plan: RowExchange
+    stats: ExchangeStats
     work: Any
     finish: Callable[[], torch.Tensor]
 
@@ -179,30 +157,37 @@ class PendingRows:
         if self.work is not None:
             self.work.wait()
         out = self.finish()
-        self.plan.stats.seconds += time.perf_counter() - started  # the exposed (not overlapped) exchange time
+        self.stats.seconds += time.perf_counter() - started  # the exposed (not overlapped) exchange time
         return out
+
+
+def start_all_to_all(
+    rows: torch.Tensor, out_counts: list[int], in_counts: list[int], stats: ExchangeStats
+) -> PendingRows:
+    """Start moving `rows`, grouped by destination rank (in_counts[s] rows for rank s), to rows grouped by source
+    rank (out_counts[s] from rank s), counting the bytes that leave and reach this rank. A world of one moves
+    nothing."""
+    started = time.perf_counter()
+    stats.calls += 1
+    if len(out_counts) == 1:
+        return PendingRows(stats, None, lambda: rows)
+    rows = rows.contiguous()
+    out = rows.new_empty((sum(out_counts), *rows.shape[1:]))
+    work = dist.all_to_all_single(out, rows, out_counts, in_counts, async_op=True)
+    row_bytes = rows.element_size() * int(np.prod(rows.shape[1:], dtype=np.int64))
+    own = dist.get_rank()
+    stats.bytes_sent += row_bytes * (sum(in_counts) - in_counts[own])
+    stats.bytes_received += row_bytes * (sum(out_counts) - out_counts[own])
+    stats.seconds += time.perf_counter() - started
+    return PendingRows(stats, work, lambda: out)
 
 
 def start_send_rows(plan: RowExchange, local: torch.Tensor) -> PendingRows:
     """Start :func:`send_rows` without waiting for it (an asynchronous all-to-all or all-gather)."""
-    started = time.perf_counter()
-    row_bytes = local.element_size() * int(np.prod(local.shape[1:], dtype=np.int64))
-    plan.stats.calls += 1
     if plan.gather_positions is not None:
-        pending = _start_all_gather(plan, local, row_bytes)
-    elif plan.world_size == 1:
-        rows = local[plan.send_index]
-        pending = PendingRows(plan, None, lambda: _restored(plan, rows))
-    else:
-        rows = local[plan.send_index].contiguous()
-        out = rows.new_empty((sum(plan.recv_counts), *rows.shape[1:]))
-        work = dist.all_to_all_single(out, rows, plan.recv_counts, plan.send_counts, async_op=True)
-        own = dist.get_rank()
-        plan.stats.bytes_sent += row_bytes * (sum(plan.send_counts) - plan.send_counts[own])
-        plan.stats.bytes_received += row_bytes * (sum(plan.recv_counts) - plan.recv_counts[own])
-        pending = PendingRows(plan, work, lambda: _restored(plan, out))
-    plan.stats.seconds += time.perf_counter() - started
-    return pending
+        return _start_all_gather(plan, local)
+    moving = start_all_to_all(local[plan.send_index], plan.recv_counts, plan.send_counts, plan.stats)
+    return PendingRows(plan.stats, None, lambda: _restored(plan, moving.wait()))
 
 
 def _restored(plan: RowExchange, received: torch.Tensor) -> torch.Tensor:
@@ -211,27 +196,31 @@ def _restored(plan: RowExchange, received: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _start_all_gather(plan: RowExchange, local: torch.Tensor, row_bytes: int) -> PendingRows:
+def _start_all_gather(plan: RowExchange, local: torch.Tensor) -> PendingRows:
     """Every rank's rows, concatenated in rank order, then the requested ones picked."""
     assert plan.gather_sizes is not None and plan.gather_positions is not None
     positions, sizes = plan.gather_positions, plan.gather_sizes
+    plan.stats.calls += 1
     if plan.world_size == 1:
-        return PendingRows(plan, None, lambda: local[positions])
+        return PendingRows(plan.stats, None, lambda: local[positions])
     longest = max(sizes)
     padded = local.new_zeros((longest, *local.shape[1:]))
     padded[: local.shape[0]] = local
     parts = [torch.empty_like(padded) for _ in range(plan.world_size)]
     work = dist.all_gather(parts, padded, async_op=True)
+    row_bytes = local.element_size() * int(np.prod(local.shape[1:], dtype=np.int64))
     plan.stats.bytes_received += row_bytes * longest * (plan.world_size - 1)
     plan.stats.bytes_sent += row_bytes * longest * (plan.world_size - 1)
-    return PendingRows(plan, work, lambda: torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])[positions])
+    return PendingRows(
+        plan.stats, work, lambda: torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])[positions]
+    )
 
 
 def return_rows(plan: RowExchange, rows: torch.Tensor, num_local: int) -> torch.Tensor:
     """The reverse of :func:`send_rows`: each requested row's values sent back to its owner and added into a
     (num_local × …) array of the owner's rows (the gradient of `send_rows`)."""
     assert plan.gather_positions is None, "the all-gather form is forward-only (the halo of a symmetric Ã)"
-    returned = _all_to_all(rows[plan.restore].contiguous(), plan.send_counts, plan.recv_counts, plan)
+    returned = start_all_to_all(rows[plan.restore], plan.send_counts, plan.recv_counts, plan.stats).wait()
     local = rows.new_zeros((num_local, *rows.shape[1:]))
     local.index_add_(0, plan.send_index, returned)
     return local

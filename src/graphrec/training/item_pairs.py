@@ -151,8 +151,8 @@ def _rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
     return numpy_rng(seed, BATCH_STREAM, epoch, batch + 1)
 
 
-def _identity(batch: Any) -> Any:
-    """DataLoader's collate step with batch_size=None: each item is already a whole PairBatch."""
+def whole_batch(batch: Any) -> Any:
+    """DataLoader's collate step with batch_size=None: each item is already a whole batch."""
     return batch
 
 
@@ -187,7 +187,7 @@ class ItemPairObjective:
                 batch_size=None,
                 shuffle=False,
                 num_workers=self.train.num_workers,
-                collate_fn=_identity,
+                collate_fn=whole_batch,
                 prefetch_factor=4,
             )
         )

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graphrec.config.train import EdgeTrainConfig, TrainConfig
@@ -43,22 +44,42 @@ class Objective(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class EdgeBatches:
+    """The edge batches of an epoch with their negative candidates (B, N, M): the same stream for a model trained
+    in one process, data-parallel or partitioned (every rank draws the same global batches)."""
+
+    def __init__(self, interactions: sp.spmatrix, train: EdgeTrainConfig, seed: int) -> None:
+        self.train = train
+        self.batcher = EdgeBatcher(interactions, train.batch_size, seed=seed, stream=Stream.EDGE_BATCHES)
+        self.sampler = UniformNegativeSampler(interactions, seed=seed, stream=Stream.NEGATIVES)
+        self.num_batches = self.batcher.num_batches
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        train = self.train
+        for users, positives in self.batcher.epoch():
+            candidates = self.sampler.sample(users, train.num_negatives * train.negative_candidates)
+            candidates = candidates.reshape(len(users), train.num_negatives, train.negative_candidates)
+            yield torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batcher": self.batcher.state_dict(), "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batcher.load_state_dict(state["batcher"])
+        self.sampler.load_state_dict(state["sampler"])
+
+
 class EdgeObjective:
     """BPR / BCE over shuffled training edges, with uniform or dynamic (hardest-of-M) negatives."""
 
     def __init__(self, model: EmbeddingRecommender, dataset: Dataset, train: EdgeTrainConfig, seed: int) -> None:
         self.model, self.train = model, train
         self.loss_fn = get_loss(train.loss)
-        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=seed, stream=Stream.EDGE_BATCHES)
-        self.sampler = UniformNegativeSampler(dataset.train, seed=seed, stream=Stream.NEGATIVES)
-        self.num_batches = self.batcher.num_batches
+        self.batches = EdgeBatches(dataset.train, train, seed)
+        self.num_batches = self.batches.num_batches
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        train = self.train
-        for users, positives in self.batcher.epoch():
-            candidates = self.sampler.sample(users, train.num_negatives * train.negative_candidates)
-            candidates = candidates.reshape(len(users), train.num_negatives, train.negative_candidates)
-            yield torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates)
+        return self.batches.epoch()
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Candidates (B, N, M) are reduced to N negatives per user (the hardest of M) before the loss."""
@@ -85,11 +106,10 @@ class EdgeObjective:
         return loss + self.train.l2_reg * reg
 
     def state_dict(self) -> dict[str, Any]:
-        return {"batcher": self.batcher.state_dict(), "sampler": self.sampler.state_dict()}
+        return self.batches.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.batcher.load_state_dict(state["batcher"])
-        self.sampler.load_state_dict(state["sampler"])
+        self.batches.load_state_dict(state)
 
 
 def make_objective(model: Recommender, dataset: Dataset, train: TrainConfig, seed: int) -> Objective:

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from graphrec.config.models import PropagationConfig
-from graphrec.graph.adjacency import csr_tensor
+from graphrec.graph.adjacency import to_torch_csr
 from graphrec.graph.partition import Partition
 from graphrec.losses import get_loss
 from graphrec.models.lightgcn import resolve_layer_weights
@@ -91,14 +91,7 @@ def local_adjacency(train: sp.spmatrix, partition: Partition, rank: int) -> tupl
     halo = np.unique(rows.indices[remote])
     local_col = partition.local_index[rows.indices].copy()
     local_col[remote] = len(own) + np.searchsorted(halo, rows.indices[remote])
-    width = len(own) + len(halo)
-    index = torch.int32 if max(width, rows.nnz) < 2**31 else torch.int64
-    adj = csr_tensor(
-        torch.from_numpy(rows.indptr.astype(np.int64)).to(index),
-        torch.from_numpy(local_col.astype(np.int64)).to(index),
-        torch.from_numpy(values),
-        (len(own), width),
-    )
+    adj = to_torch_csr(sp.csr_matrix((values, local_col, rows.indptr), shape=(len(own), len(own) + len(halo))))
     return adj, halo.astype(np.int64)
 
 
@@ -134,7 +127,9 @@ class LocalBlocks:
 
     def __init__(self, adj: torch.Tensor, num_own: int) -> None:
         rows = _scipy(adj)
-        self.inner, self.boundary = (_torch_csr(sp.csr_matrix(part)) for part in (rows[:, :num_own], rows[:, num_own:]))
+        self.inner, self.boundary = (
+            to_torch_csr(sp.csr_matrix(part)) for part in (rows[:, :num_own], rows[:, num_own:])
+        )
 
     def product(self, plan: RowExchange, x: torch.Tensor) -> torch.Tensor:
         """inner @ x + boundary @ (halo rows of x), the exchange overlapping the first product (no autograd)."""
@@ -157,17 +152,6 @@ class LocalBlocks:
 def _scipy(adj: torch.Tensor) -> sp.csr_matrix:
     crow, col, values = adj.crow_indices().numpy(), adj.col_indices().numpy(), adj.values().numpy()
     return sp.csr_matrix((values, col, crow), shape=tuple(adj.shape))
-
-
-def _torch_csr(rows: sp.csr_matrix) -> torch.Tensor:
-    rows.sort_indices()
-    index = torch.int32 if max(*rows.shape, rows.nnz) < 2**31 else torch.int64
-    return csr_tensor(
-        torch.from_numpy(rows.indptr.astype(np.int64)).to(index),
-        torch.from_numpy(rows.indices.astype(np.int64)).to(index),
-        torch.from_numpy(rows.data.astype(np.float32)),
-        rows.shape,
-    )
 
 
 class PartitionedLightGCN(nn.Module):
@@ -214,7 +198,7 @@ class PartitionedLightGCN(nn.Module):
     def sampler(self, fanouts: list[int]) -> PartitionedNeighbourSampler:
         """A neighbour sampler over this rank's rows of Ã (for model.fanouts training)."""
         columns = np.concatenate([self.nodes, self.halo])
-        rows = _torch_csr(sp.csr_matrix(sp.hstack([_scipy(self.blocks.inner), _scipy(self.blocks.boundary)])))
+        rows = to_torch_csr(sp.csr_matrix(sp.hstack([_scipy(self.blocks.inner), _scipy(self.blocks.boundary)])))
         return PartitionedNeighbourSampler(rows, columns, self.partition, self.rank, fanouts, self.stats)
 
     def held_bytes(self) -> dict[str, int]:

@@ -34,12 +34,12 @@ from graphrec.errors import RunDirError
 from graphrec.evaluation.partitioned import evaluate_partitioned
 from graphrec.graph.partition import make_partition
 from graphrec.io import atomic_save_npy, atomic_write_text
-from graphrec.samplers.uniform import EdgeBatcher, UniformNegativeSampler
 from graphrec.seeding import Stream, numpy_rng
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.distributed import Distributed
+from graphrec.training.objectives import EdgeBatches
 from graphrec.training.partitioned import PartitionedLightGCN
-from graphrec.training.partitioned_io import write_partitioned_tables
+from graphrec.training.partitioned_io import read_owners, write_partitioned_tables
 from graphrec.training.trainer import (
     BEST_MODEL_FILE,
     METRICS_FILE,
@@ -85,8 +85,7 @@ class PartitionedFit:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr)
         fanouts = getattr(config.model, "fanouts", None)
         self.neighbours = self.model.sampler(fanouts) if fanouts else None
-        self.batcher = EdgeBatcher(dataset.train, train.batch_size, seed=config.seed, stream=Stream.EDGE_BATCHES)
-        self.sampler = UniformNegativeSampler(dataset.train, seed=config.seed, stream=Stream.NEGATIVES)
+        self.batches = EdgeBatches(dataset.train, train, config.seed)  # the one-process run's batches
         self.state = TrainState()
         logger.info(
             "partitioned (%s) over %d ranks: rank %d holds %d nodes, %d halo rows, %.1f MB of graph + table + Adam "
@@ -117,13 +116,11 @@ class PartitionedFit:
         return TrainResult(state.best_epoch, state.best_valid, state.epoch, state.elapsed_seconds, reason)
 
     def _epoch(self) -> float:
-        train, total, steps = self.train, 0.0, self.batcher.num_batches
-        for step, (users, positives) in enumerate(self.batcher.epoch()):
+        train, total, steps = self.train, 0.0, self.batches.num_batches
+        for step, (users, positives, candidates) in enumerate(self.batches.epoch()):
             set_scheduled_lr(self.optimizer, train, self.state.epoch * steps + step, steps)
-            shape = (len(users), train.num_negatives, train.negative_candidates)
-            candidates = self.sampler.sample(users, shape[1] * shape[2]).reshape(shape)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(torch.from_numpy(users), torch.from_numpy(positives), torch.from_numpy(candidates), step)
+            loss = self._loss(users, positives, candidates, step)
             loss.backward()
             value = self._sum_over_ranks(float(loss.detach()))
             check_finite_loss(value, self.state.epoch, step, steps, train.lr)
@@ -183,7 +180,7 @@ class PartitionedFit:
         meta = {
             "config": self.config_dict(),
             "state": asdict(self.state),
-            "objective": {"batcher": self.batcher.state_dict(), "sampler": self.sampler.state_dict()},
+            "objective": self.batches.state_dict(),
             "world_size": self.world,
         }
         save_checkpoint(shard_checkpoint(self.run_dir, self.rank, self.world), self.model, self.optimizer, meta)
@@ -200,16 +197,15 @@ class PartitionedFit:
                 f"--resume: {self.run_dir} has no {path.name} for rank {self.rank} of {self.world}, got "
                 f"{found or 'no partitioned checkpoints'}; resume with the world size the run was trained with"
             )
-        saved = np.load(self.run_dir / "partition.npy")
-        if not np.array_equal(saved, self.partition.owner):
+        saved = read_owners(self.run_dir, self.partition.num_nodes)
+        if saved is None or not np.array_equal(saved, self.partition.owner):
             raise RunDirError(
-                f"--resume: partition.npy of {self.run_dir} differs from the partition this config makes; resume "
-                "with the same data, train.partitioner and world size"
+                f"--resume: partition.npy of {self.run_dir} is missing or differs from the partition this config "
+                "makes; resume with the same data, train.partitioner and world size"
             )
         meta = load_checkpoint(path, self.model, self.optimizer, built_from="this rank's partition")
         self.state = TrainState(**meta["state"])
-        self.batcher.load_state_dict(meta["objective"]["batcher"])
-        self.sampler.load_state_dict(meta["objective"]["sampler"])
+        self.batches.load_state_dict(meta["objective"])
         logger.info("resumed from %s at epoch %d", path, self.state.epoch)
 
     def config_dict(self) -> dict[str, Any]:

@@ -81,16 +81,35 @@ def table_rows(path: Path, num_users: int, num_items: int, dim: int) -> np.memma
     return np.memmap(path, dtype=np.float32, mode="r", offset=start, shape=(num_users + num_items, dim))
 
 
+def read_owners(run_dir: Path, num_nodes: int) -> np.ndarray | None:
+    """The node owners a partitioned run saved (``partition.npy``), or None when it has none; RunDirCorruptError
+    unless it is one non-negative integer per user and item."""
+    path = run_dir / "partition.npy"
+    if not path.is_file():
+        return None
+    try:
+        owner = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunDirCorruptError(
+            f"{path}: expected a .npy file of node owners, got one numpy cannot read ({exc})"
+        ) from None
+    if owner.shape != (num_nodes,) or owner.dtype.kind not in "iu" or (owner.size and owner.min() < 0):
+        raise RunDirCorruptError(
+            f"{path}: expected {num_nodes} non-negative integer owners (one per user and item), got shape "
+            f"{owner.shape} of {owner.dtype}; the file is damaged or from another run: train the run again"
+        )
+    return owner.astype(np.int32)
+
+
 def embed_partitioned(run: Any, out_dir: Path, rank: int, world: int, barrier: Callable[[], None]) -> dict[str, Any]:
     """Every user and item embedding of a partitioned run, each rank computing and writing only its own rows.
     `run`: the run's (config, train matrix, id maps, directory) as `graphrec.embed` reads them, without a model."""
     started = time.perf_counter()
     config, train, run_dir = run.config, run.train, run.run_dir
     num_users, num_items = train.shape
-    saved = run_dir / "partition.npy"
-    owner = np.load(saved) if saved.is_file() else None
+    owner = read_owners(run_dir, num_users + num_items)
     if owner is not None and int(owner.max(initial=0)) + 1 == world:
-        partition = Partition(owner.astype(np.int32), world, config.train.partitioner, num_users)
+        partition = Partition(owner, world, config.train.partitioner, num_users)
     else:  # another world size than training's: a fresh partition of the same kind
         partition = make_partition(train, world, config.train.partitioner, seed=config.seed)
     model = PartitionedLightGCN(train, config.model, partition, rank, config.seed)

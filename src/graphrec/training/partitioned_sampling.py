@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from graphrec.graph.partition import Partition
 from graphrec.graph.sampled import SampledGraph, SampledLayer
-from graphrec.training.halo import ExchangeStats, RowExchange, exchange_plan
+from graphrec.training.halo import ExchangeStats, RowExchange, exchange_plan, start_all_to_all
 
 
 class PartitionedNeighbourSampler:
@@ -87,19 +86,12 @@ class PartitionedNeighbourSampler:
         self, plan: RowExchange, counts: np.ndarray, neighbours: np.ndarray, weights: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The owners' draws back at the requesting ranks, in the requested order."""
-        if plan.world_size == 1:
-            got_counts, got_nodes, got_weights = counts, neighbours, weights
-        else:
-            got_counts = _exchange(
-                torch.from_numpy(counts.astype(np.int64)), plan.recv_counts, plan.send_counts
-            ).numpy()
-            edges_out = _block_sums(counts, plan.send_counts)
-            edges_in = _block_sums(got_counts, plan.recv_counts)
-            packed = np.stack([neighbours.astype(np.float64), weights.astype(np.float64)], axis=1)
-            got = _exchange(torch.from_numpy(packed), edges_in, edges_out).numpy()
-            got_nodes, got_weights = got[:, 0].astype(np.int64), got[:, 1].astype(np.float32)
-            nbytes = got.nbytes + got_counts.nbytes
-            self.stats.bytes_received += nbytes
+        counts_t = torch.from_numpy(counts.astype(np.int64))
+        got_counts = start_all_to_all(counts_t, plan.recv_counts, plan.send_counts, self.stats).wait().numpy()
+        edges_out, edges_in = _block_sums(counts, plan.send_counts), _block_sums(got_counts, plan.recv_counts)
+        packed = torch.from_numpy(np.stack([neighbours.astype(np.float64), weights.astype(np.float64)], axis=1))
+        got = start_all_to_all(packed, edges_in, edges_out, self.stats).wait().numpy()
+        got_nodes, got_weights = got[:, 0].astype(np.int64), got[:, 1].astype(np.float32)
         # received rows are grouped by owner (plan.restore maps them to requested positions): reorder whole runs
         restore = plan.restore.numpy()
         starts = np.r_[0, np.cumsum(got_counts)][:-1]
@@ -117,9 +109,3 @@ def _block_sums(values: np.ndarray, blocks: list[int]) -> list[int]:
     edges = np.r_[0, np.cumsum(blocks)].astype(np.int64)
     totals = np.r_[0, np.cumsum(values)]
     return [int(totals[edges[i + 1]] - totals[edges[i]]) for i in range(len(blocks))]
-
-
-def _exchange(rows: torch.Tensor, out_counts: list[int], in_counts: list[int]) -> torch.Tensor:
-    out = rows.new_empty((sum(out_counts), *rows.shape[1:]))
-    dist.all_to_all_single(out, rows.contiguous(), out_counts, in_counts)
-    return out

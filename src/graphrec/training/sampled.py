@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from graphrec.losses import l2_penalty
 from graphrec.models.base import EmbeddingRecommender, SampledPropagation
 from graphrec.samplers.dynamic import select_hardest
 from graphrec.seeding import Stream, numpy_rng
+from graphrec.training.item_pairs import whole_batch
 from graphrec.training.objectives import EdgeObjective
 
 SAMPLED_STREAM = Stream.SAMPLED_NEIGHBOURS  # numpy_rng stream of the neighbour sampling (keys: epoch, step)
@@ -46,11 +46,6 @@ class SampledBatch:
     positives: torch.Tensor  # (B,) item_idx
     negatives: torch.Tensor  # (B, N) item_idx
     graph: SampledGraph
-
-
-def _identity(batch: Any) -> Any:
-    """DataLoader's collate step with batch_size=None: each item is already a whole SampledBatch."""
-    return batch
 
 
 class _GraphProducer(TorchDataset):
@@ -106,7 +101,7 @@ class SampledEdgeObjective(EdgeObjective):
         # then the workers draw the graphs while the model trains on the ones already drawn
         graphs.items = list(edges)
         yield from DataLoader(
-            graphs, batch_size=None, shuffle=False, num_workers=self.train.num_workers, collate_fn=_identity,
+            graphs, batch_size=None, shuffle=False, num_workers=self.train.num_workers, collate_fn=whole_batch,
             prefetch_factor=4,
         )  # fmt: skip
 
